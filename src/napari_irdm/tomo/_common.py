@@ -10,7 +10,7 @@ import torch
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.tomo.geometry import check_angles
 
-__all__ = ["as_series", "check_series", "chunk_ranges", "slices_per_chunk"]
+__all__ = ["Setup", "as_series", "check_positive", "check_series", "chunk_ranges", "safe_inverse", "slices_per_chunk"]
 
 
 def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> np.ndarray:
@@ -45,4 +45,92 @@ def slices_per_chunk(bytes_per_slice: int, n_slices: int, device: Any = None, *,
 
 
 def chunk_ranges(n: int, size: int) -> list[tuple[int, int]]:
-    return [(s, min(n, s + size)) for s in range(0, n, max(1, size))]
+    """Split ``range(n)`` into chunks of at most ``size``, balanced (no small tail chunk)."""
+    size = max(1, int(size))
+    n_chunks = max(1, -(-n // size))
+    size = -(-n // n_chunks)
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+class Setup:
+    """Everything an iterative method needs to know about its input, checked up front.
+
+    Attributes: ``angles`` (float64 degrees), ``device``, ``is_tensor`` (tensor in → tensor out),
+    ``n_tilts, ny, nx, nz``.
+    """
+
+    def __init__(self, tilt_series, tilt_angles_deg, *, thickness=None, device=None, x0=None, out=None):
+        self.angles = check_series(tilt_series, tilt_angles_deg)
+        self.is_tensor = isinstance(tilt_series, torch.Tensor)
+        if device is None and self.is_tensor:
+            device = tilt_series.device
+        self.device = resolve_device(device)
+        self.n_tilts, self.ny, self.nx = (int(s) for s in tilt_series.shape)
+        if thickness is not None and (int(thickness) != thickness or int(thickness) < 1):
+            raise ValueError(f"thickness must be a positive whole number of voxels, got {thickness}")
+        self.nz = int(thickness) if thickness is not None else self.nx
+        shape = (self.nz, self.ny, self.nx)
+        if x0 is not None and tuple(x0.shape) != shape:
+            raise ValueError(f"x0 has shape {tuple(x0.shape)}, expected the volume shape {shape}")
+        if out is not None and tuple(out.shape) != shape:
+            raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
+
+    @property
+    def volume_shape(self) -> tuple[int, int, int]:
+        return (self.nz, self.ny, self.nx)
+
+    def new_out(self, out=None):
+        if out is not None:
+            return out
+        if self.is_tensor:
+            return torch.empty(self.volume_shape, dtype=torch.float32, device=self.device)
+        return np.empty(self.volume_shape, np.float32)
+
+    def series_cols(self, tilt_series, y0: int, y1: int) -> torch.Tensor:
+        """Slices ``y0:y1`` of the series, slice-last: ``(n_tilts·nx, B)`` float32 on the device."""
+        s = as_series(tilt_series[:, y0:y1, :], self.device)
+        return s.transpose(1, 2).reshape(self.n_tilts * self.nx, y1 - y0).contiguous()
+
+    def volume_cols(self, volume, y0: int, y1: int) -> torch.Tensor:
+        """Slices ``y0:y1`` of a volume, slice-last: ``(nz·nx, B)``."""
+        block = volume[:, y0:y1, :]
+        if isinstance(block, torch.Tensor):
+            v = block.to(device=self.device, dtype=torch.float32)
+        else:
+            v = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(self.device)
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError("the starting volume x0 contains NaN or Inf values")
+        return v.transpose(1, 2).reshape(self.nz * self.nx, y1 - y0).contiguous()
+
+    def store_cols(self, out, cols: torch.Tensor, y0: int, y1: int) -> None:
+        """Write slice-last columns ``(nz·nx, B)`` into ``out[:, y0:y1, :]``."""
+        v = cols.reshape(self.nz, self.nx, y1 - y0).transpose(1, 2)
+        if isinstance(out, torch.Tensor):
+            out[:, y0:y1, :] = v.to(out.device)
+        else:
+            out[:, y0:y1, :] = v.cpu().numpy()
+
+    def chunks(self, per_slice_bytes: int, chunk_slices: int | None, cpu_cap_bytes: int) -> list[tuple[int, int]]:
+        if chunk_slices is not None and int(chunk_slices) < 1:
+            raise ValueError(f"chunk_slices must be a positive number of slices, got {chunk_slices}")
+        size = int(chunk_slices) if chunk_slices else slices_per_chunk(per_slice_bytes, self.ny, self.device,
+                                                                       cap_bytes=cpu_cap_bytes)
+        return chunk_ranges(self.ny, size)
+
+
+def check_positive(name: str, value, *, integer: bool = False, allow_zero: bool = False) -> None:
+    """``ValueError`` unless ``value`` is a finite positive number (an integer if asked)."""
+    try:
+        ok = np.isfinite(float(value)) and (float(value) >= 0 if allow_zero else float(value) > 0)
+    except (TypeError, ValueError):
+        ok = False
+    if ok and integer:
+        ok = float(value) == int(value)
+    if not ok:
+        kind = "whole number" if integer else "number"
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} {kind}, got {value!r}")
+
+
+def safe_inverse(t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``1 / t`` where ``t > eps``, else 0 (rays or pixels the geometry never touches)."""
+    return torch.where(t > eps, 1.0 / t.clamp_min(eps), torch.zeros_like(t))

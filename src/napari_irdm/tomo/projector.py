@@ -10,25 +10,74 @@ Model: pixel ``(z, x)`` projects at tilt θ to ``u = x cos θ + z sin θ`` and
 spreads its value over the two nearest detector bins with linear weights
 (mass-conserving). The adjoint is the classic linearly-interpolated
 back-projection used by WBP.
+
+On the CPU the sparse products run through :func:`torch.nn.functional.embedding_bag`
+(weighted sums of rows, FBGEMM kernels), about 1.5–2× faster than
+``torch.sparse.mm`` for this matrix; on other devices they use CSR ``sparse.mm``.
+The matrices of the last two geometries used are kept in a small cache (like an
+FFT plan cache), so repeated reconstructions of the same geometry skip the build.
 """
 
 from __future__ import annotations
 
-
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from napari_irdm.device import resolve_device
+from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.tomo.geometry import check_angles
 
-__all__ = ["ParallelProjector"]
+__all__ = ["ParallelProjector", "clear_projector_cache"]
 
-#: Matrices larger than this (non-zeros) are built per block of angles on every call
-#: instead of being cached, which keeps memory bounded for 1024² slices.
-_CACHE_NNZ = 160_000_000
+#: non-zeros per block of angles built at once (bounds the temporaries of the build)
 _BLOCK_NNZ = 40_000_000
+#: at most this many bytes of matrices are kept per projector (else rebuilt per use)
+_MAX_KEEP_BYTES = 3 << 30
+#: geometries whose matrices are kept between calls (LRU)
+_LRU_SIZE = 2
+#: on the CPU the sparse kernels are fastest with 32–64 slices per product
+_CPU_COLS = 64
+
+_lru: OrderedDict[tuple, _Matrices] = OrderedDict()
+_lru_lock = threading.Lock()
+
+
+def clear_projector_cache() -> None:
+    """Forget the cached projection matrices (frees their memory)."""
+    with _lru_lock:
+        _lru.clear()
+
+
+class _Block:
+    """Sparse matrices of one block of angles ``a0:a1``.
+
+    ``bp_*`` hold ``Aᵀ`` (pixels × bins) row by row: pixel ``p`` owns entries
+    ``p·2k … (p+1)·2k``. ``fp_*`` hold ``A`` (bins × pixels) in CSR, built on demand.
+    """
+
+    __slots__ = ("a0", "a1", "bp_cols", "bp_vals", "bp_offsets", "fp_idx", "fp_vals", "fp_offsets", "bp_csr", "fp_csr")
+
+    def __init__(self, a0, a1, cols, vals, offsets):
+        self.a0, self.a1 = a0, a1
+        self.bp_cols, self.bp_vals, self.bp_offsets = cols, vals, offsets
+        self.fp_idx = self.fp_vals = self.fp_offsets = None
+        self.bp_csr = self.fp_csr = None
+
+    def nbytes(self) -> int:
+        ts = (self.bp_cols, self.bp_vals, self.bp_offsets, self.fp_idx, self.fp_vals, self.fp_offsets)
+        return sum(t.numel() * t.element_size() for t in ts if t is not None)
+
+
+class _Matrices:
+    """All blocks of one geometry; shared by projectors through the LRU cache."""
+
+    def __init__(self):
+        self.blocks: dict[tuple[int, int], _Block] = {}
+        self.lock = threading.Lock()
 
 
 class ParallelProjector:
@@ -45,27 +94,59 @@ class ParallelProjector:
         Detector width in pixels (default ``nx``).
     device : str or torch.device, optional
         Where the matrices live (see :func:`napari_irdm.device.resolve_device`).
+    angle_blocks : list of (start, stop), optional
+        Partition of the angle indices into contiguous blocks (default: as few as
+        memory allows). Ordered-subset methods (SART) use one block per subset and
+        the ``*_block`` kernels.
 
     Notes
     -----
     ``forward`` maps a volume ``(nz, ny, nx)`` to a tilt series ``(n_tilts, ny, n_det)``;
     ``adjoint`` maps back. Both accept NumPy (returns NumPy) or torch tensors.
-    ``<y, A x> = <Aᵀ y, x>`` holds to float32 precision (tested).
+    ``<y, A x> = <Aᵀ y, x>`` holds to float32 precision (tested): both use the same
+    stored weights. Detector coordinates are computed in float32 (weight error
+    below 1e-4 for 1024-pixel slices).
     """
 
-    def __init__(self, tilt_angles_deg, volume_shape, *, n_det: int | None = None, device: Any = None):
+    def __init__(self, tilt_angles_deg, volume_shape, *, n_det: int | None = None, device: Any = None,
+                 angle_blocks: list[tuple[int, int]] | None = None):
         if len(volume_shape) != 3:
             raise ValueError(f"volume_shape must be (nz, ny, nx), got {tuple(volume_shape)}")
         self.angles_deg = check_angles(tilt_angles_deg)
         self.nz, self.ny, self.nx = (int(s) for s in volume_shape)
+        if min(self.nz, self.nx) < 1:
+            raise ValueError(f"volume_shape must be positive, got {tuple(volume_shape)}")
         self.n_det = int(n_det) if n_det is not None else self.nx
+        if self.n_det < 1:
+            raise ValueError(f"n_det must be a positive number of detector pixels, got {n_det}")
         self.n_tilts = int(self.angles_deg.size)
         self.device = resolve_device(device)
-        self._blocks: list[list] | None = None
-        nnz = 2 * self.n_tilts * self.nz * self.nx
-        block = max(1, min(self.n_tilts, _BLOCK_NNZ // max(1, 2 * self.nz * self.nx)))
-        self._angle_blocks = [(s, min(self.n_tilts, s + block)) for s in range(0, self.n_tilts, block)]
-        self._cache = nnz <= _CACHE_NNZ
+        npix = self.nz * self.nx
+        if angle_blocks is None:
+            block = max(1, min(self.n_tilts, _BLOCK_NNZ // max(1, 2 * npix)))
+            angle_blocks = [(s, min(self.n_tilts, s + block)) for s in range(0, self.n_tilts, block)]
+        else:
+            angle_blocks = [(int(a), int(b)) for a, b in angle_blocks]
+            ends = [a for a, _ in angle_blocks] + [self.n_tilts]
+            if any(b != e or b <= a for (a, b), e in zip(angle_blocks, ends[1:])) or ends[0] != 0:
+                raise ValueError(f"angle_blocks must split 0..{self.n_tilts} into contiguous non-empty ranges")
+        self._angle_blocks = angle_blocks
+        # bytes of Aᵀ: int32 index + float32 value per non-zero (A, built for iterating, as much again)
+        full = 2 * self.n_tilts * npix * 8
+        free = available_memory_bytes(self.device)
+        self._keep = full <= min(_MAX_KEEP_BYTES, free // 4)
+        self._use_bag = self.device.type == "cpu"
+        key = (self.angles_deg.tobytes(), self.nz, self.nx, self.n_det, str(self.device), tuple(self._angle_blocks))
+        if self._keep:
+            with _lru_lock:
+                mats = _lru.pop(key, None) or _Matrices()
+                _lru[key] = mats
+                while len(_lru) > _LRU_SIZE:
+                    _lru.popitem(last=False)
+            self._mats = mats
+        else:
+            self._mats = None
+        self._sums: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -77,81 +158,168 @@ class ParallelProjector:
         return (self.n_tilts, self.ny, self.n_det)
 
     # ---------------------------------------------------------------- matrices
-    def _build_block(self, a0: int, a1: int) -> torch.Tensor:
-        """Back-projection matrix ``Aᵀ`` for angles ``a0:a1`` as CSR (pixels × bins).
+    def _build_block(self, a0: int, a1: int) -> _Block:
+        """``Aᵀ`` for angles ``a0:a1``: every pixel row holds ``2·k`` entries (two bins per angle).
 
-        Every row has exactly ``2·k`` entries (two bins per angle) in increasing column
-        order, so the CSR arrays are written directly: no sorting, no COO round trip.
-        Bins that fall off the detector get weight 0.
+        The bins of pixel ``p`` at one angle are ``(c, c+1)`` with ``c = clip(⌊t⌋, 0, n−2)``
+        and hat weights ``max(0, 1 − |t − bin|)``; bins off the detector get weight 0,
+        so a pixel projecting outside the detector contributes nothing.
         """
         dev = self.device
         k = a1 - a0
         n = self.n_det
-        theta = torch.deg2rad(torch.as_tensor(self.angles_deg[a0:a1], dtype=torch.float64, device=dev))
-        z = torch.arange(self.nz, dtype=torch.float64, device=dev) - (self.nz - 1) / 2.0
-        x = torch.arange(self.nx, dtype=torch.float64, device=dev) - (self.nx - 1) / 2.0
-        cos_t, sin_t = torch.cos(theta), torch.sin(theta)
-        # detector coordinate of every pixel centre, pixel p = iz·nx + ix, shape (npix, k)
-        t = (x[None, :, None] * cos_t + z[:, None, None] * sin_t + (n - 1) / 2.0).reshape(-1, k)
-        i0 = torch.floor(t)
-        w1 = (t - i0).to(torch.float32)
-        i0 = i0.to(torch.int64)
-        del t
-        w0 = 1.0 - w1
-        # the pair of bins is (c, c+1) with c clamped to [0, n-2]; weights of bins off the detector are 0
-        c = i0.clamp(0, max(n - 2, 0))
-        lo = torch.where(i0 == c, w0, torch.where(i0 == c - 1, w1, torch.zeros_like(w0)))
-        hi = torch.where(i0 == c, w1, torch.where(i0 == c + 1, w0, torch.zeros_like(w0)))
-        if n == 1:
-            lo, hi = torch.where(i0 == 0, w0, torch.where(i0 == -1, w1, torch.zeros_like(w0))), torch.zeros_like(w0)
-        c = c + (torch.arange(k, device=dev, dtype=torch.int64) * n)[None, :]
-        step = 1 if n > 1 else 0
-        cols = torch.stack([c, c + step], dim=-1).reshape(-1)
-        vals = torch.stack([lo, hi], dim=-1).reshape(-1)
+        theta = np.deg2rad(self.angles_deg[a0:a1])
+        cos_t = torch.as_tensor(np.cos(theta), dtype=torch.float32, device=dev)
+        sin_t = torch.as_tensor(np.sin(theta), dtype=torch.float32, device=dev)
+        z = torch.arange(self.nz, dtype=torch.float32, device=dev) - (self.nz - 1) / 2.0
+        x = torch.arange(self.nx, dtype=torch.float32, device=dev) - (self.nx - 1) / 2.0
         npix = self.nz * self.nx
-        idx = torch.int32 if max(cols.numel(), k * n) < 2**31 - 1 else torch.int64
-        crow = torch.arange(npix + 1, device=dev, dtype=torch.int64) * (2 * k)
-        return torch.sparse_csr_tensor(
-            crow.to(idx), cols.to(idx), vals, size=(npix, k * n), device=dev, check_invariants=False
-        )
+        # detector coordinate of every pixel centre, pixel p = iz·nx + ix: t (npix, k)
+        t = torch.addcmul((z[:, None] * sin_t + (n - 1) / 2.0)[:, None, :], x[None, :, None], cos_t[None, None, :])
+        t = t.reshape(npix, k)
+        c = t.floor().clamp_(0, max(n - 2, 0))
+        d = t.sub_(c)
+        vals = torch.empty((npix, 2, k), dtype=torch.float32, device=dev)
+        torch.abs(d, out=vals[:, 0])
+        vals[:, 0].neg_().add_(1.0).clamp_(min=0.0)
+        if n > 1:
+            vals[:, 1] = d.sub_(1.0).abs_().neg_().add_(1.0).clamp_(min=0.0)
+        else:
+            vals[:, 1] = 0.0
+        del d, t
+        idx = torch.int32 if k * n < 2**31 - 1 else torch.int64
+        ci = c.to(idx).add_(torch.arange(k, dtype=idx, device=dev) * n)
+        del c
+        cols = torch.empty((npix, 2, k), dtype=idx, device=dev)
+        cols[:, 0] = ci
+        torch.add(ci, 1 if n > 1 else 0, out=cols[:, 1])
+        del ci
+        oidx = torch.int32 if 2 * k * npix < 2**31 - 1 else torch.int64
+        offsets = torch.arange(npix + 1, dtype=oidx, device=dev) * (2 * k)
+        if idx != oidx:
+            cols = cols.to(torch.int64)
+            offsets = offsets.to(torch.int64)
+        return _Block(a0, a1, cols.reshape(-1), vals.reshape(-1), offsets)
+
+    def _add_forward(self, blk: _Block) -> None:
+        """CSR of ``A`` (bins × pixels) from ``Aᵀ``: entries regrouped by detector bin."""
+        k = blk.a1 - blk.a0
+        nb = k * self.n_det
+        cols = blk.bp_cols
+        order = torch.sort(cols, stable=True).indices
+        npix_idx = torch.div(order, 2 * k, rounding_mode="floor")
+        counts = torch.bincount(cols.to(torch.int64), minlength=nb)
+        offsets = torch.zeros(nb + 1, dtype=torch.int64, device=cols.device)
+        torch.cumsum(counts, 0, out=offsets[1:])
+        idx = torch.int32 if self.nz * self.nx < 2**31 - 1 and cols.numel() < 2**31 - 1 else torch.int64
+        blk.fp_idx = npix_idx.to(idx)
+        blk.fp_vals = blk.bp_vals[order]
+        blk.fp_offsets = offsets.to(idx)
+
+    @property
+    def angle_blocks(self) -> list[tuple[int, int]]:
+        """The contiguous blocks of angle indices the matrices are stored in."""
+        return list(self._angle_blocks)
+
+    def _blocks(self, forward: bool = False, only: int | None = None):
+        """Yield the blocks of angles, building (and, if small enough, keeping) them."""
+        todo = self._angle_blocks if only is None else [self._angle_blocks[only]]
+        for a0, a1 in todo:
+            blk = None
+            if self._mats is not None:
+                with self._mats.lock:
+                    blk = self._mats.blocks.get((a0, a1))
+                    if blk is None:
+                        blk = self._mats.blocks[(a0, a1)] = self._build_block(a0, a1)
+                    if forward and blk.fp_idx is None:
+                        self._add_forward(blk)
+            else:
+                blk = self._build_block(a0, a1)
+                if forward:
+                    self._add_forward(blk)
+            yield blk
 
     @staticmethod
-    def _transpose(at: torch.Tensor) -> torch.Tensor:
-        """CSR of ``A`` from CSR of ``Aᵀ`` (their CSC and CSR storages coincide)."""
-        csc = at.to_sparse_csc()
-        return torch.sparse_csr_tensor(
-            csc.ccol_indices(), csc.row_indices(), csc.values(), size=(at.shape[1], at.shape[0]),
-            device=at.device, check_invariants=False,
-        )
+    def _csr(idx, vals, offsets, shape) -> torch.Tensor:
+        return torch.sparse_csr_tensor(offsets, idx, vals, size=shape, device=vals.device, check_invariants=False)
 
-    def _iter_blocks(self, need_forward: bool = False):
-        """Yield ``(a0, a1, Aᵀ_block, A_block or None)``; caches when small enough."""
-        if self._blocks is None and self._cache:
-            self._blocks = [[a0, a1, self._build_block(a0, a1), None] for a0, a1 in self._angle_blocks]
-        if self._blocks is not None:
-            for blk in self._blocks:
-                if need_forward and blk[3] is None:
-                    blk[3] = self._transpose(blk[2])
-                yield tuple(blk)
-            return
-        for a0, a1 in self._angle_blocks:
-            at = self._build_block(a0, a1)
-            yield a0, a1, at, (self._transpose(at) if need_forward else None)
+    def _spmm(self, idx, vals, offsets, dense: torch.Tensor, n_rows: int, blk: _Block, which: str) -> torch.Tensor:
+        """``M @ dense`` for the CSR matrix ``(offsets, idx, vals)`` with ``n_rows`` rows."""
+        if self._use_bag:
+            bags = offsets[:-1]
+            if dense.shape[1] <= _CPU_COLS:
+                return F.embedding_bag(idx, dense, bags, mode="sum", per_sample_weights=vals)
+            parts = [
+                F.embedding_bag(idx, dense[:, j : j + _CPU_COLS].contiguous(), bags, mode="sum", per_sample_weights=vals)
+                for j in range(0, dense.shape[1], _CPU_COLS)
+            ]
+            return torch.cat(parts, dim=1)
+        attr = f"{which}_csr"
+        csr = getattr(blk, attr)
+        if csr is None:
+            csr = self._csr(idx, vals, offsets, (n_rows, dense.shape[0]))
+            if self._mats is not None:
+                setattr(blk, attr, csr)
+        return torch.sparse.mm(csr, dense)
 
     # ------------------------------------------------------ slice-last kernels
     def forward_cols(self, x_cols: torch.Tensor) -> torch.Tensor:
         """Forward-project slices stored as columns: ``(nz·nx, B)`` → ``(n_tilts·n_det, B)``."""
-        parts = [torch.sparse.mm(a, x_cols) for _a0, _a1, _at, a in self._iter_blocks(need_forward=True)]
+        x_cols = x_cols.contiguous()
+        parts = [
+            self._spmm(b.fp_idx, b.fp_vals, b.fp_offsets, x_cols, (b.a1 - b.a0) * self.n_det, b, "fp")
+            for b in self._blocks(forward=True)
+        ]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
     def adjoint_cols(self, y_cols: torch.Tensor) -> torch.Tensor:
         """Back-project columns: ``(n_tilts·n_det, B)`` → ``(nz·nx, B)``."""
         out = None
         n = self.n_det
-        for a0, a1, at, _a in self._iter_blocks():
-            part = torch.sparse.mm(at, y_cols[a0 * n : a1 * n])
+        npix = self.nz * self.nx
+        for b in self._blocks():
+            part = y_cols[b.a0 * n : b.a1 * n].contiguous()
+            part = self._spmm(b.bp_cols, b.bp_vals, b.bp_offsets, part, npix, b, "bp")
             out = part if out is None else out.add_(part)
         return out
+
+    def forward_block(self, i: int, x_cols: torch.Tensor) -> torch.Tensor:
+        """Forward-project onto the angles of block ``i`` only: ``(nz·nx, B)`` → ``(k_i·n_det, B)``."""
+        b = next(self._blocks(forward=True, only=i))
+        return self._spmm(b.fp_idx, b.fp_vals, b.fp_offsets, x_cols.contiguous(), (b.a1 - b.a0) * self.n_det, b, "fp")
+
+    def adjoint_block(self, i: int, y_cols: torch.Tensor) -> torch.Tensor:
+        """Back-project the projections of block ``i``: ``(k_i·n_det, B)`` → ``(nz·nx, B)``."""
+        b = next(self._blocks(only=i))
+        return self._spmm(b.bp_cols, b.bp_vals, b.bp_offsets, y_cols.contiguous(), self.nz * self.nx, b, "bp")
+
+    def block_col_sums(self, i: int) -> torch.Tensor:
+        """Column sums of the rows of block ``i`` of ``A``, shape ``(nz·nx,)``."""
+        b = next(self._blocks(only=i))
+        npix = self.nz * self.nx
+        return b.bp_vals.view(npix, 2 * (b.a1 - b.a0)).sum(dim=1)
+
+    def row_sums(self) -> torch.Tensor:
+        """Row sums of ``A`` (ray lengths in pixels), shape ``(n_tilts·n_det,)``."""
+        if "row" not in self._sums:
+            parts = []
+            for b in self._blocks():
+                nb = (b.a1 - b.a0) * self.n_det
+                local = b.bp_cols.to(torch.int64)  # block-local bin indices
+                parts.append(torch.zeros(nb, dtype=torch.float64, device=self.device).index_add_(0, local, b.bp_vals.double()))
+            self._sums["row"] = torch.cat(parts).float()
+        return self._sums["row"]
+
+    def col_sums(self) -> torch.Tensor:
+        """Column sums of ``A`` (total weight of each pixel over all angles), shape ``(nz·nx,)``."""
+        if "col" not in self._sums:
+            npix = self.nz * self.nx
+            total = torch.zeros(npix, dtype=torch.float64, device=self.device)
+            for b in self._blocks():
+                k = b.a1 - b.a0
+                total += b.bp_vals.view(npix, 2 * k).double().sum(dim=1)
+            self._sums["col"] = total.float()
+        return self._sums["col"]
 
     # ------------------------------------------------------------- public API
     def forward(self, volume):
@@ -186,5 +354,3 @@ class ParallelProjector:
             f"ParallelProjector(n_tilts={self.n_tilts}, range=[{lo:g}°, {hi:g}°], "
             f"volume_shape={self.domain_shape}, n_det={self.n_det}, device={self.device})"
         )
-
-

@@ -1,0 +1,85 @@
+"""Time slice-wise IRDM inference on a (256, 256, 256) volume.
+
+Usage::
+
+    .venv/bin/python benchmarks/irdm_speed.py                 # CPU, shipped 'general' or the cpu preset
+    .venv/bin/python benchmarks/irdm_speed.py --repeat 2 --preset paper --device cuda
+
+Prints one line per run: model, device, batch size, seconds. The quality bar (issue 5) is
+≤ 60 s on the project's 2-core CPU with the default model. When CUDA is available and
+``--device`` is not given, a GPU figure is printed too. Random weights are used when no
+shipped model exists (timing does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+try:
+    import napari_irdm  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np
+import torch
+
+from napari_irdm.dl import build_generator, inpaint_iter, list_models, load_model
+from napari_irdm.progress import run_to_completion
+
+
+def _model(args, device):
+    if args.preset is None and args.model in list_models():
+        return load_model(args.model, device=device), f"shipped '{args.model}'"
+    preset = args.preset or "cpu"
+    torch.manual_seed(0)
+    return build_generator(preset).eval(), f"random '{preset}' preset"
+
+
+def _time(volume, angles, model, device, batch_size, dc) -> float:
+    t0 = time.perf_counter()
+    out = run_to_completion(
+        inpaint_iter(volume, angles, model=model, device=device, batch_size=batch_size, data_consistency=dc)
+    )
+    if isinstance(out, torch.Tensor) and out.is_cuda:
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    assert out.shape == volume.shape
+    return dt
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=256, help="volume is (size, size, size)")
+    p.add_argument("--model", default="general", help="shipped model name (if present)")
+    p.add_argument("--preset", choices=["cpu", "paper"], default=None, help="random model of this preset")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cpu, plus cuda if available)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--data-consistency", action="store_true")
+    args = p.parse_args(argv)
+
+    n = args.size
+    rng = np.random.default_rng(0)
+    volume = rng.random((n, n, n), dtype=np.float32)
+    angles = np.arange(-70.0, 70.1, 2.0)
+    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, volume {volume.shape}")
+    for dev in devices:
+        model, what = _model(args, dev)
+        if dev != "cpu":  # warm-up (CUDA context, cuDNN autotune)
+            _time(volume[:, :8], angles, model, dev, args.batch_size, args.data_consistency)
+        for r in range(args.repeat):
+            dt = _time(volume, angles, model, dev, args.batch_size, args.data_consistency)
+            name = torch.cuda.get_device_name() if dev.startswith("cuda") else "cpu"
+            print(
+                f"{what} (base_width {model.base_width}) on {dev} [{name}], batch {args.batch_size}, "
+                f"dc={args.data_consistency}, run {r + 1}: {dt:.1f} s for {n} slices of {n}x{n}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

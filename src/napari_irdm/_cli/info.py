@@ -1,0 +1,87 @@
+"""``napari-irdm info FILE``: what a tilt-series / volume file holds, without loading it all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from napari_irdm._cli._common import add_series_options, series_kwargs
+
+__all__ = ["add_parser", "format_info", "run"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "info",
+        help="summarise a tilt series or volume file (shape, pixel size, angles, tilt axis)",
+        description="Print shape, dtype, pixel size (Å), tilt angles (count, range, step, source), "
+        "tilt axis and data range of an MRC or TIFF file.",
+    )
+    parser.add_argument("file", metavar="FILE", help="MRC (.mrc .st .ali .mrcs .preali .rec .map) or TIFF file")
+    add_series_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--list-angles", action="store_true", help="also print every tilt angle")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from napari_irdm.io import inspect_file
+
+    kwargs = series_kwargs(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # inspect_file returns them in info["warnings"]
+        info = inspect_file(args.file, **kwargs)
+    if getattr(args, "json", False):
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_info(info, list_angles=getattr(args, "list_angles", False)))
+    return 0
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def format_info(info: dict, *, list_angles: bool = False) -> str:
+    """Readable multi-line summary of :func:`napari_irdm.io.inspect_file`'s result."""
+    n, ny, nx = info["shape"]
+    lines = [f"file:         {info['path']} ({info['kind']})"]
+    shape = f"{n} images x {ny} x {nx} (n_tilts, ny, nx)"
+    if tuple(info["file_shape"]) != tuple(info["shape"]):
+        shape += f"; in the file {'x'.join(map(str, info['file_shape']))}"
+    lines.append(f"shape:        {shape}")
+    lines.append(f"dtype:        {info['dtype']}")
+    px = info["pixel_size_A"]
+    if px is None:
+        lines.append("pixel size:   unknown (give --pixel-size A)")
+    else:
+        lines.append(f"pixel size:   {_fmt(px)} Å ({info['pixel_size_source']}); field of view {_fmt(px * nx / 10)} nm")
+    if info["tilt_angles_deg"] is None:
+        lines.append("tilt angles:  none found (give --angles FILE or --tilt-range A B --tilt-step S)")
+    else:
+        lo, hi = info["tilt_range_deg"]
+        step = info["tilt_step_deg"]
+        lines.append(f"tilt angles:  {info['n_angles']}, {_fmt(lo)}° to {_fmt(hi)}°"
+                     + (f", step {_fmt(step)}°" if step is not None else ""))
+        lines.append(f"  source:     {info['angle_source']}")
+        lines.append(f"  missing wedge: {_fmt(info['missing_wedge_deg'])}°")
+        if list_angles:
+            lines.append("  angles:     " + " ".join(_fmt(a) for a in info["tilt_angles_deg"]))
+    axis = info["tilt_axis"]
+    axis_text = "y (image rows; no change)" if axis == "y" else "x in the file (images transposed so it runs along y)"
+    if info.get("rotation_deg"):
+        axis_text += f", rotated by {_fmt(info['rotation_deg'])}° (undone on read)"
+    lines.append(f"tilt axis:    {axis_text}")
+    lines.append(f"data range:   {_fmt(info['data_min'])} to {_fmt(info['data_max'])}, mean {_fmt(info['data_mean'])}"
+                 " (file units, subsample)" + ("; contains NaN/Inf" if info.get("nonfinite") else ""))
+    if info.get("offset") is not None:
+        lines.append(f"offset:       {_fmt(info['offset'])} (integer data with a negative detector offset; "
+                     "subtracted on reading)")
+    for label in info.get("labels", [])[:10]:
+        lines.append(f"label:        {label}")
+    for warning in info.get("warnings", []):
+        lines.append(f"warning:      {warning}")
+    return "\n".join(lines)

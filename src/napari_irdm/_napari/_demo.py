@@ -1,0 +1,191 @@
+"""The napari-irdm demo: gold nanocrystal ±70° -> WBP and IRDM -> comparison with spectra and Bragg circles.
+
+Run by ``napari-irdm demo`` (interactive) and ``napari-irdm demo --screenshot OUT.png``
+(headless under Xvfb: build, save a screenshot of the whole window, exit).
+
+The demo uses the shipped IRDM model ``"general"``. While no model is shipped it says so in
+the viewer and compares WBP with SIRT instead; ``--random-model`` runs an *untrained*
+random U-Net++ just to exercise the pipeline, and labels its panel accordingly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_irdm.progress import Progress
+
+__all__ = ["DEMO_MODEL", "build_demo", "run_demo"]
+
+DEMO_MODEL = "general"
+
+
+def _pump(viewer, message: str = "") -> None:
+    from qtpy.QtWidgets import QApplication
+
+    if message:
+        viewer.status = message
+    app = QApplication.instance()
+    if app is not None:
+        app.processEvents()
+
+
+def _drive(gen, viewer, label: str):
+    """Run a progress generator in the main thread, keeping the window alive and informed."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(event, Progress):
+            _pump(viewer, f"{label}: {event.message} ({event.step}/{event.total})")
+
+
+def _run_widget(widget, viewer, label: str):
+    gen, finish = widget.job()
+    return finish(_drive(gen, viewer, label))
+
+
+def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = False, tilt_max_deg: float = 70.0,
+               size_px: int | None = None, sirt_iterations: int = 30) -> dict[str, Any]:
+    """Fill ``viewer`` with the demo (synchronously) and return what it made.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    model : str or None
+        Shipped IRDM model to use (``"general"``); when it is not shipped the demo shows
+        SIRT in its place with a visible note.
+    random_model : bool
+        Use an untrained random U-Net++ instead (pipeline check only; labelled as such).
+    tilt_max_deg : float
+        Tilt range ``±tilt_max_deg``.
+    size_px : int, optional
+        Box edge of the simulated sample (default: the sample-data size).
+    sirt_iterations : int
+        Iterations of the SIRT fallback.
+
+    Returns
+    -------
+    dict
+        ``layers`` (name -> layer), ``widgets``, ``note`` (str or None), ``panels`` (Compare panels).
+    """
+    from napari_irdm._napari._sample_data import SAMPLE_SIZE_PX, gold_layers
+    from napari_irdm._napari._widgets.compare import CompareWidget
+    from napari_irdm._napari._widgets.fourier import FourierInspectorWidget
+    from napari_irdm._napari._widgets.inpaint import InpaintWidget, shipped_models
+    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+
+    _pump(viewer, "simulating a gold nanocrystal tilt series...")
+    from napari.layers import Layer
+
+    for data, kwargs, ltype in gold_layers(tilt_max_deg, size_px=size_px or SAMPLE_SIZE_PX):
+        viewer.add_layer(Layer.create(data, kwargs, ltype))
+    series_layer = viewer.layers[-2]
+
+    rec = ReconstructWidget(viewer)
+    inp = InpaintWidget(viewer)
+    fourier = FourierInspectorWidget(viewer)
+    compare = CompareWidget(viewer)
+    widgets = {"Reconstruct": rec, "IRDM inpaint": inp, "Fourier inspector": fourier, "Compare": compare}
+    first = None
+    for name, w in widgets.items():
+        dock = viewer.window.add_dock_widget(w, name=name, area="right", tabify=first is not None)
+        first = first or dock
+    if first is not None:
+        first.raise_()
+
+    rec.layer.value = series_layer
+    rec.method.value = "WBP"
+    _run_widget(rec, viewer, "WBP")
+
+    note = None
+    second = None
+    if random_model:
+        import torch
+
+        from napari_irdm.dl.unetpp import build_generator
+
+        torch.manual_seed(0)
+        inp.add_model("random (untrained)", build_generator("cpu"))
+        note = "IRDM panel uses an UNTRAINED random model (--random-model): pipeline check only"
+    elif model and model in shipped_models():
+        inp.model.value = model
+    else:
+        note = f"IRDM model {model!r} is not shipped yet: showing SIRT ({sirt_iterations} it.) instead of IRDM"
+    if note is None or random_model:
+        inp.layer.value = viewer.layers["WBP"]
+        _run_widget(inp, viewer, "IRDM")
+        second = "IRDM"
+    else:
+        rec.method.value = "SIRT"
+        rec.iterations.value = sirt_iterations
+        _run_widget(rec, viewer, "SIRT")
+        second = "SIRT"
+
+    chosen = [viewer.layers["WBP"], viewer.layers[second], viewer.layers["ground truth"]]
+    fourier.layers.value = chosen
+    fourier_layers = _run_widget(fourier, viewer, "Fourier inspector")
+    for lyr in fourier_layers:
+        lyr.visible = False
+    compare.layers.value = chosen
+    panels = _run_widget(compare, viewer, "Compare")
+
+    viewer.text_overlay.visible = True
+    viewer.text_overlay.font_size = 11
+    viewer.text_overlay.color = "white"
+    head = f"{' | '.join(p['name'] for p in panels)}   top: xz slice (tilt axis y)   bottom: kx-kz power spectrum"
+    legend = "Bragg circles: green = detected, red = missing; yellow = missing-wedge boundary"
+    viewer.text_overlay.text = "\n".join([head, legend] + ([f"NOTE: {note}"] if note else []))
+    if note:
+        from napari.utils.notifications import show_warning
+
+        show_warning(note)
+    viewer.scale_bar.visible = True
+    viewer.scale_bar.unit = "Å"
+    _pump(viewer, "demo ready")
+    return {"layers": {lyr.name: lyr for lyr in viewer.layers}, "widgets": widgets, "note": note,
+            "panels": panels}
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_demo(*, screenshot: str | os.PathLike | None = None, model: str | None = DEMO_MODEL,
+             random_model: bool = False, tilt_max_deg: float = 70.0, size_px: int | None = None,
+             window_size: tuple[int, int] = (1600, 1000)) -> int:
+    """Open napari with the demo; with ``screenshot``, save the window to that PNG and exit.
+
+    Returns the exit code.
+    """
+    if not _has_display():
+        raise ValueError("the demo needs a display: run it under Xvfb, e.g. "
+                         "`xvfb-run -a napari-irdm demo --screenshot demo.png`")
+    if screenshot is not None:
+        out = Path(screenshot)
+        if out.suffix.lower() != ".png":
+            raise ValueError(f"screenshot {out} must be a .png file")
+        if not out.parent.exists():
+            raise ValueError(f"cannot write {out}: folder {out.parent} does not exist; create it first")
+    import napari
+
+    viewer = napari.Viewer(title="napari-irdm demo", show=True)
+    viewer.window._qt_window.resize(*window_size)
+    build_demo(viewer, model=model, random_model=random_model, tilt_max_deg=tilt_max_deg, size_px=size_px)
+    if screenshot is None:
+        napari.run()
+        return 0
+    from napari_irdm.io._atomic import atomic_path
+
+    for _ in range(5):
+        _pump(viewer)
+    with atomic_path(screenshot, suffix=".png") as tmp:
+        viewer.screenshot(str(tmp), canvas_only=False, flash=False)
+    viewer.close()
+    print(f"napari-irdm: demo screenshot written to {screenshot}")
+    return 0

@@ -1,0 +1,84 @@
+"""Small helpers shared by the widgets: layer pickers that follow the viewer, adding layers."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Select
+from napari.layers import Image, Layer
+
+__all__ = ["WidgetBase", "call_supported", "device_choices", "image_layers"]
+
+
+def device_choices() -> list[str]:
+    """``auto`` and ``cpu``, plus ``cuda`` / ``mps`` where this machine has them."""
+    choices = ["auto", "cpu"]
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            choices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            choices.append("mps")
+    except ImportError:  # pragma: no cover
+        pass
+    return choices
+
+
+def image_layers(viewer, *, ndim: int | None = 3, kinds: tuple[str, ...] | None = None) -> list[Image]:
+    """Image layers of ``viewer`` (top first) with ``ndim`` dims and, if given, a metadata kind."""
+    out = []
+    for layer in reversed(viewer.layers):
+        if not isinstance(layer, Image) or (ndim is not None and layer.ndim != ndim):
+            continue
+        if kinds is not None and layer.metadata.get("kind") not in kinds:
+            continue
+        out.append(layer)
+    return out
+
+
+def call_supported(fn: Callable, *args: Any, **kwargs: Any):
+    """Call ``fn`` with only the keyword arguments its signature accepts (options the core
+    does not offer for a method are dropped, e.g. ``relaxation`` for TV)."""
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return fn(*args, **kwargs)
+
+
+class WidgetBase(Container):
+    """A magicgui container bound to a napari viewer, with layer pickers kept up to date."""
+
+    def __init__(self, viewer, **kwargs):
+        super().__init__(**kwargs)
+        self.viewer = viewer
+        self._pickers: list[ComboBox | Select] = []
+        events = viewer.layers.events
+        for ev in (events.inserted, events.removed, events.reordered):
+            ev.connect(self._refresh_choices)
+
+    def _layer_picker(self, label: str, choices: Callable[[], list[Layer]], *, multiple: bool = False, **kw):
+        def _choices(_widget=None):
+            return [(layer.name, layer) for layer in choices()]
+
+        cls = Select if multiple else ComboBox
+        w = cls(label=label, choices=_choices, **kw)
+        self._pickers.append(w)
+        return w
+
+    def _refresh_choices(self, event=None) -> None:
+        for w in self._pickers:
+            try:
+                w.reset_choices()
+            except Exception:  # noqa: BLE001 -- a removed layer may still be selected
+                pass
+
+    def add_layer(self, layer_data: tuple) -> Layer:
+        """Add a ``(data, kwargs, type)`` tuple to the viewer (main thread only)."""
+        data, kwargs, ltype = layer_data
+        layer = Layer.create(np.asarray(data) if ltype == "image" else data, kwargs, ltype)
+        return self.viewer.add_layer(layer)

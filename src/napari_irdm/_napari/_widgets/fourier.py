@@ -1,0 +1,330 @@
+"""Fourier inspector: power spectra of volumes with a Bragg overlay and a per-family table.
+
+For each chosen volume the worker computes the 3D log power spectrum and a Bragg report
+(:mod:`napari_irdm.analysis`); the main thread then adds
+
+- ``"<vol> spectrum"``: the 3D log spectrum (hidden; same pixel grid as the volume),
+- ``"<vol> kx-kz"`` and ``"<vol> kx-ky"``: central sections, side by side to the right of
+  the volumes (one row per volume),
+- ``"<vol> Bragg <section>"``: Points at the expected reflections near each section,
+  coloured detected (green) / missing (red) and labelled by family,
+- ``"<vol> rings <section>"``: circles at the family d-spacings when the orientation is unknown,
+- ``"<vol> wedge"``: the missing-wedge boundary drawn from the tilt angles on kx-kz,
+
+fills a table (spots per family, detected in the measured region / in the wedge) with the
+information limit per volume, and shows ``|k|`` and ``d`` under the cursor in the status bar.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, FloatSpinBox, PushButton, Table
+
+from napari_irdm._napari._layers import layer_angles, layer_pixel_size
+from napari_irdm._napari._widgets._base import WidgetBase, call_supported, image_layers
+from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+from napari_irdm._napari._widgets._spectra import (
+    SECTION_AXES,
+    d_spacing_at,
+    section_spots,
+    spot_indices,
+    wedge_lines,
+)
+from napari_irdm.progress import Progress
+
+__all__ = ["DETECTED_COLOR", "LATTICE_PRESETS", "MISSING_COLOR", "FourierInspectorWidget", "attach_d_status",
+           "spectrum_job"]
+
+DETECTED_COLOR = "#3ce05a"
+MISSING_COLOR = "#ff4040"
+RING_COLOR = "#5ab4ff"
+WEDGE_COLOR = "#ffd23c"
+SECTIONS = ("kx-kz", "kx-ky")
+
+#: label -> (structure, lattice constant in Å)
+LATTICE_PRESETS = OrderedDict([
+    ("Au (fcc, 4.078 Å)", ("fcc", 4.078)),
+    ("Pt (fcc, 3.924 Å)", ("fcc", 3.924)),
+    ("Ag (fcc, 4.086 Å)", ("fcc", 4.086)),
+    ("Pd (fcc, 3.891 Å)", ("fcc", 3.891)),
+    ("Cu (fcc, 3.615 Å)", ("fcc", 3.615)),
+    ("Fe (bcc, 2.866 Å)", ("bcc", 2.866)),
+    ("W (bcc, 3.165 Å)", ("bcc", 3.165)),
+])
+PRESET = "lattice preset (orientation unknown)"
+
+
+def _family_label(spot) -> str:
+    fam = getattr(spot, "family", None)
+    if fam is None:
+        fam = getattr(spot, "hkl", "")
+    if isinstance(fam, (tuple, list, np.ndarray)):
+        return "".join(str(abs(int(v))) for v in fam)
+    return str(fam)
+
+
+def spectrum_job(volumes: list[dict], reference: dict, snr_threshold: float = 3.0):
+    """Generator computing spectrum, sections and Bragg report for each volume (worker thread).
+
+    Parameters
+    ----------
+    volumes : list of dict
+        ``{"name", "data" (nz, ny, nx), "pixel_size_A", "tilt_angles_deg"}``.
+    reference : dict or None
+        ``None``: no Bragg report. Otherwise keyword arguments for :func:`napari_irdm.analysis.bragg.bragg_report`
+        (``truth=`` or ``lattice=``, ``a_A=``, ``orientation=``).
+
+    Returns
+    -------
+    list of dict
+        Per volume: the input keys plus ``spec``, ``freqs``, ``sections``, ``report``.
+    """
+    from napari_irdm.analysis.bragg import bragg_report
+    from napari_irdm.analysis.spectrum import central_sections, power_spectrum_3d
+
+    out = []
+    n = len(volumes)
+    for i, v in enumerate(volumes):
+        yield Progress(2 * i, 2 * n, f"power spectrum of {v['name']}")
+        spec, freqs = power_spectrum_3d(v["data"], v["pixel_size_A"], window="hann", log=True)
+        sections = central_sections(spec)
+        yield Progress(2 * i + 1, 2 * n, f"Bragg spots of {v['name']}")
+        report = None
+        if v["tilt_angles_deg"] is not None and reference is not None:
+            report = call_supported(bragg_report, v["data"], v["pixel_size_A"], v["tilt_angles_deg"],
+                                    snr_threshold=snr_threshold, **reference)
+        out.append({**v, "spec": np.asarray(spec, np.float32), "freqs": [np.asarray(f) for f in freqs],
+                    "sections": {k: np.asarray(s, np.float32) for k, s in sections.items()}, "report": report})
+    yield Progress(2 * n, 2 * n, "done")
+    return out
+
+
+def attach_d_status(layer, freqs, section: str | None = None) -> None:
+    """Make ``layer``'s status-bar text end with ``|k|`` (1/Å) and ``d`` (Å) under the cursor.
+
+    ``section`` names the central section a 2D layer shows (``None`` for the 3D spectrum).
+    """
+    original = layer.get_status
+    centre = [len(f) // 2 for f in freqs]
+
+    def get_status(position=None, *, view_direction=None, dims_displayed=None, world=False, value=None):
+        status = original(position, view_direction=view_direction, dims_displayed=dims_displayed,
+                          world=world, value=value)
+        if position is None:
+            return status
+        try:
+            pos = np.asarray(layer.world_to_data(position) if world else position, dtype=np.float64)
+            idx = np.array(centre, dtype=np.float64)
+            if section is None:
+                idx[:] = pos[-3:]
+            else:
+                r, c, _ = SECTION_AXES[section]
+                idx[r], idx[c] = pos[-2], pos[-1]
+            k, d = d_spacing_at(idx, freqs)
+            extra = f"  |k| = {k:.3f} 1/Å, d = {d:.3f} Å"
+            status = dict(status)
+            status["coordinates"] = status.get("coordinates", "") + extra
+            status["value"] = (status.get("value", "") or "") + extra
+        except Exception:  # noqa: BLE001 -- the status bar must never break
+            pass
+        return status
+
+    layer.get_status = get_status
+
+
+class FourierInspectorWidget(WidgetBase):
+    """Power spectra, Bragg circles (detected / missing), wedge boundary and a per-family table."""
+
+    def __init__(self, viewer: Any):
+        super().__init__(viewer, labels=True)
+        self.layers = self._layer_picker("volumes", self._volume_layers, multiple=True)
+        self.reference = ComboBox(label="reflections from", choices=self._reference_choices)
+        self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
+        self.a_A = FloatSpinBox(label="lattice constant (Å)", min=1.0, max=20.0, step=0.001, value=4.078)
+        self.snr = FloatSpinBox(label="SNR threshold", min=0.5, max=100.0, step=0.5, value=3.0)
+        self.run_button = PushButton(text="Compute spectra")
+        self.panel = RunPanel(label="")
+        self.table = Table(value={"data": [], "columns": ["volume", "family", "d (Å)", "detected", "measured", "wedge"]})
+        self.table.min_height = 180
+        self.extend([self.layers, self.reference, self.preset, self.a_A, self.snr, self.run_button, self.panel,
+                     self.table])
+        self._pickers.append(self.reference)
+        self.preset.changed.connect(self._preset_changed)
+        self.reference.changed.connect(self._reference_changed)
+        self.run_button.changed.connect(self.run)
+        self.results: list[dict] = []
+        self._reference_changed()
+
+    # -- choices ---------------------------------------------------------------------------
+    def _volume_layers(self):
+        skip = ("tilt_series", "spectrum", "spectrum_section")
+        return [lyr for lyr in image_layers(self.viewer, ndim=3) if lyr.metadata.get("kind") not in skip]
+
+    def _reference_choices(self, _widget=None):
+        truths = [(f"ground truth: {lyr.name}", lyr) for lyr in self.viewer.layers
+                  if "ground_truth" in getattr(lyr, "metadata", {})]
+        return [*truths, (PRESET, PRESET)]
+
+    def _preset_changed(self, *_):
+        self.a_A.value = LATTICE_PRESETS[self.preset.value][1]
+
+    def _reference_changed(self, *_):
+        preset = self.reference.value in (None, PRESET)
+        self.preset.visible = preset
+        self.a_A.visible = preset
+
+    def _reference_kwargs(self) -> dict:
+        ref = self.reference.value
+        if ref is None or ref == PRESET:
+            structure, _ = LATTICE_PRESETS[self.preset.value]
+            return {"lattice": structure, "a_A": float(self.a_A.value), "orientation": None}
+        return {"truth": ref.metadata["ground_truth"]}
+
+    # -- run ---------------------------------------------------------------------------------
+    def job(self):
+        layers = list(self.layers.value or [])
+        if not layers:
+            layers = self._volume_layers()[:1]
+        if not layers:
+            raise ValueError("no volume layer: reconstruct a tilt series first, then choose the volumes here")
+        volumes = []
+        for lyr in layers:
+            px = layer_pixel_size(lyr)
+            if px is None:
+                raise ValueError(f"layer {lyr.name!r} has no pixel size: set its scale (Å per voxel) or reopen the file")
+            angles = layer_angles(lyr)
+            volumes.append({"name": lyr.name, "data": np.asarray(lyr.data, np.float32), "pixel_size_A": px,
+                            "tilt_angles_deg": angles})
+        return spectrum_job(volumes, self._reference_kwargs(), float(self.snr.value)), self.show_results
+
+    def run(self, *_):
+        from napari.utils.notifications import show_error
+
+        try:
+            gen, finish = self.job()
+        except ValueError as err:
+            show_error(str(err).splitlines()[0])
+            return None
+        return start_worker(gen, on_result=finish, panel=self.panel, description="power spectra")
+
+    # -- main thread: show -------------------------------------------------------------------
+    def show_results(self, results: list[dict]) -> list:
+        """Add spectrum, section and overlay layers for ``results`` and fill the table."""
+        self.results = results
+        added = []
+        if not results:
+            return added
+        h = max(r["data"].shape[1] * r["pixel_size_A"] for r in results)
+        w = max(r["data"].shape[2] * r["pixel_size_A"] for r in results)
+        gap = 1.1
+        rows = []
+        for i, r in enumerate(results):
+            added += self._show_one(r, row_offset=i * h * gap, col_offset=w * gap, col_step=w * gap)
+            rows += self._table_rows(r)
+        self.table.value = {"data": rows, "columns": ["volume", "family", "d (Å)", "detected", "measured", "wedge"]}
+        return added
+
+    def _show_one(self, r: dict, *, row_offset: float, col_offset: float, col_step: float) -> list:
+        from napari.layers import Image, Points, Shapes
+
+        name, px, freqs = r["name"], r["pixel_size_A"], r["freqs"]
+        added = []
+        lo, hi = np.percentile(r["spec"], [50.0, 99.95])
+        spec3 = Image(r["spec"], name=f"{name} spectrum", scale=(px, px, px), colormap="magma", visible=False,
+                      contrast_limits=(float(lo), float(max(hi, lo + 1e-6))),
+                      metadata={"kind": "spectrum", "source_layer": name, "pixel_size_A": px, "freqs": freqs})
+        attach_d_status(spec3, freqs)
+        added.append(self.viewer.add_layer(spec3))
+        report = r["report"]
+        spots = list(getattr(report, "spots", []) or []) if report is not None else []
+        idx = spot_indices(spots, freqs)
+        orientation_known = bool(getattr(report, "orientation_known", True)) if report is not None else False
+        for j, section in enumerate(SECTIONS):
+            img = r["sections"][section]
+            translate = (row_offset, col_offset + j * col_step)
+            lo, hi = np.percentile(img, [50.0, 99.95])
+            layer = Image(img, name=f"{name} {section}", scale=(px, px), translate=translate, colormap="magma",
+                          contrast_limits=(float(lo), float(max(hi, lo + 1e-6))),
+                          metadata={"kind": "spectrum_section", "section": section, "source_layer": name,
+                                    "pixel_size_A": px, "freqs": freqs})
+            attach_d_status(layer, freqs, section)
+            added.append(self.viewer.add_layer(layer))
+            if section == "kx-kz" and r["tilt_angles_deg"] is not None:
+                lines = wedge_lines(r["tilt_angles_deg"], freqs, section)
+                if lines:
+                    added.append(self.viewer.add_layer(Shapes(
+                        lines, shape_type="line", edge_color=WEDGE_COLOR, edge_width=0.6, scale=(px, px),
+                        translate=translate, name=f"{name} wedge", opacity=0.9,
+                        metadata={"kind": "wedge", "tilt_angles_deg": list(map(float, r["tilt_angles_deg"]))})))
+            if spots:
+                pos, keep = section_spots(idx, section, freqs)
+                kept = [s for s, k in zip(spots, keep) if k]
+                if len(kept):
+                    detected = np.array([bool(s.detected) for s in kept])
+                    features = {"family": [_family_label(s) for s in kept], "detected": detected,
+                                "d_A": [float(s.d_A) for s in kept],
+                                "snr": [float(getattr(s, "snr", np.nan)) for s in kept]}
+                    colors = [DETECTED_COLOR if d else MISSING_COLOR for d in detected]
+                    added.append(self.viewer.add_layer(Points(
+                        pos, name=f"{name} Bragg {section}", scale=(px, px), translate=translate, size=7,
+                        face_color="transparent", border_color=colors, border_width=0.18,
+                        border_width_is_relative=True, features=features,
+                        text={"string": "{family}", "color": "white", "size": 7, "anchor": "upper_left",
+                              "translation": (-2.5, 2.5)},
+                        metadata={"kind": "bragg", "section": section, "source_layer": name})))
+            if report is not None and not orientation_known:
+                added += self._rings(r, section, translate)
+        return added
+
+    def _rings(self, r: dict, section: str, translate) -> list:
+        from napari.layers import Shapes
+
+        report = r["report"]
+        d_by_family = OrderedDict()
+        for f in list(getattr(report, "families", []) or []):
+            d_by_family.setdefault(str(f.family), float(f.d_A))
+        for s in list(getattr(report, "spots", []) or []):
+            d_by_family.setdefault(_family_label(s), float(s.d_A))
+        freqs, px = r["freqs"], r["pixel_size_A"]
+        rr, cc, _ = SECTION_AXES[section]
+        dkr = abs(freqs[rr][1] - freqs[rr][0])
+        dkc = abs(freqs[cc][1] - freqs[cc][0])
+        centre = (len(freqs[rr]) // 2, len(freqs[cc]) // 2)
+        shapes, labels = [], []
+        for fam, d in d_by_family.items():
+            k = 1.0 / d
+            if k / dkr > centre[0] and k / dkc > centre[1]:
+                continue  # beyond Nyquist: not in the section
+            shapes.append(np.array([[centre[0], centre[1]], [k / dkr, k / dkc]]))
+            labels.append(fam)
+        if not shapes:
+            return []
+        return [self.viewer.add_layer(Shapes(
+            shapes, shape_type="ellipse", edge_color=RING_COLOR, face_color="transparent", edge_width=0.5,
+            scale=(px, px), translate=translate, name=f"{r['name']} rings {section}",
+            features={"family": labels},
+            text={"string": "{family}", "color": RING_COLOR, "size": 7, "anchor": "upper_right"},
+            metadata={"kind": "rings", "section": section, "source_layer": r["name"]}))]
+
+    @staticmethod
+    def _table_rows(r: dict) -> list[list]:
+        """Rows ``[volume, family, d, detected/expected, measured, wedge]`` plus the information limit."""
+        report = r["report"]
+        if report is None:
+            return [[r["name"], "(no tilt angles: no Bragg report)", "", "", "", ""]]
+        limit = getattr(report, "information_limit_A", None)
+        rows = [[r["name"], "information limit", "none" if limit is None else f"{float(limit):.3f}", "", "", ""]]
+
+        def cell(f, region):
+            e, d = f.expected.get(region), int(f.detected.get(region, 0) or 0)
+            return f"{d}/{e}" if e is not None else f"{d}/?"
+
+        for f in list(getattr(report, "families", []) or []):
+            det = sum(int(v or 0) for v in f.detected.values())
+            exp = [v for v in f.expected.values() if v is not None]
+            total = f"{det}/{sum(int(v) for v in exp)}" if exp else f"{det}/?"
+            rows.append([r["name"], str(f.family), f"{float(f.d_A):.3f}", total, cell(f, "measured"), cell(f, "wedge")])
+        return rows

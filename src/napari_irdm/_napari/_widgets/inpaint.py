@@ -1,0 +1,136 @@
+"""IRDM inpaint widget: a volume layer + model -> an "IRDM" volume layer (missing wedge recovered)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton, SpinBox
+
+from napari_irdm._napari._layers import layer_angles, volume_from_layer, volume_layer_data
+from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
+from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+
+__all__ = ["FROM_FILE", "InpaintWidget", "shipped_models"]
+
+#: the model choice that reads a .pt file chosen in the file box
+FROM_FILE = "model file..."
+
+
+def shipped_models() -> list[str]:
+    """Names of the IRDM models shipped with the package (empty when none are)."""
+    try:
+        from napari_irdm.dl.registry import list_models
+
+        return list(list_models())
+    except Exception:  # noqa: BLE001 -- the dl package may be missing its weights folder
+        return []
+
+
+class InpaintWidget(WidgetBase):
+    """Recover the missing wedge of a volume layer with an IRDM generator, slice by slice.
+
+    The model list holds the shipped models, any added with :meth:`add_model` (a name and an
+    ``nn.Module`` or a path), and "model file..." to load a ``.pt`` exported with
+    :func:`napari_irdm.dl.registry.save_model`.
+    """
+
+    def __init__(self, viewer: Any):
+        super().__init__(viewer, labels=True)
+        self._extra_models: dict[str, Any] = {}
+        self.layer = self._layer_picker("volume", self._volume_layers)
+        self.model = ComboBox(label="model", choices=self._model_choices)
+        self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
+        self.note = Label(value="")
+        self.data_consistency = CheckBox(label="data consistency", value=False,
+                                         tooltip="keep the measured Fourier data of the input (re-projection check)")
+        self.batch_size = SpinBox(label="batch size", min=1, max=1024, value=8)
+        self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self.run_button = PushButton(text="Inpaint missing wedge")
+        self.panel = RunPanel(label="")
+        self.extend([self.layer, self.model, self.model_file, self.note, self.data_consistency,
+                     self.batch_size, self.device, self.run_button, self.panel])
+        self.model.changed.connect(self._model_changed)
+        self.run_button.changed.connect(self.run)
+        self._model_changed()
+
+    def _volume_layers(self):
+        layers = [lyr for lyr in image_layers(self.viewer, ndim=3) if lyr.metadata.get("kind") != "tilt_series"]
+        return sorted(layers, key=lambda lyr: lyr.metadata.get("kind") not in ("volume",))
+
+    def _model_choices(self, _widget=None) -> list[str]:
+        return [*shipped_models(), *self._extra_models, FROM_FILE]
+
+    def _model_changed(self, *_):
+        self.model_file.visible = self.model.value == FROM_FILE
+        if not shipped_models():
+            self.note.value = "no trained IRDM model is shipped yet: load a .pt file"
+        else:
+            self.note.value = ""
+
+    def add_model(self, name: str, model: Any) -> None:
+        """Offer ``model`` (an ``nn.Module`` or a ``.pt`` path) under ``name`` and select it."""
+        self._extra_models[name] = model
+        self.model.reset_choices()
+        self.model.value = name
+
+    def _model_arg(self) -> tuple[Any, str]:
+        choice = self.model.value
+        if choice is None:
+            raise ValueError("no model chosen: pick a shipped model or 'model file...'")
+        if choice == FROM_FILE:
+            path = str(self.model_file.value or "")
+            if not path or path == "." or not path.endswith(".pt"):
+                raise ValueError("no model file chosen: pick a .pt file exported with save_model")
+            return path, path
+        if choice in self._extra_models:
+            return self._extra_models[choice], choice
+        return choice, choice
+
+    def job(self):
+        """Check the inputs and return ``(generator, finish)``."""
+        from napari_irdm import __version__
+        from napari_irdm.dl import inference
+
+        layer = self.layer.value
+        if layer is None:
+            raise ValueError("no volume layer: reconstruct a tilt series first (Reconstruct widget)")
+        volume = volume_from_layer(layer)
+        angles = layer_angles(layer)
+        model, model_name = self._model_arg()
+        dc = bool(self.data_consistency.value)
+        if dc and angles is None:
+            raise ValueError(f"data consistency needs tilt angles but layer {layer.name!r} has none: "
+                             "reconstruct it with the Reconstruct widget or switch data consistency off")
+        opts = {"model": model, "batch_size": int(self.batch_size.value), "device": self.device.value,
+                "data_consistency": dc}
+        provenance = volume.provenance + (
+            f"IRDM by napari-irdm {__version__} (model={model_name}, data_consistency={dc}) from layer {layer.name!r}",
+        )
+        data = np.ascontiguousarray(volume.data, dtype=np.float32)
+
+        def work():
+            out = yield from call_supported(inference.inpaint_iter, data, angles, **opts)
+            if hasattr(out, "data") and not isinstance(out, np.ndarray) and not hasattr(out, "detach"):
+                out = out.data  # a Volume
+            if hasattr(out, "detach"):
+                out = out.detach().cpu().numpy()
+            return np.asarray(out, dtype=np.float32)
+
+        def finish(vol: np.ndarray):
+            new = volume.replace(data=vol, tilt_angles_deg=angles, provenance=provenance)
+            return self.add_layer(volume_layer_data(new, name="IRDM", metadata={
+                "method": "IRDM", "model": model_name, "data_consistency": dc, "source_layer": layer.name}))
+
+        return work(), finish
+
+    def run(self, *_):
+        """Start inpainting in a worker; returns the worker (``None`` on bad input)."""
+        from napari.utils.notifications import show_error
+
+        try:
+            gen, finish = self.job()
+        except (ValueError, ImportError, FileNotFoundError) as err:
+            show_error(str(err).splitlines()[0])
+            return None
+        return start_worker(gen, on_result=finish, panel=self.panel, description="IRDM inpainting")

@@ -1,0 +1,706 @@
+"""Bragg reflections of cubic lattices, missing-wedge classification and spot measurement.
+
+The measuring instrument for atomic electron tomography: which lattice reflections does a
+reconstruction really resolve, and which are lost in the missing wedge?
+
+Frames: reciprocal vectors ``g`` are ``(kz, ky, kx)`` in 1/Å (the volume's array order, see
+:mod:`napari_irdm.simulate.crystal`); an orientation is the rotation ``R`` with
+``r_lab(x, y, z) = R @ r_crystal``, so ``g_lab = R @ (h, k, l) / a``.
+
+Spots are counted per **Friedel pair** (``g`` and ``−g`` are one spot in a power spectrum of a
+real volume): e.g. {111} has 4 spots, {220} 6, {440} 6.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from napari_irdm.simulate.crystal import Lattice, get_lattice, orientation_matrix
+
+__all__ = [
+    "BraggReport",
+    "FamilyCount",
+    "Reflection",
+    "Spot",
+    "bragg_report",
+    "expected_reflections",
+    "family_label",
+    "measure_spots",
+    "wedge_region",
+    "wedge_regions",
+]
+
+
+# ------------------------------------------------------------------ reflections
+@dataclass(frozen=True)
+class Reflection:
+    """One reflection (one member of a Friedel pair).
+
+    Attributes
+    ----------
+    hkl : (h, k, l)
+    family : str
+        Label of all reflections sharing ``h²+k²+l²`` (e.g. ``"111"``, ``"511/333"``).
+    d_A : float
+        Interplanar spacing (Å).
+    g : (kz, ky, kx)
+        Reciprocal vector in 1/Å in the volume frame.
+    """
+
+    hkl: tuple[int, int, int]
+    family: str
+    d_A: float
+    g: tuple[float, float, float]
+
+    @property
+    def g_norm(self) -> float:
+        return 1.0 / self.d_A
+
+
+def _class_label(hkl) -> str:
+    v = sorted((abs(int(i)) for i in hkl), reverse=True)
+    return "".join(str(i) for i in v) if max(v) < 10 else " ".join(str(i) for i in v)
+
+
+def family_label(lattice, n2: int) -> str:
+    """Label of the reflections with ``h²+k²+l² = n2`` allowed by ``lattice`` (``"511/333"``)."""
+    lat = get_lattice(lattice, 1.0) if not isinstance(lattice, Lattice) else lattice
+    m = int(np.floor(np.sqrt(n2)))
+    labels = []
+    for h in range(m, -1, -1):
+        for k in range(h, -1, -1):
+            for l in range(k, -1, -1):  # noqa: E741
+                if h * h + k * k + l * l == n2 and lat.allowed([h, k, l]):
+                    labels.append(_class_label((h, k, l)))
+    return "/".join(labels)
+
+
+def _all_hkl(lat: Lattice, n2_max: float) -> np.ndarray:
+    m = int(np.floor(np.sqrt(n2_max + 1e-9)))
+    r = np.arange(-m, m + 1)
+    hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    n2 = (hkl**2).sum(axis=1)
+    keep = (n2 > 0) & (n2 <= n2_max + 1e-9)
+    hkl = hkl[keep]
+    return hkl[lat.allowed(hkl)]
+
+
+def expected_reflections(lattice="fcc", a_A: float | None = None, *, d_min_A: float, orientation=None,
+                         friedel_pairs: bool = True) -> list[Reflection]:
+    """Reflections of a cubic lattice down to ``d_min_A``, with extinctions.
+
+    Parameters
+    ----------
+    lattice : str or Lattice
+        ``"fcc"``, ``"bcc"``, ``"sc"`` (with ``a_A``) or an element (``"Au"``).
+    a_A : float, optional
+        Lattice constant (Å).
+    d_min_A : float
+        Smallest d-spacing to list (Å).
+    orientation : None, 3×3 rotation, "zone:[hkl]" or Euler angles
+        ``None`` = identity (``[100] ∥ x``, ``[010] ∥ y``, ``[001] ∥ z``).
+    friedel_pairs : bool
+        List one member of each ``±g`` pair (the one whose first non-zero index is positive).
+
+    Returns
+    -------
+    list of Reflection
+        Sorted by decreasing d, then hkl.
+
+    Notes
+    -----
+    Structure-factor extinctions: fcc allows h, k, l all even or all odd; bcc h+k+l even;
+    sc everything. ``d = a / √(h²+k²+l²)``.
+    """
+    lat = get_lattice(lattice, a_A)
+    d_min = float(d_min_A)
+    if not np.isfinite(d_min) or d_min <= 0:
+        raise ValueError(f"d_min_A must be a positive spacing in Å, got {d_min_A}")
+    rot = np.eye(3) if orientation is None else orientation_matrix(orientation)
+    hkl = _all_hkl(lat, (lat.a_A / d_min) ** 2)
+    if friedel_pairs and len(hkl):
+        first = np.where(hkl[:, 0] != 0, hkl[:, 0], np.where(hkl[:, 1] != 0, hkl[:, 1], hkl[:, 2]))
+        hkl = hkl[first > 0]
+    n2 = (hkl**2).sum(axis=1)
+    order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], n2))
+    labels: dict[int, str] = {}
+    out = []
+    for i in order:
+        key = int(n2[i])
+        if key not in labels:
+            labels[key] = family_label(lat, key)
+        g = (rot @ (hkl[i] / lat.a_A))[::-1]
+        out.append(Reflection(tuple(int(v) for v in hkl[i]), labels[key], float(lat.a_A / np.sqrt(key)),
+                              tuple(float(v) for v in g)))
+    return out
+
+
+# ---------------------------------------------------------------- missing wedge
+def wedge_regions(g, tilt_angles_deg, *, margin_inv_A: float = 0.0) -> np.ndarray:
+    """Vectorised :func:`wedge_region`: array of ``"measured"`` / ``"wedge"`` for ``g`` of shape (..., 3)."""
+    g = np.asarray(g, dtype=np.float64)
+    if g.shape[-1] != 3:
+        raise ValueError(f"g must have 3 components (kz, ky, kx), got shape {g.shape}")
+    if tilt_angles_deg is None:
+        return np.full(g.shape[:-1], "measured", dtype=object)
+    a = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError("tilt angles are empty or not finite: pass --tilt-range A B or --angles FILE")
+    lo, hi = float(a.min()), float(a.max())
+    gz, gx = g[..., 0], g[..., 2]
+    r = np.hypot(gz, gx)
+    phi = np.degrees(np.arctan2(gz, gx))
+    inside = np.zeros(phi.shape, dtype=bool)
+    dist_deg = np.full(phi.shape, np.inf)
+    for shift in (-360.0, -180.0, 0.0, 180.0, 360.0):
+        p = phi + shift
+        inside |= (p >= lo - 1e-9) & (p <= hi + 1e-9)
+        dist_deg = np.minimum(dist_deg, np.minimum(np.abs(p - lo), np.abs(p - hi)))
+    near = r * np.sin(np.radians(np.minimum(dist_deg, 90.0))) <= margin_inv_A
+    measured = inside | near | (r <= 1e-12)
+    return np.where(measured, "measured", "wedge").astype(object)
+
+
+def wedge_region(g, tilt_angles_deg, *, margin_inv_A: float = 0.0) -> str:
+    """Whether reciprocal vector ``g`` was measured by a single-axis tilt series.
+
+    Parameters
+    ----------
+    g : (kz, ky, kx)
+        Reciprocal vector (1/Å, or any unit: only its direction matters unless ``margin_inv_A``).
+    tilt_angles_deg : array_like
+        The series' tilt angles (only the range ``[θmin, θmax]`` matters).
+    margin_inv_A : float
+        ``g`` closer than this (1/Å) to the measured sector counts as measured.
+
+    Returns
+    -------
+    {"measured", "wedge"}
+
+    Notes
+    -----
+    By the Fourier-slice theorem the projection at tilt θ (``u = x cos θ + z sin θ``) measures
+    the central plane through ``ky`` and the direction ``(kx, kz) = (cos θ, sin θ)``. So ``g`` is
+    measured iff its azimuth ``φ = atan2(gz, gx)`` (modulo 180°) lies in ``[θmin, θmax]``; the
+    missing wedge is centred on ``kz`` and, for asymmetric ranges, is asymmetric about it.
+    ``g`` along ``ky`` (the tilt axis) is always measured.
+    """
+    return str(wedge_regions(np.asarray(g, dtype=np.float64)[None], tilt_angles_deg, margin_inv_A=margin_inv_A)[0])
+
+
+# ---------------------------------------------------------------- spot measuring
+@dataclass
+class Spot:
+    """A tested position in the power spectrum.
+
+    ``position_vox`` is where the spot is expected (z, y, x voxel indices of the centred spectrum),
+    ``found_vox`` the sub-voxel maximum near it, ``snr`` = (peak − median of the local shell) /
+    (1.4826 · MAD of the shell), on the 3×3×3-max-filtered log spectrum.
+    """
+
+    kind: str
+    hkl: tuple[int, int, int] | None
+    family: str
+    d_A: float
+    g_inv_A: tuple[float, float, float]
+    position_vox: tuple[float, float, float]
+    found_vox: tuple[float, float, float]
+    snr: float
+    region: str
+    detected: bool
+
+
+@dataclass
+class FamilyCount:
+    family: str
+    d_A: float
+    expected: dict = field(default_factory=dict)
+    detected: dict = field(default_factory=dict)
+
+
+def _shell_offsets(r_in: float, r_out: float) -> np.ndarray:
+    m = int(np.ceil(r_out))
+    r = np.arange(-m, m + 1)
+    o = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    d = np.sqrt((o**2).sum(axis=1))
+    return o[(d >= r_in) & (d <= r_out)]
+
+
+def _refine(spec: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Sub-voxel maximum of ``spec`` in the 3×3×3 neighbourhood of integer position ``q``."""
+    shape = np.array(spec.shape)
+    o = np.stack(np.meshgrid(*(np.arange(-1, 2),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    idx = (q[None] + o) % shape
+    vals = spec[idx[:, 0], idx[:, 1], idx[:, 2]]
+    best = q + o[int(np.argmax(vals))]
+    out = best.astype(np.float64)
+    for ax in range(3):
+        e = np.zeros(3, dtype=np.int64)
+        e[ax] = 1
+        a, b, c = (spec[tuple((best + s * e) % shape)] for s in (-1, 0, 1))
+        den = a - 2 * b + c
+        if den < 0:
+            out[ax] += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    return out
+
+
+def measure_spots(spec: np.ndarray, positions_vox, *, exclude_vox=None, shell_vox=(3.0, 6.0),
+                  exclude_radius_vox: float = 3.0, filtered: np.ndarray | None = None):
+    """Signal-to-background of spots in a centred log power spectrum.
+
+    Parameters
+    ----------
+    spec : ndarray, shape (nz, ny, nx)
+        Log power spectrum from :func:`napari_irdm.analysis.spectrum.power_spectrum_3d`.
+    positions_vox : ndarray, shape (M, 3)
+        Expected spot positions (fractional voxel indices).
+    exclude_vox : ndarray, shape (K, 3), optional
+        Positions (other reflections) whose neighbourhood is left out of every background shell.
+    shell_vox : (r_in, r_out)
+        Background shell radii in voxels.
+    exclude_radius_vox : float
+        Radius left out around each excluded position and around the origin (×2).
+
+    Returns
+    -------
+    snr : ndarray, shape (M,)
+    found : ndarray, shape (M, 3)
+        Sub-voxel maxima of ``spec`` within one voxel of the rounded positions.
+
+    Notes
+    -----
+    Peak and background are both taken from the 3×3×3 maximum-filtered spectrum, so a spot
+    that is pure background has the same statistics as its shell: the false-positive rate
+    of ``snr ≥ 3`` is small and is measured by the off-lattice controls.
+    """
+    from scipy.ndimage import maximum_filter
+
+    spec = np.asarray(spec)
+    shape = np.array(spec.shape)
+    m = maximum_filter(spec, size=3, mode="wrap") if filtered is None else filtered
+    pos = np.atleast_2d(np.asarray(positions_vox, dtype=np.float64))
+    offs = _shell_offsets(*shell_vox)
+    centre = shape // 2
+    excl = np.zeros((0, 3)) if exclude_vox is None else np.atleast_2d(np.asarray(exclude_vox, dtype=np.float64))
+    snr = np.empty(len(pos))
+    found = np.empty((len(pos), 3))
+    for i, p in enumerate(pos):
+        q = np.rint(p).astype(np.int64)
+        pts = q[None] + offs
+        keep = np.sqrt(((pts - centre) ** 2).sum(axis=1)) > 2 * exclude_radius_vox
+        if len(excl):
+            near = excl[np.abs(excl - p).max(axis=1) <= shell_vox[1] + exclude_radius_vox + 1]
+            near = near[np.sqrt(((near - p) ** 2).sum(axis=1)) > 0.5]  # not the spot itself
+            for e in near:
+                keep &= np.sqrt(((pts - e) ** 2).sum(axis=1)) > exclude_radius_vox
+        pts = pts[keep] % shape
+        qq = q % shape
+        peak = float(m[qq[0], qq[1], qq[2]])
+        if len(pts) < 10:
+            snr[i] = np.nan
+        else:
+            bg = m[pts[:, 0], pts[:, 1], pts[:, 2]].astype(np.float64)
+            med = float(np.median(bg))
+            sig = 1.4826 * float(np.median(np.abs(bg - med)))
+            sig = max(sig, 1e-6 * max(1.0, abs(med)))
+            snr[i] = (peak - med) / sig
+        found[i] = _refine(spec, qq) + (q - qq)
+    return snr, found
+
+
+# ------------------------------------------------------------------- the report
+@dataclass
+class BraggReport:
+    """Per-family counts of detected reflections, split by missing-wedge region.
+
+    Attributes
+    ----------
+    families : list of FamilyCount
+        ``expected`` / ``detected`` spot counts (Friedel pairs) per region ``"measured"``, ``"wedge"``.
+    spots : list of Spot
+        Every tested reflection (known orientation) or detected peak (unknown orientation).
+    controls : list of Spot
+        Off-lattice positions at the same |g| tested the same way.
+    information_limit_A : float or None
+        Smallest d of any detected reflection.
+    false_positive_fraction : float
+        Fraction of controls "detected" (should be ≤ ~5 %).
+    """
+
+    families: list[FamilyCount]
+    spots: list[Spot]
+    controls: list[Spot]
+    information_limit_A: float | None
+    false_positive_fraction: float
+    snr_threshold: float
+    pixel_size_A: float
+    nyquist_inv_A: float
+    tilt_range_deg: tuple[float, float] | None
+    volume_shape: tuple[int, int, int]
+    lattice: dict
+    orientation_known: bool
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["families"] = [asdict(f) for f in self.families]
+        return _jsonable(d)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON (key ``information_limit_A``, ``families``, ``spots``, ``controls``, ...)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save_json(self, path) -> None:
+        """Write :meth:`to_json` to ``path`` atomically."""
+        import os
+        import tempfile
+        from pathlib import Path
+
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def counts(self, region: str) -> tuple[int, int]:
+        """Total (expected, detected) spots in ``region`` over all families."""
+        exp = sum(int(f.expected.get(region) or 0) for f in self.families)
+        det = sum(int(f.detected.get(region) or 0) for f in self.families)
+        return exp, det
+
+    def table(self) -> str:
+        """Plain-text table: one row per family, detected/expected per region."""
+        rows = [f"{'family':>9} {'d (Å)':>7} {'|g| (1/Å)':>9}  {'measured':>9}  {'wedge':>9}"]
+        for f in self.families:
+            cells = []
+            for reg in ("measured", "wedge"):
+                e, d = f.expected.get(reg), f.detected.get(reg, 0)
+                cells.append(f"{d}/{e}" if e is not None else f"{d}/?")
+            rows.append(f"{f.family:>9} {f.d_A:7.3f} {1 / f.d_A:9.3f}  {cells[0]:>9}  {cells[1]:>9}")
+        em, dm = self.counts("measured")
+        ew, dw = self.counts("wedge")
+        rows.append(f"{'total':>9} {'':>7} {'':>9}  {f'{dm}/{em}':>9}  {f'{dw}/{ew}':>9}")
+        lim = "none" if self.information_limit_A is None else f"{self.information_limit_A:.3f} Å"
+        nctl = len(self.controls)
+        nfp = sum(c.detected for c in self.controls)
+        rows.append(f"information limit: {lim}; off-lattice controls detected: {nfp}/{nctl} "
+                    f"({100 * self.false_positive_fraction:.1f} %); SNR ≥ {self.snr_threshold:g}")
+        if self.tilt_range_deg is not None:
+            rows.append(f"tilt range {self.tilt_range_deg[0]:g}°..{self.tilt_range_deg[1]:g}°; "
+                        f"pixel {self.pixel_size_A:g} Å (Nyquist {self.nyquist_inv_A:.3f} 1/Å)")
+        rows.extend(self.notes)
+        return "\n".join(rows)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if not np.isfinite(v) else round(v, 6)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+# ------------------------------------------------------------------ the driver
+def _resolve_lattice(truth, lattice, a_A, orientation):
+    if truth is not None:
+        if isinstance(truth, (str, bytes)) or hasattr(truth, "__fspath__"):
+            from napari_irdm.simulate.tiltseries import load_truth
+
+            truth = load_truth(truth)
+        crystal = getattr(truth, "crystal", truth)
+        return crystal.lattice, np.asarray(crystal.orientation, dtype=np.float64), truth
+    lat = get_lattice(lattice if lattice is not None else "fcc", a_A)
+    rot = None if orientation is None else orientation_matrix(orientation)
+    return lat, rot, None
+
+
+def _check_resolution(lat: Lattice, pixel_size_A: float, d_min_A: float | None) -> float:
+    """The d_min to use; ValueError naming the reflections beyond Nyquist if asked for."""
+    nyq = 0.5 / pixel_size_A
+    d_nyq = 1.0 / nyq
+    first = expected_reflections(lat, d_min_A=lat.a_A / np.sqrt(27.0))[0]
+    if first.d_A < d_nyq:
+        raise ValueError(
+            f"pixel size {pixel_size_A:g} Å is too coarse for any reflection of {lat.element or lat.structure} "
+            f"(Nyquist {nyq:.3f} 1/Å, d ≥ {d_nyq:.3f} Å; {first.family} has d = {first.d_A:.3f} Å): use a smaller pixel size"
+        )
+    if d_min_A is None:
+        return d_nyq * (1 + 1e-9)
+    d_min = float(d_min_A)
+    if d_min < d_nyq * (1 - 1e-9):
+        beyond = {}
+        for r in expected_reflections(lat, d_min_A=d_min):
+            if r.d_A < d_nyq:
+                beyond.setdefault(r.family, r.d_A)
+        listing = ", ".join(f"{k} ({v:.3f} Å)" for k, v in beyond.items())
+        raise ValueError(
+            f"pixel size {pixel_size_A:g} Å (Nyquist {nyq:.3f} 1/Å, d = {d_nyq:.3f} Å) cannot hold "
+            f"reflections beyond Nyquist: {listing}: use d_min ≥ {d_nyq:.3f} Å or a smaller pixel size"
+        )
+    return d_min
+
+
+def _to_vox(g: np.ndarray, shape, pixel_size_A: float) -> np.ndarray:
+    n = np.asarray(shape, dtype=np.float64)
+    return (n // 2)[None] + np.atleast_2d(g) * n[None] * pixel_size_A
+
+
+def _random_controls(rng, radii, regions, angles, lattice_vox, shape, pixel_size_A, min_dist_vox, n_per, margin=0.0):
+    """Off-lattice positions: same |g| and region, far from every lattice point, inside the box."""
+    shape_a = np.asarray(shape, dtype=np.float64)
+    half = shape_a // 2 - 1
+    out_g, out_r, out_i = [], [], []
+    for i, (rad, reg) in enumerate(zip(radii, regions)):
+        got = 0
+        for _ in range(400):
+            v = rng.normal(size=3)
+            g = v / np.linalg.norm(v) * rad
+            pos = _to_vox(g, shape, pixel_size_A)[0]
+            if np.any(np.abs(pos - shape_a // 2) > half):
+                continue
+            if angles is not None and str(wedge_regions(g[None], angles, margin_inv_A=margin)[0]) != reg:
+                continue
+            if len(lattice_vox) and np.sqrt(((lattice_vox - pos) ** 2).sum(axis=1)).min() < min_dist_vox:
+                continue
+            out_g.append(g)
+            out_r.append(reg)
+            out_i.append(i)
+            got += 1
+            if got >= n_per:
+                break
+    return np.array(out_g).reshape(-1, 3), out_r, out_i
+
+
+def bragg_report(
+    volume,
+    pixel_size_A: float | None,
+    tilt_angles_deg=None,
+    *,
+    truth=None,
+    lattice="fcc",
+    a_A: float | None = None,
+    orientation=None,
+    snr_threshold: float = 3.0,
+    d_min_A: float | None = None,
+    window: str = "hann",
+    n_controls: int = 2,
+    seed: int = 0,
+    shell_vox: tuple[float, float] = (3.0, 6.0),
+    exclude_radius_vox: float = 3.0,
+    margin_vox: float = 1.0,
+) -> BraggReport:
+    """Which lattice reflections does a volume resolve, in the measured region and in the wedge?
+
+    Parameters
+    ----------
+    volume : ndarray (nz, ny, nx) or Volume
+        Reconstruction or ground truth (a Volume supplies pixel size and angles when not given).
+    pixel_size_A : float
+        Voxel size (Å).
+    tilt_angles_deg : array_like, optional
+        Angles of the series the volume came from (only its range matters); ``None``: every
+        spot counts as measured.
+    truth : GroundTruth or path, optional
+        Simulation ground truth: lattice, lattice constant and orientation are taken from it.
+    lattice, a_A : str, float
+        Lattice (``"fcc"`` + ``a_A``, or an element such as ``"Au"``) when no truth is given.
+    orientation : rotation, "zone:[hkl]", Euler angles or None
+        Known crystal orientation; ``None`` (and no truth): peaks are found by peak detection
+        and indexed by |g| alone (expected counts per region are then unknown).
+    snr_threshold : float
+        A spot is detected when its SNR ≥ this.
+    d_min_A : float, optional
+        Finest d-spacing tested (default: down to Nyquist, d = 2 · pixel size).
+    window : str
+        Apodisation for the spectrum.
+    n_controls : int
+        Off-lattice controls per reflection (same |g|, same region).
+    seed : int
+        Seeds the control positions.
+    shell_vox, exclude_radius_vox
+        Background shell radii and exclusion radius (voxels), see :func:`measure_spots`.
+    margin_vox : float
+        Reflections closer than this many frequency steps (``1 / (nx · pixel)``) to the measured
+        sector count as measured: a Bragg peak is about one step wide, so a spot 0.5° beyond
+        θmax is still half measured.
+
+    Returns
+    -------
+    BraggReport
+
+    Raises
+    ------
+    ValueError
+        Volume not 3-D, pixel size missing, families beyond Nyquist, unknown lattice.
+    """
+    from scipy.ndimage import maximum_filter
+
+    from napari_irdm.analysis.spectrum import power_spectrum_3d
+
+    vol = getattr(volume, "data", volume)
+    if pixel_size_A is None:
+        pixel_size_A = getattr(volume, "pixel_size_A", None)
+    if tilt_angles_deg is None:
+        tilt_angles_deg = getattr(volume, "tilt_angles_deg", None)
+    shape = tuple(np.shape(vol))
+    if len(shape) != 3:
+        raise ValueError(f"volume must be 3-D (nz, ny, nx), got shape {shape}: pass a reconstructed volume")
+    if pixel_size_A is None or not np.isfinite(float(pixel_size_A)) or float(pixel_size_A) <= 0:
+        raise ValueError(f"pixel size is missing or invalid ({pixel_size_A}): pass pixel_size_A (CLI --pixel-size) in Å")
+    p = float(pixel_size_A)
+    angles = None if tilt_angles_deg is None else np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
+    if angles is not None and (angles.size == 0 or not np.all(np.isfinite(angles))):
+        raise ValueError("tilt angles are empty or not finite: pass --tilt-range A B or --angles FILE")
+    lat, rot, _truth = _resolve_lattice(truth, lattice, a_A, orientation)
+    d_min = _check_resolution(lat, p, d_min_A)
+    nyq = 0.5 / p
+    spec, _freqs = power_spectrum_3d(vol, p, window=window, log=True)
+    filt = maximum_filter(spec, size=3, mode="wrap")
+    rng = np.random.default_rng(seed)
+    margin = float(margin_vox) / (max(shape) * p)
+    tilt_range = None if angles is None else (float(angles.min()), float(angles.max()))
+    common = dict(snr_threshold=float(snr_threshold), pixel_size_A=p, nyquist_inv_A=nyq, tilt_range_deg=tilt_range,
+                  volume_shape=shape, lattice=lat.to_dict())
+    refl_all = expected_reflections(lat, d_min_A=d_min, orientation=rot if rot is not None else None)
+    fam_d: dict[str, float] = {}
+    for r in refl_all:
+        fam_d.setdefault(r.family, r.d_A)
+    if rot is None:
+        return _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, common,
+                               n_controls, shell_vox, exclude_radius_vox, margin)
+
+    refl = refl_all
+    g = np.array([r.g for r in refl])
+    pos = _to_vox(g, shape, p)
+    # every lattice point (both signs) that can fall in the box: excluded from background shells
+    hkl_all = _all_hkl(lat, (lat.a_A * nyq * np.sqrt(3.0) * 1.05) ** 2)
+    lattice_vox = _to_vox((hkl_all / lat.a_A) @ rot.T[:, ::-1], shape, p)
+    snr, found = measure_spots(spec, pos, exclude_vox=lattice_vox, shell_vox=shell_vox,
+                               exclude_radius_vox=exclude_radius_vox, filtered=filt)
+    regions = list(wedge_regions(g, angles, margin_inv_A=margin))
+    spots = [
+        Spot("reflection", r.hkl, r.family, r.d_A, r.g, tuple(pv), tuple(fv), float(s), reg,
+             bool(np.isfinite(s) and s >= snr_threshold))
+        for r, pv, fv, s, reg in zip(refl, pos, found, snr, regions)
+    ]
+    # off-lattice controls
+    cg, creg, cidx = _random_controls(rng, [r.g_norm for r in refl], regions, angles, lattice_vox, shape, p,
+                                      2.0 * exclude_radius_vox, max(0, int(n_controls)), margin)
+    controls = []
+    if len(cg):
+        cpos = _to_vox(cg, shape, p)
+        csnr, cfound = measure_spots(spec, cpos, exclude_vox=lattice_vox, shell_vox=shell_vox,
+                                     exclude_radius_vox=exclude_radius_vox, filtered=filt)
+        for gg, pv, fv, s, reg, i in zip(cg, cpos, cfound, csnr, creg, cidx):
+            controls.append(Spot("control", None, refl[i].family, refl[i].d_A, tuple(gg), tuple(pv), tuple(fv),
+                                 float(s), reg, bool(np.isfinite(s) and s >= snr_threshold)))
+    families = []
+    for fam, d in fam_d.items():
+        members = [s for s in spots if s.family == fam]
+        exp = {reg: sum(1 for s in members if s.region == reg) for reg in ("measured", "wedge")}
+        det = {reg: sum(1 for s in members if s.region == reg and s.detected) for reg in ("measured", "wedge")}
+        families.append(FamilyCount(fam, d, exp, det))
+    detected_d = [s.d_A for s in spots if s.detected]
+    fp = float(np.mean([c.detected for c in controls])) if controls else 0.0
+    notes = []
+    if angles is None:
+        notes.append("no tilt angles given: every reflection counted as measured")
+    return BraggReport(families, spots, controls, min(detected_d) if detected_d else None, fp,
+                       orientation_known=True, notes=notes, **common)
+
+
+def _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, common, n_controls, shell_vox,
+                    exclude_radius_vox, margin):
+    """Unknown orientation: local maxima of the spectrum, indexed to families by |g|."""
+    from scipy.ndimage import maximum_filter
+
+    thr = common["snr_threshold"]
+    shape_a = np.asarray(shape)
+    centre = shape_a // 2
+    fam_names = list(fam_d)
+    fam_g = np.array([1.0 / fam_d[f] for f in fam_names])
+    dk = 1.0 / (shape_a.min() * p)  # coarsest frequency step
+    tol = np.maximum(1.5 * dk, 0.02 * fam_g)
+    local = (spec == maximum_filter(spec, size=5, mode="wrap"))
+    idx = np.argwhere(local)
+    off = idx - centre
+    half = (off[:, 0] > 0) | ((off[:, 0] == 0) & (off[:, 1] > 0)) | ((off[:, 0] == 0) & (off[:, 1] == 0) & (off[:, 2] > 0))
+    idx, off = idx[half], off[half]
+    k = off / (shape_a[None] * p)
+    kn = np.sqrt((k**2).sum(axis=1))
+    fam_i = np.argmin(np.abs(kn[:, None] - fam_g[None]), axis=1)
+    near = np.abs(kn - fam_g[fam_i]) <= tol[fam_i] + dk
+    idx, k, kn = idx[near], k[near], kn[near]
+    # pre-screen against the spherical shell at the same |k|
+    val = filt[idx[:, 0], idx[:, 1], idx[:, 2]]
+    keep = np.zeros(len(idx), dtype=bool)
+    grid = np.indices(shape).reshape(3, -1).T - centre
+    kr = np.sqrt((((grid / (shape_a[None] * p)) ** 2).sum(axis=1)))
+    fvals = filt.ravel()
+    for j, gf in enumerate(fam_g):
+        band = np.abs(kr - gf) <= tol[j] + dk
+        vals = fvals[band]
+        med = np.median(vals)
+        sig = 1.4826 * np.median(np.abs(vals - med)) + 1e-9
+        sel = np.abs(kn - gf) <= tol[j] + dk
+        keep |= sel & ((val - med) / sig >= thr)
+    cand = idx[keep]
+    snr, found = measure_spots(spec, cand, exclude_vox=cand, shell_vox=shell_vox,
+                               exclude_radius_vox=exclude_radius_vox, filtered=filt)
+    spots = []
+    for s, fv in zip(snr, found):
+        if not (np.isfinite(s) and s >= thr):
+            continue
+        g = (fv - centre) / (shape_a * p)
+        gn = float(np.sqrt((g**2).sum()))
+        j = int(np.argmin(np.abs(fam_g - gn)))
+        fam = fam_names[j] if abs(fam_g[j] - gn) <= tol[j] else "unindexed"
+        reg = str(wedge_regions(g[None], angles, margin_inv_A=margin)[0])
+        spots.append(Spot("peak", None, fam, 1.0 / gn, tuple(g), tuple(fv), tuple(fv), float(s), reg, True))
+    mult: dict[str, int] = {}
+    for r in refl_all:
+        mult[r.family] = mult.get(r.family, 0) + 1
+    families = []
+    for fam, d in fam_d.items():
+        det = {reg: sum(1 for s in spots if s.family == fam and s.region == reg) for reg in ("measured", "wedge")}
+        families.append(FamilyCount(fam, d, {"measured": None, "wedge": None, "total": mult[fam]}, det))
+    # controls: random positions at the family radii away from every candidate peak
+    radii = [1.0 / fam_d[f] for f in fam_names for _ in range(mult[f])]
+    regions = [str(wedge_regions(rng.normal(size=(1, 3)), angles)[0]) for _ in radii]
+    cg, creg, cidx = _random_controls(rng, radii, regions, angles, idx[keep].astype(float), shape, p,
+                                      2.0 * exclude_radius_vox, max(0, int(n_controls)), margin)
+    controls = []
+    if len(cg):
+        cpos = _to_vox(cg, shape, p)
+        csnr, cfound = measure_spots(spec, cpos, exclude_vox=cand, shell_vox=shell_vox,
+                                     exclude_radius_vox=exclude_radius_vox, filtered=filt)
+        for gg, pv, fv, s, reg in zip(cg, cpos, cfound, csnr, creg):
+            gn = float(np.sqrt((gg**2).sum()))
+            controls.append(Spot("control", None, "", 1.0 / gn, tuple(gg), tuple(pv), tuple(fv), float(s), reg,
+                                 bool(np.isfinite(s) and s >= thr)))
+    indexed = [s.d_A for s in spots if s.family != "unindexed"]
+    fp = float(np.mean([c.detected for c in controls])) if controls else 0.0
+    notes = ["orientation unknown: spots found by peak detection and indexed by |g|; "
+             "expected counts per region unknown (? in the table)"]
+    n_un = sum(1 for s in spots if s.family == "unindexed")
+    if n_un:
+        notes.append(f"{n_un} detected peak(s) could not be indexed to a family")
+    return BraggReport(families, spots, controls, min(indexed) if indexed else None, fp,
+                       orientation_known=False, notes=notes, **common)

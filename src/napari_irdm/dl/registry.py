@@ -1,0 +1,274 @@
+"""Shipped IRDM weights: list, save (export) and load generators, sha256-verified.
+
+A model is two files side by side:
+
+- ``<name>.pt``: the generator's ``state_dict`` with floating tensors stored as float16
+  (``torch.save`` format, loaded with ``weights_only=True``);
+- ``<name>.json``: the model card data: architecture config, the sha256 of the ``.pt``,
+  the normalisation the model expects and free training-summary fields.
+
+Shipped models live in ``napari_irdm/dl/weights/`` and are loaded offline by name
+(``load_model("general")``); any other model is loaded by path. See
+``docs/models/README.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from napari_irdm.device import resolve_device
+from napari_irdm.dl.unetpp import UNetPlusPlus
+
+__all__ = [
+    "WEIGHTS_DIR",
+    "ModelNotFoundError",
+    "list_models",
+    "load_model",
+    "model_info",
+    "resolve_model_path",
+    "save_model",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+FORMAT_VERSION = 1
+MAX_SHIPPED_BYTES = 25 * 1024**2
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ModelNotFoundError(FileNotFoundError, ValueError):
+    """No model under that name or path (both a ``FileNotFoundError`` and a ``ValueError``)."""
+
+
+def _is_name(name_or_path: str | os.PathLike) -> bool:
+    s = str(name_or_path)
+    return isinstance(name_or_path, str) and bool(_NAME_RE.match(s)) and not s.endswith((".pt", ".json"))
+
+
+def list_models() -> list[str]:
+    """Names of the models shipped with the package (``.pt`` and ``.json`` both present)."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".pt").is_file())
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """The ``.pt`` file for a shipped model name, a ``.pt`` path, or a folder holding ``model.pt``.
+
+    Raises
+    ------
+    ModelNotFoundError
+        When there is no such model, with what is available and how to make one.
+    """
+    p = Path(name_or_path)
+    if _is_name(name_or_path) and not p.exists():
+        pt = WEIGHTS_DIR / f"{name_or_path}.pt"
+        if not pt.is_file():
+            avail = ", ".join(list_models()) or "none yet"
+            raise ModelNotFoundError(
+                f"no shipped model {str(name_or_path)!r} (shipped: {avail}); train one with "
+                f"`napari-irdm train --dataset D6 --preset cpu --out runs/NAME` and export it, "
+                f"or pass the path of a .pt file"
+            )
+        return pt
+    if p.is_dir():
+        p = p / "model.pt"
+    elif p.suffix == ".json":
+        p = p.with_suffix(".pt")
+    if not p.is_file():
+        raise ModelNotFoundError(f"model file {str(p)!r} not found: give a shipped name ({list_models()}) or a .pt path")
+    return p
+
+
+def model_info(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON card data stored beside a model (architecture, sha256, training summary)."""
+    pt = resolve_model_path(name_or_path)
+    js = pt.with_suffix(".json")
+    if not js.is_file():
+        raise ValueError(f"model {str(pt)!r} has no {js.name} beside it: re-export it with save_model")
+    try:
+        info = json.loads(js.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"model card {str(js)!r} is not valid JSON ({err}): re-export the model") from err
+    for key in ("config", "sha256"):
+        if key not in info:
+            raise ValueError(f"model card {str(js)!r} lacks {key!r}: re-export the model with save_model")
+    return info
+
+
+def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
+    """Load a generator by shipped name or path, verify its sha256, return it in eval mode.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A shipped model name (see :func:`list_models`, e.g. ``"general"``), a ``.pt`` file
+        with its ``.json`` beside it, or a folder holding ``model.pt``/``model.json``.
+    device : str or torch.device, optional
+        Where to put the model (:func:`napari_irdm.device.resolve_device`).
+
+    Returns
+    -------
+    UNetPlusPlus
+        Float32 weights, ``eval()`` mode, on ``device``.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No such model.
+    ValueError
+        The file's sha256 differs from its card (corrupt or changed), or the card and the
+        weights do not fit together.
+    """
+    pt = resolve_model_path(name_or_path)
+    info = model_info(pt)
+    blob = pt.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != info["sha256"]:
+        raise ValueError(
+            f"sha256 mismatch for model {str(pt)!r}: file has {digest[:12]}…, card says {str(info['sha256'])[:12]}…; "
+            "the file is corrupt or was changed: reinstall the package or re-export the model"
+        )
+    arch = info.get("architecture", "UNetPlusPlus")
+    if arch != "UNetPlusPlus":
+        raise ValueError(f"model {str(pt)!r} has architecture {arch!r}; this version loads only 'UNetPlusPlus'")
+    try:
+        model = UNetPlusPlus(**info["config"])
+    except TypeError as err:
+        raise ValueError(f"model card {str(pt.with_suffix('.json'))!r} has a bad config: {err}") from err
+    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"weights in {str(pt)!r} do not fit the architecture in its card: {err}") from err
+    return model.to(resolve_device(device)).eval()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            pass
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def save_model(
+    generator: nn.Module,
+    name_or_dir: str | os.PathLike,
+    *,
+    config: Mapping[str, Any] | None = None,
+    card_fields: Mapping[str, Any] | None = None,
+) -> Path:
+    """Export a generator as fp16 ``.pt`` + ``.json`` card, each written atomically.
+
+    Parameters
+    ----------
+    generator : UNetPlusPlus
+        The trained generator (any device; it is not modified).
+    name_or_dir : str or path
+        A bare name (``"general"``) writes the shipped files ``dl/weights/<name>.pt/.json``;
+        a path ending in ``.pt`` writes that file and the ``.json`` beside it; any other path
+        is a folder that receives ``model.pt`` and ``model.json``.
+    config : mapping, optional
+        Architecture config (``UNetPlusPlus`` arguments); default ``generator.config``.
+    card_fields : mapping, optional
+        Training summary for the card (dataset spec, wedge range, preset, steps, hardware,
+        wall time, validation table, command...). Stored under ``"card"``.
+
+    Returns
+    -------
+    Path
+        The ``.pt`` file written.
+
+    Raises
+    ------
+    ValueError
+        If weights overflow float16, or a shipped model would exceed 25 MB.
+    """
+    if config is None:
+        if not hasattr(generator, "config"):
+            raise ValueError("save_model needs config= for a generator without a .config attribute")
+        config = generator.config
+    config = dict(config)
+    UNetPlusPlus(**config)  # fail early on a config load_model could not rebuild
+    if _is_name(name_or_dir) and not Path(name_or_dir).exists():
+        pt = WEIGHTS_DIR / f"{name_or_dir}.pt"
+        shipped = True
+    else:
+        p = Path(name_or_dir)
+        pt = p if p.suffix == ".pt" else p / "model.pt"
+        shipped = False
+    state = {}
+    for k, v in generator.state_dict().items():
+        v = v.detach().cpu()
+        if v.is_floating_point():
+            h = v.to(torch.float16)
+            if not torch.isfinite(h).all():
+                raise ValueError(f"weight {k!r} is not finite in float16: the model diverged or needs fp32 storage")
+            v = h
+        state[k] = v.contiguous()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    blob = buf.getvalue()
+    if shipped and len(blob) > MAX_SHIPPED_BYTES:
+        raise ValueError(
+            f"model {pt.stem!r} is {len(blob) / 1024**2:.1f} MB, over the 25 MB limit for shipped weights: "
+            "use a smaller base_width"
+        )
+    info = {
+        "name": pt.stem if shipped else pt.parent.name if pt.name == "model.pt" else pt.stem,
+        "format_version": FORMAT_VERSION,
+        "architecture": "UNetPlusPlus",
+        "config": _jsonable(config),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "dtype": "float16",
+        "size_bytes": len(blob),
+        "n_parameters": int(sum(p.numel() for p in generator.parameters())),
+        "normalisation": {"method": "robust", "percentiles": [0.5, 99.5], "pairs": "normalise_pair (input's range)"},
+        "saved_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "torch_version": torch.__version__,
+        "card": _jsonable(dict(card_fields or {})),
+    }
+    _atomic_write(pt, blob)
+    _atomic_write(pt.with_suffix(".json"), (json.dumps(info, indent=2, sort_keys=False) + "\n").encode())
+    return pt

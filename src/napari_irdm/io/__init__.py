@@ -1,0 +1,41 @@
+"""Reading and writing tilt series, volumes and tilt-angle files (MRC, TIFF, IMOD, SerialEM, FEI).
+
+Pure functions; importing this package loads NumPy only (``mrcfile``, ``tifffile`` and
+SciPy are imported on use). Conventions (docs/DESIGN.md): tilt series ``(n_tilts, ny, nx)``
+float32 with the tilt axis along ``y``; volumes ``(nz, ny, nx)``; angles in degrees;
+pixel sizes in Å. Bad input raises ``ValueError`` with a one-line message naming the file
+and the fix. Every write is atomic (temp file in the same folder, then ``os.replace``).
+See docs/io.md.
+"""
+
+from napari_irdm.io._api import (
+    SUPPORTED_SUFFIXES,
+    detect_offset,
+    inspect_file,
+    is_supported,
+    normalise_offset,
+    read_tilt_series,
+    read_volume,
+    write_tilt_series,
+    write_volume,
+)
+from napari_irdm.io._errors import MissingFileError
+from napari_irdm.io.angles import angles_from_range, read_angles, write_angles
+from napari_irdm.io.mrc import create_volume_mrc
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "MissingFileError",
+    "angles_from_range",
+    "create_volume_mrc",
+    "detect_offset",
+    "inspect_file",
+    "is_supported",
+    "normalise_offset",
+    "read_angles",
+    "read_tilt_series",
+    "read_volume",
+    "write_angles",
+    "write_tilt_series",
+    "write_volume",
+]

@@ -1,0 +1,82 @@
+"""wedge_mask directions (symmetric and asymmetric ranges) tied to the project's projector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_irdm.dl import apply_data_consistency, wedge_mask
+from napari_irdm.tomo import ParallelProjector
+
+N = 64
+
+
+def _at(mask, kz, kx):
+    """Mask value at integer frequency (kz, kx) (cycles per N pixels)."""
+    return mask[kz % mask.shape[0], kx % mask.shape[1]]
+
+
+def test_symmetric_range_hand_directions():
+    m = wedge_mask((N, N), np.arange(-60, 61, 2.0))
+    assert _at(m, 0, 0) == 1.0  # DC is always measured
+    assert _at(m, 0, 10) == 1.0  # kx axis: direction 0°
+    assert _at(m, 10, 10) == 1.0 and _at(m, -10, 10) == 1.0  # ±45°
+    assert _at(m, 10, 0) == 0.0  # kz axis: 90°, deep in the wedge
+    assert _at(m, 20, 5) == 0.0  # atan(4) = 76°
+    assert _at(m, 17, 10) == 1.0  # atan(1.7) = 59.5° < 60°
+    assert _at(m, -17, -10) == 1.0  # same line through the origin
+
+
+def test_asymmetric_range_hand_directions():
+    m = wedge_mask((N, N), np.linspace(-30, 70, 51), soft_deg=0)
+    assert _at(m, 10, 10) == 1.0  # +45° measured
+    assert _at(m, -10, 10) == 0.0  # -45° is in the wedge
+    assert _at(m, -5, 10) == 1.0  # -26.6° measured
+    assert _at(m, 25, 10) == 1.0  # 68.2° measured
+    assert _at(m, 30, 10) == 0.0  # 71.6° missing
+    frac = (m[1:, 1:] > 0).mean()
+    assert 0.45 < frac < 0.65  # ~100° of 180°
+
+
+def test_soft_edge_only_inside_the_wedge_and_dft_symmetric():
+    hard = wedge_mask((48, 80), [-50, 50], soft_deg=0)
+    soft = wedge_mask((48, 80), [-50, 50], soft_deg=6)
+    assert np.all(soft[hard == 1] == 1)  # the measured cone keeps weight exactly 1
+    assert np.any((soft > 0) & (soft < 1))
+    for m in (hard, soft):
+        mirror = np.roll(np.flip(m, axis=(0, 1)), 1, axis=(0, 1))
+        assert np.array_equal(m, mirror)
+
+
+def test_full_range_measures_everything():
+    assert np.all(wedge_mask((16, 24), [-90, 90]) == 1)
+
+
+def test_mask_matches_projector_convention():
+    # a grating with wave vector (kx, kz) = (4, 4) / N is seen by a projection at +45°
+    # (integration along its wavefronts) and nearly averaged away at -45°
+    z, x = np.mgrid[0:N, 0:N].astype(np.float64)
+    c = (N - 1) / 2
+    env = np.exp(-((x - c) ** 2 + (z - c) ** 2) / (2 * (N / 6) ** 2))
+    g = (np.cos(2 * np.pi * 4 * (x + z) / N) * env).astype(np.float32)
+    vol = g[:, None, :]
+    proj = ParallelProjector([45.0, -45.0], vol.shape, device="cpu").forward(vol)
+    seen, missed = proj[0, 0].std(), proj[1, 0].std()
+    assert seen > 20 * missed
+    assert _at(wedge_mask((N, N), [20, 60]), 4, 4) == 1.0
+    assert _at(wedge_mask((N, N), [-60, -20]), 4, 4) == 0.0
+
+
+def test_apply_data_consistency_blends_spectra():
+    rng = np.random.default_rng(0)
+    a = torch.from_numpy(rng.random((3, 20, 28), dtype=np.float32))
+    b = torch.from_numpy(rng.random((3, 20, 28), dtype=np.float32))
+    m = wedge_mask((20, 28), [-45, 60])
+    out = apply_data_consistency(a, b, torch.from_numpy(m))
+    assert out.dtype == torch.float32 and out.shape == a.shape
+    fo, fa, fb = (np.fft.fft2(t.numpy()) for t in (out, a, b))
+    assert np.allclose(fo[:, m == 1], fa[:, m == 1], atol=1e-3)
+    assert np.allclose(fo[:, m == 0], fb[:, m == 0], atol=1e-3)
+    with pytest.raises(ValueError):
+        apply_data_consistency(a, b[:, :10], torch.from_numpy(m))
