@@ -107,3 +107,12 @@ def test_bad_inputs(vol, net):
         inpaint(bad, ANGLES, model=net)
     with pytest.raises(ValueError, match="model"):
         inpaint(vol, ANGLES, model=3)
+
+
+def test_out_array_is_filled(vol, net, tmp_path):
+    out = np.lib.format.open_memmap(tmp_path / "o.npy", mode="w+", dtype=np.float32, shape=vol.shape)
+    res = inpaint(vol, ANGLES, model=net, out=out)
+    assert res is out
+    assert np.allclose(np.load(tmp_path / "o.npy"), inpaint(vol, ANGLES, model=net), atol=1e-5)
+    with pytest.raises(ValueError, match="out must be"):
+        inpaint(vol, ANGLES, model=net, out=np.empty((2, 2, 2), np.float32))

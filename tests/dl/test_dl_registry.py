@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_irdm.dl import UNetPlusPlus, inpaint, list_models, load_model, model_info, save_model
-from napari_irdm.dl import registry
+from napari_irdm.dl import UNetPlusPlus, inpaint, list_models, load_model, model_info, registry, save_model
 
 
 def _trained_like(**cfg):
@@ -83,3 +82,17 @@ def test_missing_card_and_missing_file(tmp_path):
 def test_paper_size_fits_25_mb(tmp_path):
     pt = save_model(UNetPlusPlus(base_width=32, depth=4), tmp_path / "paper.pt")
     assert pt.stat().st_size <= 25 * 1024**2
+
+
+def test_pick_model_by_wedge(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    g = _trained_like(base_width=4, depth=2)
+    with pytest.raises(ValueError, match="no shipped model"):
+        registry.pick_model([-60, 60])
+    save_model(g, "general", card_fields={"wedge_range_deg": [35, 80]})
+    save_model(g, "narrow", card_fields={"wedge_range_deg": [45, 55]})
+    assert registry.pick_model([-65, 65]) == "narrow"  # 50° wedge: the narrowest covering range
+    assert registry.pick_model([-70, 70]) == "general"  # 40°
+    assert registry.pick_model([-88, 88]) == "general"  # 4°: nothing covers it, default
+    vol = np.random.default_rng(0).random((8, 2, 8)).astype(np.float32)
+    assert inpaint(vol, [-65, 65], model="auto").shape == vol.shape

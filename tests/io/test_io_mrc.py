@@ -222,3 +222,9 @@ def test_nan_in_data(tmp_path, mrc_maker, series_data):
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match=r"nothere\.mrc does not exist"):
         read_tilt_series(tmp_path / "nothere.mrc")
+
+
+def test_provenance_passed_twice_is_not_repeated(tmp_path):
+    vol = Volume(data=np.zeros((2, 3, 4), np.float32), pixel_size_A=1.5, provenance=("WBP", "ramp"))
+    out = write_volume(tmp_path / "d.mrc", vol, provenance=vol.provenance + ("saved from napari",))
+    assert read_volume(out).provenance == ("WBP", "ramp", "saved from napari")

@@ -86,7 +86,7 @@ def test_pair_matches_wbp_of_projector():
     from napari_irdm.tomo import ParallelProjector, wbp
 
     spec = get_spec("D1")
-    opts = PairOptions(size=32)
+    opts = PairOptions(size=32, oversample=1)
     b = make_batch(spec, [5], opts, device="cpu")
     _w, lo, hi, st = geometry(spec, 5, opts)
     ang = tilt_angles(lo, hi, st)
@@ -111,7 +111,21 @@ def test_wbp_artefacts_lie_in_the_missing_wedge():
     measured = ring & (ang < 90 - 30 - 3)
     e_w = spec2[:, wedge].mean()
     e_m = spec2[:, measured].mean()
-    assert e_w > 20 * e_m
+    assert e_w > 8 * e_m
     # and the input is the truth where measured: WBP error small relative to the truth there
     tspec = np.abs(np.fft.fftshift(np.fft.fft2(b.truth.numpy()), axes=(-2, -1))) ** 2
     assert e_m < 0.1 * tspec[:, measured].mean()
+
+
+def test_oversampled_projection_conserves_mass_and_is_close():
+    import torch
+
+    from napari_irdm.train.pairs import project_batch
+
+    img = torch.as_tensor(get_spec("D1").image(2, 32))[None]
+    grid = np.array([-60.0, -17.5, 0.0, 33.0, 71.0])
+    s1 = project_batch(img, grid, 1, "cpu")
+    s2 = project_batch(img, grid, 2, "cpu")
+    np.testing.assert_allclose(s2.sum(dim=1).numpy(), s1.sum(dim=1).numpy(), rtol=1e-4)  # same mass per angle
+    rel = float((s2 - s1).norm() / s1.norm())
+    assert 1e-4 < rel < 0.1  # a different (finer) discretisation of the same line integrals

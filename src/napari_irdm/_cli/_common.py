@@ -101,17 +101,24 @@ def drive(gen: Generator[Any, Any, T], desc: str = "", *, disable: bool | None =
     desc
         Label shown before the bar.
     disable
-        ``True`` hides the bar; ``None`` (default) hides it when stderr is not a terminal
-        only if tqdm decides so (tqdm's own rule).
+        ``True`` hides the bar; ``None`` (default) lets tqdm decide (hidden when stderr is
+        not a terminal).
+
+    Notes
+    -----
+    If the generator raises, or the user presses Ctrl-C, the generator is closed before
+    the exception propagates, so its ``finally`` blocks (e.g. deleting a temp file) run.
     """
     from tqdm import tqdm
 
     bar = tqdm(total=None, desc=desc, file=sys.stderr, disable=disable, leave=True, dynamic_ncols=True)
+    finished = False
     try:
         while True:
             try:
                 event = next(gen)
             except StopIteration as stop:
+                finished = True
                 return stop.value
             total = getattr(event, "total", None)
             step = getattr(event, "step", None)
@@ -126,3 +133,5 @@ def drive(gen: Generator[Any, Any, T], desc: str = "", *, disable: bool | None =
             bar.refresh()
     finally:
         bar.close()
+        if not finished:  # error or Ctrl-C: let the generator clean up (temp files...) now
+            gen.close()

@@ -20,6 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("file", metavar="FILE", help="MRC (.mrc .st .ali .mrcs .preali .rec .map) or TIFF file")
     add_series_options(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help="data range from a subsample instead of a full pass (big files)")
     parser.add_argument("--list-angles", action="store_true", help="also print every tilt angle")
     parser.set_defaults(func=run)
     return parser
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = series_kwargs(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # inspect_file returns them in info["warnings"]
-        info = inspect_file(args.file, **kwargs)
+        info = inspect_file(args.file, quick=getattr(args, "quick", False), **kwargs)
     if getattr(args, "json", False):
         print(json.dumps(info, indent=2))
     else:
@@ -76,7 +78,7 @@ def format_info(info: dict, *, list_angles: bool = False) -> str:
         axis_text += f", rotated by {_fmt(info['rotation_deg'])}° (undone on read)"
     lines.append(f"tilt axis:    {axis_text}")
     lines.append(f"data range:   {_fmt(info['data_min'])} to {_fmt(info['data_max'])}, mean {_fmt(info['data_mean'])}"
-                 " (file units, subsample)" + ("; contains NaN/Inf" if info.get("nonfinite") else ""))
+                 f" (file units, {info.get('data_stats', 'exact')})")
     if info.get("offset") is not None:
         lines.append(f"offset:       {_fmt(info['offset'])} (integer data with a negative detector offset; "
                      "subtracted on reading)")

@@ -49,7 +49,7 @@ def _run_widget(widget, viewer, label: str):
 
 
 def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = False, tilt_max_deg: float = 70.0,
-               size_px: int | None = None, sirt_iterations: int = 30) -> dict[str, Any]:
+               size_px: int | None = None, sirt_iterations: int = 30, notify: bool = True) -> dict[str, Any]:
     """Fill ``viewer`` with the demo (synchronously) and return what it made.
 
     Parameters
@@ -66,6 +66,8 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
         Box edge of the simulated sample (default: the sample-data size).
     sirt_iterations : int
         Iterations of the SIRT fallback.
+    notify : bool
+        Also show the note as a napari notification (off for screenshots).
 
     Returns
     -------
@@ -90,12 +92,9 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
     fourier = FourierInspectorWidget(viewer)
     compare = CompareWidget(viewer)
     widgets = {"Reconstruct": rec, "IRDM inpaint": inp, "Fourier inspector": fourier, "Compare": compare}
-    first = None
+    docks = {}
     for name, w in widgets.items():
-        dock = viewer.window.add_dock_widget(w, name=name, area="right", tabify=first is not None)
-        first = first or dock
-    if first is not None:
-        first.raise_()
+        docks[name] = viewer.window.add_dock_widget(w, name=name, area="right", tabify=bool(docks))
 
     rec.layer.value = series_layer
     rec.method.value = "WBP"
@@ -110,11 +109,11 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
 
         torch.manual_seed(0)
         inp.add_model("random (untrained)", build_generator("cpu"))
-        note = "IRDM panel uses an UNTRAINED random model (--random-model): pipeline check only"
+        note = "IRDM panel: UNTRAINED random model (--random-model), pipeline check only"
     elif model and model in shipped_models():
         inp.model.value = model
     else:
-        note = f"IRDM model {model!r} is not shipped yet: showing SIRT ({sirt_iterations} it.) instead of IRDM"
+        note = f"IRDM model {model!r} not shipped yet: SIRT ({sirt_iterations} it.) shown instead"
     if note is None or random_model:
         inp.layer.value = viewer.layers["WBP"]
         _run_widget(inp, viewer, "IRDM")
@@ -127,27 +126,42 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
 
     chosen = [viewer.layers["WBP"], viewer.layers[second], viewer.layers["ground truth"]]
     fourier.layers.value = chosen
-    fourier_layers = _run_widget(fourier, viewer, "Fourier inspector")
-    for lyr in fourier_layers:
-        lyr.visible = False
+    gen, _ = fourier.job()
+    fourier.show_results(_drive(gen, viewer, "Fourier inspector"), add_layers=False)  # its table only
     compare.layers.value = chosen
     panels = _run_widget(compare, viewer, "Compare")
 
     viewer.text_overlay.visible = True
-    viewer.text_overlay.font_size = 11
+    viewer.text_overlay.font_size = 10
     viewer.text_overlay.color = "white"
-    head = f"{' | '.join(p['name'] for p in panels)}   top: xz slice (tilt axis y)   bottom: kx-kz power spectrum"
-    legend = "Bragg circles: green = detected, red = missing; yellow = missing-wedge boundary"
-    viewer.text_overlay.text = "\n".join([head, legend] + ([f"NOTE: {note}"] if note else []))
+    viewer.text_overlay.position = "bottom_left"
+    px = panels[0]["pixel_size_A"] if panels else None
+    lines = [f"gold nanocrystal, ±{tilt_max_deg:g}° tilts, {px:g} Å/voxel" if px else "gold nanocrystal",
+             "top: xz slice (perpendicular to the tilt axis y); bottom: kx-kz power spectrum",
+             "Bragg circles: green detected, red missing; yellow: missing-wedge boundary"]
     if note:
+        lines.append(f"NOTE: {note}")
+    viewer.text_overlay.text = "\n".join(lines)
+    if note and notify:
         from napari.utils.notifications import show_warning
 
         show_warning(note)
-    viewer.scale_bar.visible = True
-    viewer.scale_bar.unit = "Å"
+    if "Fourier inspector" in docks:
+        docks["Fourier inspector"].raise_()
     _pump(viewer, "demo ready")
     return {"layers": {lyr.name: lyr for lyr in viewer.layers}, "widgets": widgets, "note": note,
             "panels": panels}
+
+
+def _close_notifications(viewer) -> None:
+    """Close napari's notification pop-ups (e.g. Qt-backend deprecation warnings) before a screenshot."""
+    try:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for w in viewer.window._qt_window.findChildren(NapariQtNotification):
+            w.close()
+    except Exception:  # noqa: BLE001 -- cosmetic only
+        pass
 
 
 def _has_display() -> bool:
@@ -176,12 +190,14 @@ def run_demo(*, screenshot: str | os.PathLike | None = None, model: str | None =
 
     viewer = napari.Viewer(title="napari-irdm demo", show=True)
     viewer.window._qt_window.resize(*window_size)
-    build_demo(viewer, model=model, random_model=random_model, tilt_max_deg=tilt_max_deg, size_px=size_px)
+    build_demo(viewer, model=model, random_model=random_model, tilt_max_deg=tilt_max_deg, size_px=size_px,
+               notify=screenshot is None)
     if screenshot is None:
         napari.run()
         return 0
     from napari_irdm.io._atomic import atomic_path
 
+    _close_notifications(viewer)
     for _ in range(5):
         _pump(viewer)
     with atomic_path(screenshot, suffix=".png") as tmp:

@@ -58,6 +58,22 @@ def napari_get_reader(path) -> Callable | None:
         return None
 
 
+def _written_as_volume(p: str) -> bool:
+    """True for a file napari-irdm wrote as a volume (MRC space group 1, TIFF axes ZYX)."""
+    try:
+        if p.lower().endswith((".tif", ".tiff")):
+            import tifffile
+
+            with tifffile.TiffFile(p) as tf:
+                return tf.series[0].axes.upper().startswith("Z")
+        import mrcfile
+
+        with mrcfile.open(p, header_only=True, permissive=True) as mrc:
+            return int(mrc.header.ispg) == 1
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _read(p: str) -> list[tuple]:
     from napari_irdm import io
 
@@ -71,6 +87,10 @@ def _read(p: str) -> list[tuple]:
         if ext in SERIES_EXTENSIONS:
             raise
         # no tilt angles anywhere: a volume (or a stack the user gives angles for in the widget)
+        return [volume_layer_data(io.read_volume(p), name=stem, metadata={"source": p})]
+    # angles from our own header/metadata (not a sidecar file): a volume we wrote keeps the
+    # angles of its series there too, and says it is a volume (MRC ispg 1, TIFF axes ZYX)
+    if ext in EITHER_EXTENSIONS and str(series.angle_source).startswith("napari-irdm") and _written_as_volume(p):
         return [volume_layer_data(io.read_volume(p), name=stem, metadata={"source": p})]
     return [series_layer_data(series, name=stem)]
 

@@ -1,8 +1,9 @@
 """napari writer: an image layer to MRC, keeping voxel size, angles and provenance.
 
 Volumes are written with :func:`napari_irdm.io.write_volume` (float32 MRC, voxel size in Å,
-provenance in the header labels). A tilt-series layer is written the same way plus an IMOD
-``.rawtlt`` sidecar with its tilt angles, so that reading it back restores the angles.
+provenance in the header labels, tilt angles of the series in the extended header). A
+tilt-series layer is written with :func:`napari_irdm.io.write_tilt_series` (an MRC image stack
+plus an IMOD ``.rawtlt`` sidecar), so that reading either back restores what it was.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def write_mrc(path: str, data: Any, meta: dict) -> list[str]:
         Paths written.
     """
     from napari_irdm import __version__
-    from napari_irdm.io import write_volume
-    from napari_irdm.io.angles import write_angles
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series, write_volume
 
     arr = np.asarray(data)
     if arr.ndim != 3:
@@ -47,17 +48,15 @@ def write_mrc(path: str, data: Any, meta: dict) -> list[str]:
         scale = np.asarray(meta.get("scale", (1.0,) * arr.ndim), dtype=float)
         px = float(scale[-1]) if scale[-1] != 1.0 else None
     angles = md.get("tilt_angles_deg")
-    provenance = [str(p) for p in (md.get("provenance") or ())]
-    provenance.append(f"napari-irdm {__version__}: saved layer {meta.get('name', '')!r} from napari")
-    volume = Volume(
-        data=arr.astype(np.float32, copy=False),
-        pixel_size_A=float(px) if px else None,
-        tilt_angles_deg=None if angles is None else np.asarray(angles, dtype=np.float64),
-        provenance=tuple(provenance),
-    )
-    written = [str(write_volume(path, volume, pixel_size_A=volume.pixel_size_A, provenance=volume.provenance) or path)]
+    angles = None if angles is None else np.asarray(angles, dtype=np.float64)
+    provenance = tuple(str(p) for p in (md.get("provenance") or ()))
+    provenance += (f"napari-irdm {__version__}: saved layer {meta.get('name', '')!r} from napari",)
+    arr = arr.astype(np.float32, copy=False)
     if md.get("kind") == "tilt_series" and angles is not None:
-        sidecar = Path(path).with_suffix(".rawtlt")
-        write_angles(sidecar, np.asarray(angles, dtype=np.float64))
-        written.append(str(sidecar))
-    return written
+        series = TiltSeries(data=arr, tilt_angles_deg=angles, pixel_size_A=float(px) if px else None,
+                            angle_source=str(md.get("angle_source", "layer metadata")),
+                            provenance=provenance)
+        out = write_tilt_series(path, series)
+        return [str(out), str(Path(out).with_suffix(".rawtlt"))]
+    volume = Volume(data=arr, pixel_size_A=float(px) if px else None, tilt_angles_deg=angles, provenance=provenance)
+    return [str(write_volume(path, volume))]

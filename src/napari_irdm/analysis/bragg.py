@@ -387,7 +387,11 @@ class BraggReport:
             rows.append(f"{f.family:>9} {f.d_A:7.3f} {1 / f.d_A:9.3f}  {cells[0]:>9}  {cells[1]:>9}")
         em, dm = self.counts("measured")
         ew, dw = self.counts("wedge")
-        rows.append(f"{'total':>9} {'':>7} {'':>9}  {f'{dm}/{em}':>9}  {f'{dw}/{ew}':>9}")
+        if self.orientation_known:
+            rows.append(f"{'total':>9} {'':>7} {'':>9}  {f'{dm}/{em}':>9}  {f'{dw}/{ew}':>9}")
+        else:
+            n_all = sum(int(f.expected.get("total") or 0) for f in self.families)
+            rows.append(f"{'total':>9} {'':>7} {'':>9}  {f'{dm}/?':>9}  {f'{dw}/?':>9}   (of {n_all} spots in all)")
         lim = "none" if self.information_limit_A is None else f"{self.information_limit_A:.3f} Å"
         nctl = len(self.controls)
         nfp = sum(c.detected for c in self.controls)
@@ -463,28 +467,35 @@ def _to_vox(g: np.ndarray, shape, pixel_size_A: float) -> np.ndarray:
 
 
 def _random_controls(rng, radii, regions, angles, lattice_vox, shape, pixel_size_A, min_dist_vox, n_per, margin=0.0):
-    """Off-lattice positions: same |g| and region, far from every lattice point, inside the box."""
+    """Off-lattice positions: same |g| and region, far from every lattice point, inside the box.
+
+    The distance to the nearest lattice point must be ≥ ``min_dist_vox``; where the reciprocal
+    lattice is too dense for that (small boxes), it is relaxed step by step down to half of it.
+    """
+    from scipy.spatial import cKDTree
+
     shape_a = np.asarray(shape, dtype=np.float64)
     half = shape_a // 2 - 1
+    tree = cKDTree(lattice_vox) if len(lattice_vox) else None
     out_g, out_r, out_i = [], [], []
+    if n_per <= 0:
+        return np.zeros((0, 3)), out_r, out_i
     for i, (rad, reg) in enumerate(zip(radii, regions)):
-        got = 0
-        for _ in range(400):
-            v = rng.normal(size=3)
-            g = v / np.linalg.norm(v) * rad
-            pos = _to_vox(g, shape, pixel_size_A)[0]
-            if np.any(np.abs(pos - shape_a // 2) > half):
-                continue
-            if angles is not None and str(wedge_regions(g[None], angles, margin_inv_A=margin)[0]) != reg:
-                continue
-            if len(lattice_vox) and np.sqrt(((lattice_vox - pos) ** 2).sum(axis=1)).min() < min_dist_vox:
-                continue
-            out_g.append(g)
+        v = rng.normal(size=(512, 3))
+        g = v / np.linalg.norm(v, axis=1, keepdims=True) * rad
+        pos = _to_vox(g, shape, pixel_size_A)
+        ok = np.all(np.abs(pos - shape_a // 2) <= half, axis=1)
+        if angles is not None:
+            ok &= wedge_regions(g, angles, margin_inv_A=margin) == reg
+        dist = tree.query(pos)[0] if tree is not None else np.full(len(pos), np.inf)
+        for frac in (1.0, 0.85, 0.7, 0.5):
+            sel = np.flatnonzero(ok & (dist >= frac * min_dist_vox))
+            if len(sel):
+                break
+        for j in sel[:n_per]:
+            out_g.append(g[j])
             out_r.append(reg)
             out_i.append(i)
-            got += 1
-            if got >= n_per:
-                break
     return np.array(out_g).reshape(-1, 3), out_r, out_i
 
 
@@ -504,7 +515,7 @@ def bragg_report(
     seed: int = 0,
     shell_vox: tuple[float, float] = (3.0, 6.0),
     exclude_radius_vox: float = 3.0,
-    margin_vox: float = 1.0,
+    margin_vox: float = 0.5,
 ) -> BraggReport:
     """Which lattice reflections does a volume resolve, in the measured region and in the wedge?
 
@@ -538,8 +549,8 @@ def bragg_report(
         Background shell radii and exclusion radius (voxels), see :func:`measure_spots`.
     margin_vox : float
         Reflections closer than this many frequency steps (``1 / (nx · pixel)``) to the measured
-        sector count as measured: a Bragg peak is about one step wide, so a spot 0.5° beyond
-        θmax is still half measured.
+        sector count as measured: a Bragg peak is about one step wide, so a spot a fraction of
+        a step beyond the θmax line is still mostly measured.
 
     Returns
     -------
@@ -651,8 +662,8 @@ def _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, com
     # pre-screen against the spherical shell at the same |k|
     val = filt[idx[:, 0], idx[:, 1], idx[:, 2]]
     keep = np.zeros(len(idx), dtype=bool)
-    grid = np.indices(shape).reshape(3, -1).T - centre
-    kr = np.sqrt((((grid / (shape_a[None] * p)) ** 2).sum(axis=1)))
+    axes = [((np.arange(n) - c) / (n * p)).astype(np.float32) for n, c in zip(shape, centre)]
+    kr = np.sqrt(axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2).ravel()
     fvals = filt.ravel()
     for j, gf in enumerate(fam_g):
         band = np.abs(kr - gf) <= tol[j] + dk

@@ -69,7 +69,8 @@ def power_spectrum(data, pixel_size_A: float, *, window: str | None = "hann", lo
     from scipy import fft
 
     p = _check_pixel(pixel_size_A)
-    a = np.asarray(data, dtype=np.float64)
+    # double precision keeps the log floor clean; large volumes use single precision to bound memory
+    a = np.asarray(data, dtype=np.float64 if np.size(data) <= 256**3 else np.float32)
     if not np.all(np.isfinite(a)):
         raise ValueError("data contains NaN or Inf: replace them (e.g. np.nan_to_num) before taking a spectrum")
     a = a - a.mean()

@@ -9,7 +9,7 @@ from napari_irdm.dl.consistency import apply_data_consistency, wedge_mask
 from napari_irdm.dl.discriminator import Discriminator
 from napari_irdm.dl.inference import inpaint, inpaint_iter, predict_slices, prepare_model
 from napari_irdm.dl.losses import content_loss, ralsgan_d_loss, ralsgan_g_loss
-from napari_irdm.dl.registry import ModelNotFoundError, list_models, load_model, model_info, save_model
+from napari_irdm.dl.registry import ModelNotFoundError, list_models, load_model, model_info, pick_model, save_model
 from napari_irdm.dl.unetpp import PRESETS, UNetPlusPlus, build_generator
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "model_info",
     "normalise_pair",
     "normalise_slice",
+    "pick_model",
     "predict_slices",
     "prepare_model",
     "ralsgan_d_loss",

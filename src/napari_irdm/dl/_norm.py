@@ -32,9 +32,7 @@ def _back(t: torch.Tensor, was_tensor: bool):
     return t if was_tensor else t.detach().cpu().numpy()
 
 
-def slice_range(
-    x, *, method: NormMethod = "robust", percentiles: tuple[float, float] = ROBUST_PERCENTILES
-) -> tuple:
+def slice_range(x, *, method: NormMethod = "robust", percentiles: tuple[float, float] = ROBUST_PERCENTILES) -> tuple:
     """Low and high intensity of each slice.
 
     Parameters

@@ -22,24 +22,49 @@ __all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model"]
 DEFAULT_MODEL = "general"
 
 
-def prepare_model(model: str | os.PathLike | nn.Module = DEFAULT_MODEL, *, device=None) -> nn.Module:
+def prepare_model(
+    model: str | os.PathLike | nn.Module = DEFAULT_MODEL, *, device=None, tilt_angles_deg=None
+) -> nn.Module:
     """Return an inference-ready copy of ``model`` (eval mode, on ``device``, channels-last).
 
     A name or path is loaded with :func:`napari_irdm.dl.registry.load_model` (sha256
-    verified); an ``nn.Module`` is deep-copied so the caller's module (e.g. a generator in
-    training) keeps its mode, device and memory layout.
+    verified); ``"auto"`` picks a shipped model for ``tilt_angles_deg``
+    (:func:`napari_irdm.dl.registry.pick_model`); an ``nn.Module`` is deep-copied so the
+    caller's module (e.g. a generator in training) keeps its mode, device and memory layout.
     """
     dev = resolve_device(device)
     if isinstance(model, nn.Module):
         net = copy.deepcopy(model).to(dev).eval()
+    elif isinstance(model, str) and model == "auto":
+        from napari_irdm.dl.registry import load_model, pick_model
+
+        if tilt_angles_deg is None:
+            raise ValueError("model='auto' needs the tilt angles to choose a model: pass tilt_angles_deg")
+        net = load_model(pick_model(tilt_angles_deg), device=dev)
     elif isinstance(model, (str, os.PathLike)):
         from napari_irdm.dl.registry import load_model
 
         net = load_model(model, device=dev)
     else:
         raise ValueError(f"model must be a shipped name, a .pt path or an nn.Module, got {type(model).__name__}")
+    _fuse_conv_bn(net)
     # channels-last roughly halves CPU (oneDNN) convolution time for these nets
     return net.to(memory_format=torch.channels_last)
+
+
+def _fuse_conv_bn(module: nn.Module) -> None:
+    """Fold every eval-mode BatchNorm2d that directly follows a Conv2d in a Sequential into it."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for child in module.children():
+        if isinstance(child, nn.Sequential):
+            for k in range(len(child) - 1):
+                conv, bn = child[k], child[k + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and not bn.training:
+                    if bn.track_running_stats and bn.running_mean is not None:
+                        child[k] = fuse_conv_bn_eval(conv, bn)
+                        child[k + 1] = nn.Identity()
+        _fuse_conv_bn(child)
 
 
 def predict_slices(
@@ -97,6 +122,7 @@ def inpaint_iter(
     data_consistency: bool = False,
     normalise: NormMethod = "robust",
     soft_deg: float = 3.0,
+    out=None,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
 
@@ -110,7 +136,8 @@ def inpaint_iter(
         consistency. May be omitted for a :class:`~napari_irdm.Volume` carrying them, or
         when ``data_consistency`` is False.
     model : str, path or nn.Module
-        Shipped model name (default ``"general"``), a ``.pt`` path, or a generator.
+        Shipped model name (default ``"general"``), ``"auto"`` (the shipped model whose
+        training wedge range covers this series' missing wedge), a ``.pt`` path, or a generator.
     batch_size : int
         Slices per forward pass; lowered automatically to fit free memory.
     device : str or torch.device, optional
@@ -123,6 +150,9 @@ def inpaint_iter(
         inverse, matching how training pairs are normalised.
     soft_deg : float
         Edge width of the data-consistency mask in degrees.
+    out : array-like, shape (nz, ny, nx), optional
+        Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
+        tensor input.
 
     Yields
     ------
@@ -159,7 +189,7 @@ def inpaint_iter(
 
     dev = resolve_device(device)
     yield Progress(0, ny, "loading IRDM model")
-    net = prepare_model(model, device=dev)
+    net = prepare_model(model, device=dev, tilt_angles_deg=tilt_angles_deg)
     per_slice = _bytes_per_slice(net, nz, nx)
     fit = max(1, int(0.25 * available_memory_bytes(dev) // max(per_slice, 1)))
     bs = max(1, min(int(batch_size), fit, ny))
@@ -168,10 +198,16 @@ def inpaint_iter(
     if data_consistency:
         mask = torch.from_numpy(wedge_mask((nz, nx), tilt_angles_deg, soft_deg=soft_deg)).to(dev)
 
-    if is_tensor:
-        out = torch.empty((nz, ny, nx), dtype=torch.float32, device=volume.device)
-    else:
-        out = np.empty((nz, ny, nx), dtype=np.float32)
+    if out is None:
+        if is_tensor:
+            out = torch.empty((nz, ny, nx), dtype=torch.float32, device=volume.device)
+        else:
+            out = np.empty((nz, ny, nx), dtype=np.float32)
+    elif tuple(out.shape) != (nz, ny, nx) or isinstance(out, torch.Tensor) != is_tensor:
+        raise ValueError(
+            f"out must be a {'tensor' if is_tensor else 'NumPy-like array'} of shape {(nz, ny, nx)}, "
+            f"got {type(out).__name__} of shape {tuple(out.shape)}"
+        )
     for y0 in range(0, ny, bs):
         y1 = min(ny, y0 + bs)
         chunk = volume[:, y0:y1, :]

@@ -89,7 +89,5 @@ def content_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     Tensor, scalar
     """
     if prediction.shape != target.shape:
-        raise ValueError(
-            f"content loss needs equal shapes, got {tuple(prediction.shape)} and {tuple(target.shape)}"
-        )
+        raise ValueError(f"content loss needs equal shapes, got {tuple(prediction.shape)} and {tuple(target.shape)}")
     return (prediction - target).abs().mean()

@@ -37,6 +37,7 @@ __all__ = [
     "list_models",
     "load_model",
     "model_info",
+    "pick_model",
     "resolve_model_path",
     "save_model",
 ]
@@ -63,6 +64,37 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".pt").is_file())
 
 
+def pick_model(tilt_angles_deg, *, default: str = "general") -> str:
+    """Choose a shipped model for a tilt range (the paper's Fig. 6: train for the wedge you have).
+
+    Among shipped models whose card gives a ``wedge_range_deg`` containing this series'
+    missing wedge (``180° − (θmax − θmin)``), the one with the narrowest range wins; when
+    none covers it, ``default`` (if shipped), else the first shipped model.
+
+    Raises
+    ------
+    ModelNotFoundError
+        When no model is shipped at all.
+    """
+    from napari_irdm.tomo.geometry import check_angles, missing_wedge_deg
+
+    wedge = missing_wedge_deg(check_angles(tilt_angles_deg, what="model choice"))
+    names = list_models()
+    if not names:
+        resolve_model_path(default)  # raises the "no shipped model" error
+    best, best_span = None, float("inf")
+    for name in names:
+        try:
+            lo, hi = (float(v) for v in model_info(name).get("card", {}).get("wedge_range_deg", ())[:2])
+        except (TypeError, ValueError):
+            continue
+        if lo - 1e-6 <= wedge <= hi + 1e-6 and hi - lo < best_span:
+            best, best_span = name, hi - lo
+    if best is not None:
+        return best
+    return default if default in names else names[0]
+
+
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     """The ``.pt`` file for a shipped model name, a ``.pt`` path, or a folder holding ``model.pt``.
 
@@ -87,7 +119,9 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     elif p.suffix == ".json":
         p = p.with_suffix(".pt")
     if not p.is_file():
-        raise ModelNotFoundError(f"model file {str(p)!r} not found: give a shipped name ({list_models()}) or a .pt path")
+        raise ModelNotFoundError(
+            f"model file {str(p)!r} not found: give a shipped name ({list_models()}) or a .pt path"
+        )
     return p
 
 

@@ -144,9 +144,7 @@ class UNetPlusPlus(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"U-Net++ expects a (batch, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"U-Net++ expects a (batch, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
         xp, (top, left) = _pad_to_multiple(x, self.multiple)
         nodes: dict[tuple[int, int], torch.Tensor] = {}

@@ -8,18 +8,11 @@ and the fix. Every write is atomic (temp file in the same folder, then ``os.repl
 See docs/io.md.
 """
 
-from napari_irdm.io._api import (
-    SUPPORTED_SUFFIXES,
-    detect_offset,
-    inspect_file,
-    is_supported,
-    normalise_offset,
-    read_tilt_series,
-    read_volume,
-    write_tilt_series,
-    write_volume,
-)
 from napari_irdm.io._errors import MissingFileError
+from napari_irdm.io._offset import detect_offset, normalise_offset
+from napari_irdm.io._raw import SUPPORTED_SUFFIXES
+from napari_irdm.io._read import inspect_file, is_supported, read_tilt_series, read_volume
+from napari_irdm.io._write import write_tilt_series, write_volume
 from napari_irdm.io.angles import angles_from_range, read_angles, write_angles
 from napari_irdm.io.mrc import create_volume_mrc
 

@@ -9,7 +9,6 @@ interpolation error, and the total weight of an atom inside the field of view is
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf
 
 __all__ = ["atom_weights", "box_profiles", "local_profiles", "splat_volume"]
 
@@ -39,6 +38,8 @@ def box_profiles(centres_px: np.ndarray, n: int, sigma_px: float, dtype=np.float
     -------
     ndarray, shape (..., N, n)
     """
+    from scipy.special import erf
+
     edges = np.arange(n + 1, dtype=np.float64) - 0.5
     t = (edges - centres_px[..., None]) * (1.0 / (np.sqrt(2.0) * sigma_px))
     e = erf(t)
@@ -54,6 +55,8 @@ def local_profiles(centres_px: np.ndarray, sigma_px: float) -> tuple[np.ndarray,
         Index of the first pixel of each window.
     prof : ndarray, shape (N, 2K + 1), float64
     """
+    from scipy.special import erf
+
     k = int(np.ceil(TRUNC_SIGMA * sigma_px)) + 1
     start = np.rint(centres_px).astype(np.int64) - k
     idx = start[:, None] + np.arange(2 * k + 1)[None, :]
@@ -87,7 +90,6 @@ def splat_volume(centres_px: np.ndarray, weights: np.ndarray, shape, sigma_px: f
         w = weights[b0 : b0 + batch]
         flat = None
         vals = w[:, None, None, None]
-        valid = None
         for ax in range(3):
             start, prof = local_profiles(c[:, ax], sigma_px)
             idx = start[:, None] + np.arange(prof.shape[1])[None, :]
@@ -99,7 +101,6 @@ def splat_volume(centres_px: np.ndarray, weights: np.ndarray, shape, sigma_px: f
             vals = vals * prof[tuple(expand)]
             term = idx[tuple(expand)]
             flat = term if flat is None else flat + term
-            valid = ok[tuple(expand)] if valid is None else valid & ok[tuple(expand)]
         vals = np.broadcast_to(vals, np.broadcast_shapes(vals.shape, flat.shape))
         flat = np.broadcast_to(flat, vals.shape)
         out += np.bincount(flat.ravel(), weights=vals.ravel(), minlength=out.size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_irdm.simulate._render import TRUNC_SIGMA, atom_weights, box_profiles
+from napari_irdm.simulate._render import TRUNC_SIGMA, atom_weights, box_profiles, local_profiles
 from napari_irdm.simulate.crystal import ELEMENTS, SHAPES, make_nanocrystal, orientation_matrix
 
 __all__ = ["slice_source"]
@@ -21,6 +21,20 @@ def _rot_x90() -> np.ndarray:
 def _rot_z(angle_rad: float) -> np.ndarray:
     c, s = np.cos(angle_rad), np.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _splat_2d(yc: np.ndarray, xc: np.ndarray, w: np.ndarray, n: int, sigma_px: float) -> np.ndarray:
+    """Sum of pixel-integrated 2-D Gaussians on an ``n × n`` grid (local stamps, bincount)."""
+    y0, py = local_profiles(yc, sigma_px)
+    x0, px = local_profiles(xc, sigma_px)
+    k = py.shape[1]
+    iy = y0[:, None] + np.arange(k)[None]
+    ix = x0[:, None] + np.arange(k)[None]
+    py = np.where((iy >= 0) & (iy < n), py, 0.0) * w[:, None]
+    px = np.where((ix >= 0) & (ix < n), px, 0.0)
+    flat = np.clip(iy, 0, n - 1)[:, :, None] * n + np.clip(ix, 0, n - 1)[:, None, :]
+    vals = py[:, :, None] * px[:, None, :]
+    return np.bincount(flat.ravel(), weights=vals.ravel(), minlength=n * n).reshape(n, n)
 
 
 def slice_source(index: int, size: int = 256, *, pixel_size_A: float | None = None,
@@ -52,7 +66,7 @@ def slice_source(index: int, size: int = 256, *, pixel_size_A: float | None = No
     direction ``z``, so atom columns show; the rest uniformly random), atom width σ
     0.3–0.5 Å, vacancies (0–3 %), a twin in one sample in five, slice height within the
     central half of the particle. Only atoms within 5σ of the plane are rendered, so a
-    256² image takes a few milliseconds.
+    256² image takes ~10–30 ms.
     """
     n = int(size)
     if n < 8:
@@ -88,9 +102,7 @@ def slice_source(index: int, size: int = 256, *, pixel_size_A: float | None = No
     # weight of each atom inside the voxel-thick slab around z0
     gz = box_profiles(((p[:, 0] - z0) / pix)[None], 1, sp, dtype=np.float64)[0, :, 0]
     c = (n - 1) / 2.0
-    py = box_profiles((p[:, 1] / pix + c)[None], n, sp)[0] * (w * gz)[:, None].astype(np.float32)
-    px = box_profiles((p[:, 2] / pix + c)[None], n, sp)[0]
-    img = py.T @ px
+    img = _splat_2d(p[:, 1] / pix + c, p[:, 2] / pix + c, w * gz, n, sp)
     peak = float(img.max())
     img = (img / peak).astype(np.float32) if peak > 0 else np.zeros((n, n), np.float32)
     np.clip(img, 0.0, 1.0, out=img)

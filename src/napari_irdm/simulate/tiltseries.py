@@ -112,6 +112,15 @@ def auto_shape(crystal: Nanocrystal, pixel_size_A: float, sigma_A: float = 0.35,
     return up(r_y), up(r_xz)
 
 
+def _check_angles(tilt_angles_deg) -> np.ndarray:
+    a = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
+    if a.size == 0:
+        raise ValueError("no tilt angles given for the simulation: pass angles or --tilt-range A B --tilt-step S")
+    if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 90.0 + 1e-6):
+        raise ValueError("tilt angles must be finite degrees within [-90, 90]: fix the angles")
+    return a
+
+
 def _check_common(pixel_size_A, sigma_A):
     if pixel_size_A is None:
         raise ValueError("pixel size is missing: pass pixel_size_A (CLI --pixel-size) in Å, e.g. 0.25")
@@ -144,9 +153,7 @@ def _simulate_iter(
     cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2,
     chunk: int = 8,
 ):
-    from napari_irdm.tomo.geometry import check_angles
-
-    angles = check_angles(tilt_angles_deg, what="simulation")
+    angles = _check_angles(tilt_angles_deg)
     p, s = _check_common(pixel_size_A, sigma_A)
     ny, nx = auto_shape(crystal, p, s) if shape is None else (int(shape[0]), int(shape[1]))
     if ny < 1 or nx < 1:

@@ -1,4 +1,4 @@
-"""Total-variation regularised reconstruction (preconditioned Chambolle–Pock), slice-batched."""
+"""Total-variation regularised reconstruction (FISTA with a TV proximal step), slice-batched."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import Setup, check_positive, safe_inverse
 from napari_irdm.tomo.projector import ParallelProjector
 
-__all__ = ["tv", "tv_iter"]
+__all__ = ["tv", "tv_denoise_slices", "tv_iter"]
 
 _CPU_CHUNK_BYTES = 56 << 20
 
@@ -44,11 +44,50 @@ def _abs_max(a) -> float:
     return m
 
 
+def tv_denoise_slices(v: torch.Tensor, weight: float, *, iterations: int = 10, nonnegative: bool = False,
+                      dual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """TV proximal step on slices ``(nz, nx, B)``: ``argmin_x ½‖x − v‖² + weight·TV(x)`` (``x ≥ 0``).
+
+    Fast gradient projection on the dual (Beck & Teboulle 2009), warm-started from
+    ``dual`` (shape ``(2, nz, nx, B)``). Returns ``(x, dual)``.
+    """
+    p = torch.zeros((2, *v.shape), dtype=v.dtype, device=v.device) if dual is None else dual
+    if weight <= 0:
+        return (v.clamp(min=0.0) if nonnegative else v.clone()), p
+
+    def primal(d):
+        x = v - weight * _grad_adjoint(d)
+        return x.clamp_(min=0.0) if nonnegative else x
+
+    r, t = p.clone(), 1.0
+    for _ in range(iterations):
+        pn = r.add_(_grad(primal(r)), alpha=1.0 / (8.0 * weight))  # ‖∇‖² ≤ 8
+        pn.div_(torch.sqrt(pn[0] ** 2 + pn[1] ** 2).clamp_(min=1.0))
+        tn = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+        r = pn + ((t - 1.0) / tn) * (pn - p)
+        p, t = pn, tn
+    return primal(p), p
+
+
+def _lipschitz(proj: ParallelProjector, device, iterations: int = 25) -> float:
+    """Largest eigenvalue of ``AᵀA`` by power iteration (deterministic start)."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    v = torch.rand((proj.nz * proj.nx, 1), generator=g).to(device)
+    lam = 1.0
+    for _ in range(iterations):
+        v = proj.adjoint_cols(proj.forward_cols(v))
+        lam = float(torch.linalg.vector_norm(v))
+        if lam == 0.0:
+            return 1.0
+        v /= lam
+    return lam * 1.01
+
+
 def tv_iter(
     tilt_series,
     tilt_angles_deg,
     *,
-    tv_weight: float = 0.01,
+    tv_weight: float = 1e-4,
     iterations: int = 100,
     nonnegative: bool = False,
     thickness: int | None = None,
@@ -56,6 +95,7 @@ def tv_iter(
     x0=None,
     out=None,
     chunk_slices: int | None = None,
+    prox_iterations: int = 10,
 ) -> Generator[Progress, None, Any]:
     """TV-regularised least squares as a progress generator; ``return``s the volume.
 
@@ -66,14 +106,16 @@ def tv_iter(
     tilt_angles_deg : array_like, shape (n_tilts,)
         Tilt angles in degrees, one per image.
     tv_weight : float
-        Weight ``w`` of the total variation, relative to the data scaled to a
-        maximum of 1 (see Notes). Larger: flatter regions, fewer streaks, less detail.
+        Weight ``w`` of the total variation (dimensionless, see Notes; 0 = plain
+        least squares). Larger: flatter regions, fewer streaks, less detail.
     iterations : int
-        Primal–dual iterations (each one forward and one back-projection).
+        FISTA iterations (each one forward and one back-projection).
     nonnegative : bool
         Constrain voxels to be ≥ 0.
     thickness, device, x0, out, chunk_slices
         As in :func:`napari_irdm.tomo.sirt`.
+    prox_iterations : int
+        Inner iterations of each TV proximal step (warm-started).
 
     Returns
     -------
@@ -84,37 +126,34 @@ def tv_iter(
     -----
     Each slice ``x`` (perpendicular to the tilt axis) solves
 
-    ``min_x 1/(2 n_tilts) ‖A x − b/s‖² + w · Σ |∇x|₂  (+ x ≥ 0)``,   result ``s · x``,
+    ``min_x 1/(2 n_tilts n_det) ‖A x − b/s‖² + w Σ |∇x|₂  (+ x ≥ 0)``,   result ``s · x``,
 
-    with ``s = max |b|`` over the whole series (so ``w`` does not depend on the
-    intensity units) and isotropic 2-D total variation. It is solved with the
-    diagonally preconditioned primal–dual algorithm (step sizes from the row and
-    column sums of ``A`` and ``∇``, no norm estimate needed); all slices of a chunk
-    are updated together in one batched product.
+    with ``s = max |b|`` over the whole series. Both terms are then of order 1
+    whatever the intensity units and the pixel count, so one ``w`` suits many data
+    sets (about 1e-5–1e-3: larger for noisier data; 1e-4 suits
+    piecewise-constant particles with a few % noise). Isotropic 2-D total variation;
+    solved with FISTA (step ``1/L``, ``L`` the largest eigenvalue of the data term's
+    Hessian by power iteration) and a warm-started dual TV proximal step. All slices
+    of a chunk are updated together in one batched product.
 
     References
     ----------
-    T. Pock and A. Chambolle, "Diagonal preconditioning for first order primal-dual
-    algorithms in convex optimization", ICCV 2011.
-    E. Y. Sidky, J. H. Jørgensen and X. Pan, "Convex optimization problem prototyping
-    for image reconstruction in computed tomography with the Chambolle–Pock algorithm",
-    Phys. Med. Biol. 57, 3065 (2012).
+    A. Beck and M. Teboulle, "Fast gradient-based algorithms for constrained total
+    variation image denoising and deblurring problems", IEEE TIP 18, 2419 (2009).
     """
     check_positive("tv_weight", tv_weight, allow_zero=True)
     check_positive("iterations", iterations, integer=True, allow_zero=True)
+    check_positive("prox_iterations", prox_iterations, integer=True)
     setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device, x0=x0, out=out)
     iterations = int(iterations)
     nz, nx, n_tilts = setup.nz, setup.nx, setup.n_tilts
     proj = ParallelProjector(setup.angles, setup.volume_shape, device=setup.device)
-    sigma = safe_inverse(proj.row_sums())[:, None]  # dual steps of the data rows
-    tau = (1.0 / (proj.col_sums() + 4.0))[:, None]  # primal steps; |∇| has column sums ≤ 4
-    m = float(n_tilts)
-    w = float(tv_weight)
-    scale = _abs_max(tilt_series)
-    if scale == 0.0:
-        scale = 1.0
+    norm = float(n_tilts * nx)
+    lip = _lipschitz(proj, setup.device) / norm
+    lam = float(tv_weight) / lip
+    scale = _abs_max(tilt_series) or 1.0
     out = setup.new_out(out)
-    per_slice = 4 * (7 * nz * nx + 3 * n_tilts * nx)
+    per_slice = 4 * (9 * nz * nx + 2 * n_tilts * nx)
     chunks = setup.chunks(per_slice, chunk_slices, _CPU_CHUNK_BYTES)
     total = max(1, len(chunks) * iterations)
     yield Progress(0, total, "TV")
@@ -127,25 +166,16 @@ def tv_iter(
             x = torch.zeros((nz * nx, nb), device=setup.device)
         if nonnegative:
             x.clamp_(min=0.0)
-        xbar = x.clone()
-        p = torch.zeros_like(b)
-        q = torch.zeros((2, nz, nx, nb), device=setup.device)
-        sigma_b = sigma * b
-        denom = 1.0 + sigma * m
+        y, t, dual = x.clone(), 1.0, None
         for it in range(iterations):
-            # dual ascent, data rows: prox of F*(p) = m/2 |p|² + <p, b>
-            p.add_(sigma * proj.forward_cols(xbar)).sub_(sigma_b).div_(denom)
-            # dual ascent, gradient rows (dual step 1/2): project onto |q|₂ ≤ w
-            q.add_(_grad(xbar.view(nz, nx, nb)), alpha=0.5)
-            norm = torch.sqrt(q[0] ** 2 + q[1] ** 2).div_(max(w, 1e-30)).clamp_(min=1.0)
-            q.div_(norm)
-            # primal descent
-            upd = proj.adjoint_cols(p).add_(_grad_adjoint(q).view(nz * nx, nb))
-            x_new = torch.addcmul(x, tau, upd, value=-1.0)
-            if nonnegative:
-                x_new.clamp_(min=0.0)
-            torch.sub(2.0 * x_new, x, out=xbar)
-            x = x_new
+            r = proj.forward_cols(y).sub_(b)
+            v = y.sub_(proj.adjoint_cols(r), alpha=1.0 / (lip * norm))
+            x_new, dual = tv_denoise_slices(v.view(nz, nx, nb), lam, iterations=int(prox_iterations),
+                                            nonnegative=nonnegative, dual=dual)
+            x_new = x_new.reshape(nz * nx, nb)
+            tn = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+            y = x_new + ((t - 1.0) / tn) * (x_new - x)
+            x, t = x_new, tn
             yield Progress(ci * iterations + it + 1, total, f"TV iteration {it + 1}/{iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x.mul_(scale), y0, y1)
     if not iterations:
@@ -153,10 +183,12 @@ def tv_iter(
     return out
 
 
-def tv(tilt_series, tilt_angles_deg, *, tv_weight: float = 0.01, iterations: int = 100, nonnegative: bool = False,
-       thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None):
+def tv(tilt_series, tilt_angles_deg, *, tv_weight: float = 1e-4, iterations: int = 100, nonnegative: bool = False,
+       thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
+       prox_iterations: int = 10):
     """TV-regularised reconstruction (eager wrapper of :func:`tv_iter`); see there for parameters."""
     return run_to_completion(
         tv_iter(tilt_series, tilt_angles_deg, tv_weight=tv_weight, iterations=iterations, nonnegative=nonnegative,
-                thickness=thickness, device=device, x0=x0, out=out, chunk_slices=chunk_slices)
+                thickness=thickness, device=device, x0=x0, out=out, chunk_slices=chunk_slices,
+                prox_iterations=prox_iterations)
     )

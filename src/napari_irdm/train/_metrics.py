@@ -11,7 +11,10 @@ def _funcs():
     try:
         from napari_irdm.analysis import metrics as m
 
-        return m.psnr, m.ssim, m.nrmse
+        def nrmse_(ref, img, *, data_range=1.0):
+            return m.nrmse(ref, img)
+
+        return m.psnr, m.ssim, nrmse_
     except Exception:  # noqa: BLE001 - analysis.metrics not installed: use scikit-image directly
         from skimage.metrics import normalized_root_mse, peak_signal_noise_ratio, structural_similarity
 
@@ -40,6 +43,11 @@ def batch_metrics(pred, truth, *, data_range: float = 1.0) -> dict[str, np.ndarr
     Returns
     -------
     dict with ``"psnr"``, ``"ssim"``, ``"nrmse"``: arrays of shape (B,)
+
+    Notes
+    -----
+    NRMSE is ``‖pred − truth‖₂ / ‖truth‖₂`` (:func:`napari_irdm.analysis.metrics.nrmse`, or
+    scikit-image's ``normalized_root_mse`` with its default Euclidean normalisation).
     """
     psnr, ssim, nrmse = _funcs()
     p = np.asarray(pred.detach().float().cpu().numpy() if hasattr(pred, "detach") else pred, np.float64)

@@ -77,7 +77,7 @@ class TrainConfig:
         Factor at each drop.
     gan_weight, content_weight : float
         Weights of the RaLSGAN term (paper Eq. 2) and the L1 content term.
-    tilt_steps_deg, asymmetric, noise
+    tilt_steps_deg, asymmetric, noise, oversample
         Pair geometry (:class:`~napari_irdm.train.pairs.PairOptions`).
     seed : int
     device : str
@@ -114,6 +114,7 @@ class TrainConfig:
     tilt_steps_deg: tuple[float, ...] = (2.0,)
     asymmetric: bool = False
     noise: float | None = None
+    oversample: int = 2
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -341,7 +342,8 @@ def train_iter(
         cfg = config.filled()
     dev = resolve_device(cfg.device)
     spec = get_spec(cfg.dataset, cfg.size_factor)
-    opts = PairOptions(size=cfg.size, tilt_steps_deg=cfg.tilt_steps_deg, asymmetric=cfg.asymmetric, noise=cfg.noise)
+    opts = PairOptions(size=cfg.size, tilt_steps_deg=cfg.tilt_steps_deg, asymmetric=cfg.asymmetric, noise=cfg.noise,
+                       oversample=cfg.oversample)
     n_lib = len(spec)
     steps_per_epoch = max(1, n_lib // cfg.batch_size)
     if cfg.max_steps is not None:
@@ -454,7 +456,6 @@ def train_iter(
             loader = torch.utils.data.DataLoader(
                 _StepImages(spec, schedule, cfg.size), sampler=range(first, horizon), batch_size=None,
                 num_workers=n_workers, prefetch_factor=4, persistent_workers=False,
-                multiprocessing_context="spawn" if dev.type == "cuda" else None,
             )
             for s, idx, imgs in loader:
                 yield int(s), [int(i) for i in np.asarray(idx)], np.asarray(imgs)

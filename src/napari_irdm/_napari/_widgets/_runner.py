@@ -128,7 +128,8 @@ def start_worker(
     Returns
     -------
     GeneratorWorker
-        ``worker.quit()`` cancels at the next progress event.
+        ``worker.quit()`` cancels at the next progress event. When everything is over (after
+        ``on_result``), ``worker.irdm_outcome`` is set to ``"done"``, ``"cancelled"`` or ``"error"``.
     """
     if panel is not None and panel.busy:
         raise ValueError("a run is already going on in this widget: wait for it or press Cancel")
@@ -142,12 +143,15 @@ def start_worker(
             panel._update(event)
         pbar = getattr(worker, "pbar", None)
         if pbar is not None and isinstance(event, Progress) and event.total > 0:
-            if pbar.total != event.total:
-                pbar.total = event.total
-            pbar.n = min(event.step, event.total)
-            if event.message:
-                pbar.set_description(f"{description}: {event.message}"[:60], refresh=False)
-            pbar.refresh()
+            try:  # napari's activity-dock bar; cosmetic, never fatal
+                if pbar.total != event.total:
+                    pbar.total = event.total
+                pbar.n = min(event.step, event.total)
+                if event.message:
+                    pbar.set_description(f"{description}: {event.message}"[:60])
+                pbar.refresh()
+            except Exception:  # noqa: BLE001
+                pass
 
     def _returned(result: Any) -> None:
         try:
@@ -167,6 +171,7 @@ def start_worker(
         _RUNNING.discard(worker)
         gen.close()  # runs the generator's cleanup; the worker thread is done with it
         outcome = state["outcome"]
+        worker.irdm_outcome = outcome  # lets callers (tests, the demo) poll for the end
         if outcome == "cancelled":
             show_info(f"{description}: cancelled")
         if panel is not None:

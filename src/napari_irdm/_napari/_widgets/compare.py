@@ -23,8 +23,8 @@ from napari_irdm._napari._widgets.fourier import (
     DETECTED_COLOR,
     MISSING_COLOR,
     WEDGE_COLOR,
-    _family_label,
     attach_d_status,
+    family_text,
     spectrum_job,
 )
 
@@ -182,12 +182,13 @@ class CompareWidget(WidgetBase):
         if spots:
             pos, keep = section_spots(spot_indices(spots, freqs), "kx-kz", freqs)
             rad = max(2.0, 0.035 * len(freqs[2]))
-            for (zr, xc), s in zip(pos, [s for s, k in zip(spots, keep) if k]):
+            kept = [s for s, k in zip(spots, keep) if k]
+            for (zr, xc), s, text in zip(pos, kept, family_text(kept)):
                 shapes.append(np.array([[zr - rad, yc, xc - rad], [zr - rad, yc, xc + rad],
                                         [zr + rad, yc, xc + rad], [zr + rad, yc, xc - rad]]))
                 types.append("ellipse")
                 colors.append(DETECTED_COLOR if bool(s.detected) else MISSING_COLOR)
-                labels.append(_family_label(s))
+                labels.append(text)
         kwargs = dict(name=f"{name} Bragg + wedge", scale=(px,) * 3, face_color="transparent", edge_width=0.6,
                       metadata={"kind": "bragg_overlay", "source_layer": name}, ndim=3)
         if shapes:
@@ -214,7 +215,8 @@ class CompareWidget(WidgetBase):
         p0 = self.panels[0]
         centre = (p0["shape"][axis] // 2) * p0["pixel_size_A"]
         viewer.dims.set_point(axis, centre)
-        viewer.reset_view()
+        # fit the panels only (hidden layers elsewhere in the world would shrink them)
+        viewer.reset_view(layers=[p["volume"] for p in self.panels], margin=0.02)
 
     def ungrid(self, *_):
         """Switch napari's grid off again (layers stay)."""

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSpinBox, PushButton, Table
+from magicgui.widgets import ComboBox, FloatSpinBox, LineEdit, PushButton, Table
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, image_layers
@@ -36,13 +36,14 @@ from napari_irdm._napari._widgets._spectra import (
 from napari_irdm.progress import Progress
 
 __all__ = ["DETECTED_COLOR", "LATTICE_PRESETS", "MISSING_COLOR", "FourierInspectorWidget", "attach_d_status",
-           "spectrum_job"]
+           "family_text", "spectrum_job"]
 
 DETECTED_COLOR = "#3ce05a"
 MISSING_COLOR = "#ff4040"
 RING_COLOR = "#5ab4ff"
 WEDGE_COLOR = "#ffd23c"
 SECTIONS = ("kx-kz", "kx-ky")
+TABLE_COLUMNS = ("volume", "family", "d (Å)", "detected", "measured", "wedge")
 
 #: label -> (structure, lattice constant in Å)
 LATTICE_PRESETS = OrderedDict([
@@ -54,7 +55,7 @@ LATTICE_PRESETS = OrderedDict([
     ("Fe (bcc, 2.866 Å)", ("bcc", 2.866)),
     ("W (bcc, 3.165 Å)", ("bcc", 3.165)),
 ])
-PRESET = "lattice preset (orientation unknown)"
+PRESET = "lattice preset"
 
 
 def _family_label(spot) -> str:
@@ -64,6 +65,22 @@ def _family_label(spot) -> str:
     if isinstance(fam, (tuple, list, np.ndarray)):
         return "".join(str(abs(int(v))) for v in fam)
     return str(fam)
+
+
+def family_text(spots, n: int = 5) -> list[str]:
+    """Text label per spot: the family name on one spot of each of the ``n`` lowest-order
+    families (largest d), empty elsewhere -- readable at atomic resolution, where dozens of
+    families and symmetry-equivalent spots are tested."""
+    ds: dict[str, float] = {}
+    for s in spots:
+        ds.setdefault(_family_label(s), float(s.d_A))
+    named = set(sorted(ds, key=lambda f: -ds[f])[:n])
+    out = []
+    for s in spots:
+        fam = _family_label(s)
+        out.append(fam if fam in named else "")
+        named.discard(fam)
+    return out
 
 
 def spectrum_job(volumes: list[dict], reference: dict, snr_threshold: float = 3.0):
@@ -144,12 +161,15 @@ class FourierInspectorWidget(WidgetBase):
         self.reference = ComboBox(label="reflections from", choices=self._reference_choices)
         self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
         self.a_A = FloatSpinBox(label="lattice constant (Å)", min=1.0, max=20.0, step=0.001, value=4.078)
+        self.orientation = LineEdit(label="orientation", value="unknown",
+                                    tooltip="'unknown' (rings at the family d-spacings), 'zone:[110]' "
+                                            "(that direction along the tilt axis y), 'identity' or Euler 'φ,θ,ψ'")
         self.snr = FloatSpinBox(label="SNR threshold", min=0.5, max=100.0, step=0.5, value=3.0)
         self.run_button = PushButton(text="Compute spectra")
         self.panel = RunPanel(label="")
-        self.table = Table(value={"data": [], "columns": ["volume", "family", "d (Å)", "detected", "measured", "wedge"]})
+        self.table = Table(value={"data": [], "index": [], "columns": list(TABLE_COLUMNS)})
         self.table.min_height = 180
-        self.extend([self.layers, self.reference, self.preset, self.a_A, self.snr, self.run_button, self.panel,
+        self.extend([self.layers, self.reference, self.preset, self.a_A, self.orientation, self.snr, self.run_button, self.panel,
                      self.table])
         self._pickers.append(self.reference)
         self.preset.changed.connect(self._preset_changed)
@@ -175,12 +195,15 @@ class FourierInspectorWidget(WidgetBase):
         preset = self.reference.value in (None, PRESET)
         self.preset.visible = preset
         self.a_A.visible = preset
+        self.orientation.visible = preset
 
     def _reference_kwargs(self) -> dict:
         ref = self.reference.value
         if ref is None or ref == PRESET:
             structure, _ = LATTICE_PRESETS[self.preset.value]
-            return {"lattice": structure, "a_A": float(self.a_A.value), "orientation": None}
+            text = str(self.orientation.value or "").strip()
+            orientation = None if text.lower() in ("", "unknown", "none", "?") else text
+            return {"lattice": structure, "a_A": float(self.a_A.value), "orientation": orientation}
         return {"truth": ref.metadata["ground_truth"]}
 
     # -- run ---------------------------------------------------------------------------------
@@ -211,8 +234,11 @@ class FourierInspectorWidget(WidgetBase):
         return start_worker(gen, on_result=finish, panel=self.panel, description="power spectra")
 
     # -- main thread: show -------------------------------------------------------------------
-    def show_results(self, results: list[dict]) -> list:
-        """Add spectrum, section and overlay layers for ``results`` and fill the table."""
+    def show_results(self, results: list[dict], *, add_layers: bool = True) -> list:
+        """Add spectrum, section and overlay layers for ``results`` and fill the table.
+
+        Returns the layers added (none with ``add_layers=False``: table only).
+        """
         self.results = results
         added = []
         if not results:
@@ -222,9 +248,10 @@ class FourierInspectorWidget(WidgetBase):
         gap = 1.1
         rows = []
         for i, r in enumerate(results):
-            added += self._show_one(r, row_offset=i * h * gap, col_offset=w * gap, col_step=w * gap)
+            if add_layers:
+                added += self._show_one(r, row_offset=i * h * gap, col_offset=w * gap, col_step=w * gap)
             rows += self._table_rows(r)
-        self.table.value = {"data": rows, "columns": ["volume", "family", "d (Å)", "detected", "measured", "wedge"]}
+        self.table.value = {"data": rows, "index": list(range(len(rows))), "columns": list(TABLE_COLUMNS)}
         return added
 
     def _show_one(self, r: dict, *, row_offset: float, col_offset: float, col_step: float) -> list:
@@ -264,7 +291,8 @@ class FourierInspectorWidget(WidgetBase):
                 kept = [s for s, k in zip(spots, keep) if k]
                 if len(kept):
                     detected = np.array([bool(s.detected) for s in kept])
-                    features = {"family": [_family_label(s) for s in kept], "detected": detected,
+                    features = {"family": [_family_label(s) for s in kept], "label": family_text(kept),
+                                "detected": detected,
                                 "d_A": [float(s.d_A) for s in kept],
                                 "snr": [float(getattr(s, "snr", np.nan)) for s in kept]}
                     colors = [DETECTED_COLOR if d else MISSING_COLOR for d in detected]
@@ -272,7 +300,7 @@ class FourierInspectorWidget(WidgetBase):
                         pos, name=f"{name} Bragg {section}", scale=(px, px), translate=translate, size=7,
                         face_color="transparent", border_color=colors, border_width=0.18,
                         border_width_is_relative=True, features=features,
-                        text={"string": "{family}", "color": "white", "size": 7, "anchor": "upper_left",
+                        text={"string": "{label}", "color": "white", "size": 7, "anchor": "upper_left",
                               "translation": (-2.5, 2.5)},
                         metadata={"kind": "bragg", "section": section, "source_layer": name})))
             if report is not None and not orientation_known:

@@ -40,7 +40,7 @@ class ReconstructWidget(WidgetBase):
         self.filter_name = ComboBox(label="filter", choices=FILTERS, value="ramp")
         self.iterations = SpinBox(label="iterations", min=1, max=100000, value=50)
         self.relaxation = FloatSpinBox(label="relaxation", min=0.01, max=2.0, step=0.05, value=1.0)
-        self.tv_weight = FloatSpinBox(label="TV weight", min=0.0, max=100.0, step=0.001, value=0.01)
+        self.tv_weight = FloatSpinBox(label="TV weight", min=0.0, max=100.0, step=0.01, value=0.3)
         self.nonnegative = CheckBox(label="non-negative", value=True)
         self.thickness = SpinBox(label="thickness (0 = width)", min=0, max=100000, value=0)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
@@ -51,7 +51,7 @@ class ReconstructWidget(WidgetBase):
             self.tilt_axis, self.method, self.filter_name, self.iterations, self.relaxation, self.tv_weight,
             self.nonnegative, self.thickness, self.device, self.run_button, self.panel,
         ])
-        self.method.changed.connect(self._update_visibility)
+        self.method.changed.connect(self._method_changed)
         self.angles_from.changed.connect(self._update_visibility)
         self.layer.changed.connect(self._layer_changed)
         self.run_button.changed.connect(self.run)
@@ -68,6 +68,11 @@ class ReconstructWidget(WidgetBase):
         if layer is None:
             return
         self.angles_from.value = "layer metadata" if layer_angles(layer) is not None else "range"
+
+    def _method_changed(self, *_):
+        # the core's default relaxation per method (SART updates per projection: smaller steps)
+        self.relaxation.value = {"SIRT": 1.0, "SART": 0.5}.get(self.method.value, self.relaxation.value)
+        self._update_visibility()
 
     def _update_visibility(self, *_):
         m = self.method.value
@@ -130,6 +135,13 @@ class ReconstructWidget(WidgetBase):
         else:
             name = {"SIRT": "sirt_iter", "SART": "sart_iter", "TV": "tv_iter"}[method]
             fn = getattr(tomo, name, None)
+            if fn is None:
+                import importlib
+
+                try:
+                    fn = getattr(importlib.import_module(f"napari_irdm.tomo.{method.lower()}"), name)
+                except (ImportError, AttributeError):
+                    fn = None
             if fn is None:
                 raise ValueError(f"{method} is not available in this napari-irdm version: use WBP")
             opts.update(iterations=int(self.iterations.value), nonnegative=bool(self.nonnegative.value))

@@ -1,0 +1,187 @@
+"""Opening files without loading them; where angles and pixel size come from."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from napari_irdm.io._errors import missing_file
+from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
+from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
+from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
+
+__all__ = ["CHUNK_BYTES", "SUPPORTED_SUFFIXES", "Raw", "check_axis", "open_raw", "resolve_angles", "resolve_pixel", "sample"]
+
+SUPPORTED_SUFFIXES = MRC_SUFFIXES + TIFF_SUFFIXES
+CHUNK_BYTES = 64 * 2**20
+
+
+class Raw:
+    """A file opened without loading: data (memmap or array) + what the header said."""
+
+    def __init__(self, path: Path, kind: str, contents: MrcContents | TiffContents):
+        self.path = path
+        self.kind = kind
+        self.contents = contents
+        self.data = contents.data
+
+    @property
+    def file_pixel_size(self) -> tuple[float | None, str | None]:
+        c = self.contents
+        if isinstance(c, MrcContents):
+            px = c.pixel_size_A
+            if px is not None:
+                return px, "MRC header voxel size"
+            meta = c.irdm_metadata
+            if meta and meta.get("pixel_size_A"):
+                return float(meta["pixel_size_A"]), "napari-irdm header"
+            return None, None
+        return c.pixel_size_A, c.pixel_source
+
+    def header_angles(self, n: int) -> tuple[np.ndarray, float | None, str] | None:
+        c = self.contents
+        if isinstance(c, MrcContents):
+            return header_angles(c, n)
+        meta = c.irdm_metadata
+        if meta and meta.get("tilt_angles_deg") is not None:
+            return np.asarray(meta["tilt_angles_deg"], dtype=np.float64), meta.get("pixel_size_A"), "napari-irdm TIFF metadata"
+        return None
+
+    @property
+    def file_provenance(self) -> tuple[str, ...]:
+        meta = self.contents.irdm_metadata
+        if meta and isinstance(meta.get("provenance"), list):
+            return tuple(str(p) for p in meta["provenance"])
+        if isinstance(self.contents, MrcContents):
+            return tuple(lab for lab in self.contents.labels if lab)
+        return ()
+
+    def describe(self) -> str:
+        if isinstance(self.contents, MrcContents):
+            return f"MRC mode {self.contents.mode} ({self.data.dtype.name})"
+        return f"TIFF {self.contents.axes} ({self.data.dtype.name})"
+
+
+def _file_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in MRC_SUFFIXES:
+        return "mrc"
+    if suffix in TIFF_SUFFIXES:
+        return "tiff"
+    head = b""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError:
+        pass
+    if is_tiff_header(head):
+        return "tiff"
+    if len(head) == 1024 and head[208:212] == b"MAP ":
+        return "mrc"
+    raise ValueError(
+        f"{path}: unsupported file type {suffix or '(no extension)'!r}: "
+        f"give an MRC ({' '.join(MRC_SUFFIXES)}) or TIFF ({' '.join(TIFF_SUFFIXES)}) file"
+    )
+
+
+def open_raw(path: str | os.PathLike, what: str) -> Raw:
+    path = Path(path)
+    if not path.exists():
+        raise missing_file(path, what)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a {what}: give the file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes): re-copy or re-export the file")
+    kind = _file_kind(path)
+    contents = open_mrc(path) if kind == "mrc" else open_tiff(path)
+    raw = Raw(path, kind, contents)
+    if raw.data.ndim != 3:
+        shape = "x".join(map(str, raw.data.shape))
+        raise ValueError(f"{path} holds {raw.data.ndim}-D data ({shape}): a {what} must be a 3-D stack of images")
+    if raw.data.dtype.kind not in "biuf":
+        raise ValueError(f"{path} holds {raw.data.dtype} data: give real-valued images")
+    return raw
+
+
+def sample(data: np.ndarray, max_values: int = 2_000_000) -> np.ndarray:
+    """A strided subsample of a 3-D array (at most 64 images, ≈ ``max_values`` values)."""
+    n, ny, nx = data.shape
+    if n * ny * nx <= max_values:
+        return np.asarray(data)
+    kz = int(np.ceil(n / 64))
+    m = int(np.ceil(n / kz))
+    ks = max(1, int(np.ceil(np.sqrt(m * ny * nx / max_values))))
+    return np.asarray(data[::kz, ::ks, ::ks])
+
+# --------------------------------------------------------------------------- angles, pixel size
+
+
+def resolve_angles(
+    raw: Raw,
+    n: int,
+    *,
+    tilt_angles_deg,
+    tilt_range,
+    tilt_step,
+    angles_file,
+    required: bool,
+) -> tuple[np.ndarray | None, str]:
+    """Angles (validated against ``n`` images) and where they came from."""
+    path = raw.path
+    if tilt_angles_deg is not None and (tilt_range is not None or tilt_step is not None):
+        raise ValueError(f"give tilt angles for {path} either as a list or as a range with a step, not both")
+    if (tilt_range is None) != (tilt_step is None):
+        raise ValueError(f"a tilt range for {path} needs both the range and the step (e.g. --tilt-range -70 70 --tilt-step 2)")
+    if tilt_angles_deg is not None:
+        angles, source = np.asarray(tilt_angles_deg, dtype=np.float64).ravel(), "explicit"
+    elif tilt_range is not None:
+        try:
+            start, stop = (float(v) for v in tilt_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"tilt range {tilt_range!r} for {path} must be two numbers (start, stop) in degrees") from None
+        angles = angles_from_range(start, stop, float(tilt_step))
+        source = f"range {start:g}:{stop:g}:{abs(float(tilt_step)):g}"
+    elif angles_file is not None:
+        af = Path(angles_file)
+        angles = read_angles(af)
+        source = f"{af.suffix.lstrip('.').lower() or 'file'}: {af}"
+    else:
+        found = find_sidecar_angles(path)
+        if found is not None:
+            angles, source = found
+        else:
+            head = raw.header_angles(n)
+            if head is None:
+                if not required:
+                    return None, "none"
+                raise ValueError(
+                    f"no tilt angles for {path}: give --angles FILE or --tilt-range A B --tilt-step S "
+                    f"(or put {path.with_suffix('.rawtlt').name} next to it)"
+                )
+            angles, _, source = head
+    return check_angles_for(angles, n, source=source, file=path), source
+
+
+def resolve_pixel(raw: Raw, pixel_size_A) -> tuple[float | None, str | None]:
+    if pixel_size_A is not None:
+        px = float(pixel_size_A)
+        if not np.isfinite(px) or px <= 0:
+            raise ValueError(f"pixel size {pixel_size_A!r} Å for {raw.path} must be a positive number of Ångström")
+        return px, "explicit"
+    px, source = raw.file_pixel_size
+    if px is not None:
+        return px, source
+    if raw.kind == "mrc":  # an extended header may carry a pixel size (FEI: metres)
+        head = raw.header_angles(raw.data.shape[0])
+        if head is not None and head[1] is not None:
+            return float(head[1]), head[2]
+    return None, None
+
+
+def check_axis(tilt_axis: str, path) -> str:
+    axis = str(tilt_axis).strip().lower()
+    if axis not in ("y", "x"):
+        raise ValueError(f"tilt_axis {tilt_axis!r} for {path} must be 'y' (image rows, default) or 'x' (columns)")
+    return axis

@@ -1,0 +1,302 @@
+"""Public readers: tilt series, volumes, file summaries."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from napari_irdm.data import TiltSeries, Volume
+from napari_irdm.io._offset import detect_offset
+from napari_irdm.io._raw import CHUNK_BYTES, Raw, check_axis, open_raw, resolve_angles, resolve_pixel, sample
+from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, is_mrc_header
+from napari_irdm.io.tiff import TIFF_SUFFIXES, is_tiff_header
+
+__all__ = ["inspect_file", "is_supported", "read_tilt_series", "read_volume"]
+
+
+def read_tilt_series(
+    path: str | os.PathLike,
+    *,
+    tilt_angles_deg=None,
+    tilt_range: tuple[float, float] | None = None,
+    tilt_step: float | None = None,
+    angles_file: str | os.PathLike | None = None,
+    tilt_axis: Literal["y", "x"] = "y",
+    rotation_deg: float = 0.0,
+    pixel_size_A: float | None = None,
+    offset: Literal["auto"] | float | None = "auto",
+) -> TiltSeries:
+    """Read a tilt series (MRC or TIFF) into the project's convention.
+
+    Parameters
+    ----------
+    path
+        ``.mrc .st .ali .mrcs .preali .rec .map`` or ``.tif .tiff``, shape ``(n_tilts, ny, nx)``.
+    tilt_angles_deg
+        One angle per image (degrees); overrides everything else.
+    tilt_range, tilt_step
+        ``(start, stop)`` inclusive and step in degrees, instead of a list.
+    angles_file
+        ``.rawtlt`` / ``.tlt`` / ``.txt`` / ``.csv`` / ``.mdoc``.
+        Without any of the above: sidecar ``<stem>.rawtlt``, ``<stem>.tlt``, ``<file>.mdoc``,
+        then the extended header (FEI, SerialEM, napari-irdm).
+    tilt_axis
+        Image axis the tilt axis runs along in the file: ``"y"`` (rows, our convention) or
+        ``"x"`` (columns; each image is transposed so that it runs along ``y``).
+    rotation_deg
+        In-plane rotation of the tilt axis away from ``tilt_axis`` in the file, in degrees,
+        in the sense of :func:`scipy.ndimage.rotate`: the file's images are taken to be the
+        ideal ones rotated by ``rotation_deg``, and each is rotated back (linear
+        interpolation, edges extended) before any transposition.
+    pixel_size_A
+        Pixel size in Å; default from the file (MRC voxel size, FEI header, TIFF metadata).
+    offset
+        ``"auto"`` (default): subtract a large negative detector offset from integer data
+        (see :func:`normalise_offset`); ``None``: never; a number: subtract that value.
+
+    Returns
+    -------
+    TiltSeries
+        ``data`` float32 ``(n_tilts, ny, nx)`` with the tilt axis along ``y``; angles,
+        their source, pixel size (Å or ``None``) and provenance (what was done on reading).
+
+    Raises
+    ------
+    ValueError
+        Missing / empty / truncated / corrupt file, data not 3-D, NaN or Inf in the data,
+        missing angles, wrong angle count, NaN or ``|angle| > 90°``. The one-line message
+        names the file and the fix.
+    """
+    axis = check_axis(tilt_axis, path)
+    raw = open_raw(path, "tilt series")
+    path = raw.path
+    n = raw.data.shape[0]
+    angles, angle_source = resolve_angles(
+        raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
+        angles_file=angles_file, required=True,
+    )
+    px, px_source = resolve_pixel(raw, pixel_size_A)
+    provenance = list(raw.file_provenance)
+    provenance.append(f"read {path.name}: {raw.describe()}, {'x'.join(map(str, raw.data.shape))}")
+    if isinstance(raw.contents, MrcContents) and not raw.contents.has_map_id:
+        provenance.append("no MAP id string: MRC header read in permissive mode")
+    off = _choose_offset(raw, offset)
+    if off is not None:
+        provenance.append(f"subtracted detector offset {off:g} (1st percentile of the {raw.data.dtype.name} data)")
+    rotation = float(rotation_deg or 0.0)
+    if not np.isfinite(rotation):
+        raise ValueError(f"rotation_deg {rotation_deg!r} for {path} must be a finite angle in degrees")
+    data = _convert(raw, off, axis, rotation)
+    if rotation:
+        provenance.append(f"undid an in-plane tilt-axis rotation of {rotation:g} deg (linear interpolation)")
+    if axis == "x":
+        provenance.append("tilt axis along x in the file: images transposed so it runs along y")
+    provenance.append(f"tilt angles from {angle_source}")
+    if px is not None:
+        provenance.append(f"pixel size {px:g} A from {px_source}")
+    return TiltSeries(
+        data=data,
+        tilt_angles_deg=angles,
+        pixel_size_A=px,
+        angle_source=angle_source,
+        tilt_axis=axis,
+        source=str(path),
+        provenance=tuple(provenance),
+    )
+
+
+def _choose_offset(raw: Raw, offset) -> float | None:
+    if offset is None:
+        return None
+    if isinstance(offset, str):
+        if offset != "auto":
+            raise ValueError(f"offset {offset!r} for {raw.path} must be 'auto', None or a number")
+        return detect_offset(raw.data)
+    off = float(offset)
+    if not np.isfinite(off):
+        raise ValueError(f"offset {offset!r} for {raw.path} must be a finite number")
+    return off if off != 0 else None
+
+
+def _convert(raw: Raw, off: float | None, axis: str, rotation: float) -> np.ndarray:
+    """float32 copy in chunks (bounded memory): NaN check, offset, rotation, transposition."""
+    src = raw.data
+    n, ny, nx = src.shape
+    out = np.empty((n, nx, ny) if axis == "x" else (n, ny, nx), dtype=np.float32)
+    step = max(1, CHUNK_BYTES // max(1, 4 * ny * nx))
+    for i0 in range(0, n, step):
+        chunk = np.array(src[i0 : i0 + step], dtype=np.float32)
+        if chunk.dtype.kind == "f" and src.dtype.kind == "f":
+            bad = ~np.isfinite(chunk)
+            if bad.any():
+                where = np.argwhere(bad)[0]
+                count = int(bad.sum())
+                raise ValueError(
+                    f"{raw.path} contains NaN or Inf ({count}+ values, first in image {i0 + int(where[0])}): "
+                    "replace them (e.g. by the background) before reconstructing"
+                )
+        if off is not None:
+            chunk -= np.float32(off)
+        if rotation:
+            from scipy import ndimage
+
+            for k in range(chunk.shape[0]):
+                chunk[k] = ndimage.rotate(chunk[k], -rotation, reshape=False, order=1, mode="nearest")
+        out[i0 : i0 + step] = chunk.transpose(0, 2, 1) if axis == "x" else chunk
+    return out
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """Read a volume (MRC or TIFF) as float32 ``(nz, ny, nx)``.
+
+    The voxel size (Å) and, for files napari-irdm wrote, the tilt angles and the full
+    provenance come back; for other MRC files the provenance is the header labels.
+
+    Raises
+    ------
+    ValueError
+        Missing / empty / truncated / corrupt file, data not 3-D.
+    """
+    raw = open_raw(path, "volume")
+    px, _ = raw.file_pixel_size
+    meta = raw.contents.irdm_metadata
+    angles = None
+    if meta and meta.get("tilt_angles_deg") is not None:
+        angles = np.asarray(meta["tilt_angles_deg"], dtype=np.float64)
+    src = raw.data
+    data = np.empty(src.shape, dtype=np.float32)
+    step = max(1, CHUNK_BYTES // max(1, 4 * src.shape[1] * src.shape[2]))
+    for z in range(0, src.shape[0], step):
+        data[z : z + step] = src[z : z + step]
+    return Volume(data=data, pixel_size_A=px, tilt_angles_deg=angles, provenance=raw.file_provenance)
+
+def inspect_file(
+    path: str | os.PathLike,
+    *,
+    tilt_angles_deg=None,
+    tilt_range: tuple[float, float] | None = None,
+    tilt_step: float | None = None,
+    angles_file: str | os.PathLike | None = None,
+    tilt_axis: Literal["y", "x"] = "y",
+    rotation_deg: float = 0.0,
+    pixel_size_A: float | None = None,
+    quick: bool = False,
+) -> dict[str, Any]:
+    """Summarise a tilt-series / volume file without loading it all (for ``napari-irdm info``).
+
+    Returns
+    -------
+    dict
+        ``path``, ``kind`` ("MRC"/"TIFF"), ``file_shape``, ``shape`` (as read, tilt axis
+        along y), ``dtype``, ``pixel_size_A`` and ``pixel_size_source``, ``tilt_angles_deg``
+        (list or None), ``n_angles``, ``angle_source``, ``tilt_range_deg`` (min, max),
+        ``tilt_step_deg`` (median step of the sorted angles), ``missing_wedge_deg``,
+        ``tilt_axis``, ``rotation_deg``, ``data_min``/``data_max``/``data_mean`` (file units),
+        ``data_stats`` ("exact" or "subsample"), ``offset`` (what reading would subtract),
+        ``labels`` and ``warnings``.
+
+    Other Parameters
+    ----------------
+    quick
+        Take the data statistics from a strided subsample (≈ 2 M values) instead of one
+        chunked pass over the whole file; NaN/Inf are then only detected in the subsample.
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_tilt_series` (including NaN/Inf in the data), except that missing
+        angles are reported as ``None``.
+    """
+    axis = check_axis(tilt_axis, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw = open_raw(path, "tilt series")
+    n, ny, nx = raw.data.shape
+    angles, source = resolve_angles(
+        raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
+        angles_file=angles_file, required=False,
+    )
+    px, px_source = resolve_pixel(raw, pixel_size_A)
+    lo, hi, mean, bad = _data_stats(raw.data, quick=quick)
+    if bad:
+        raise ValueError(
+            f"{raw.path} contains NaN or Inf ({bad} values): replace them (e.g. by the background) before reconstructing"
+        )
+    info: dict[str, Any] = {
+        "path": str(raw.path),
+        "kind": raw.kind.upper(),
+        "file_shape": (n, ny, nx),
+        "shape": (n, nx, ny) if axis == "x" else (n, ny, nx),
+        "dtype": raw.data.dtype.name,
+        "pixel_size_A": px,
+        "pixel_size_source": px_source,
+        "tilt_angles_deg": None if angles is None else [float(a) for a in angles],
+        "n_angles": 0 if angles is None else int(angles.size),
+        "angle_source": source,
+        "tilt_range_deg": None,
+        "tilt_step_deg": None,
+        "missing_wedge_deg": None,
+        "tilt_axis": axis,
+        "rotation_deg": float(rotation_deg or 0.0),
+        "data_min": lo,
+        "data_max": hi,
+        "data_mean": mean,
+        "data_stats": "subsample" if quick else "exact",
+        "offset": detect_offset(raw.data),
+        "labels": list(raw.contents.labels) if isinstance(raw.contents, MrcContents) else [],
+        "warnings": [str(w.message) for w in caught],
+    }
+    if angles is not None:
+        lo, hi = float(angles.min()), float(angles.max())
+        info["tilt_range_deg"] = (lo, hi)
+        info["missing_wedge_deg"] = max(0.0, 180.0 - (hi - lo))
+        uniq = np.unique(angles)
+        if uniq.size > 1:
+            info["tilt_step_deg"] = float(np.median(np.diff(uniq)))
+    return info
+
+
+def _data_stats(data: np.ndarray, *, quick: bool) -> tuple[float, float, float, int]:
+    """(min, max, mean, number of NaN/Inf) over finite values, chunked or from a subsample."""
+    step = max(1, CHUNK_BYTES // max(1, 8 * data[0].size))
+    chunks = [sample(data)] if quick else (data[i : i + step] for i in range(0, data.shape[0], step))
+    lo, hi, total, count, bad = np.inf, -np.inf, 0.0, 0, 0
+    for chunk in chunks:
+        c = np.asarray(chunk)
+        if c.dtype.kind == "f":
+            finite = np.isfinite(c)
+            nbad = int(c.size - np.count_nonzero(finite))
+            if nbad:
+                bad += nbad
+                c = c[finite]
+        if c.size:
+            lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+            total += float(c.sum(dtype=np.float64))
+            count += c.size
+    mean = total / count if count else float("nan")
+    return lo, hi, mean, bad
+
+
+def is_supported(path) -> bool:
+    """True when ``path`` looks like a file these readers open (suffix + a cheap header check).
+
+    Never raises.
+    """
+    try:
+        p = Path(path)
+        if not p.is_file():
+            return False
+        suffix = p.suffix.lower()
+        with open(p, "rb") as fh:
+            head = fh.read(1024)
+        if suffix in TIFF_SUFFIXES:
+            return is_tiff_header(head)
+        if suffix in MRC_SUFFIXES:
+            return is_mrc_header(head)
+        return False
+    except Exception:  # a reader probe must never raise
+        return False

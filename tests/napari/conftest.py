@@ -1,0 +1,49 @@
+"""Fixtures for the viewer tests: tiny phantom tilt series made with the project's projector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def point_phantom(n: int = 32, offset=(6, -5)) -> np.ndarray:
+    """A ``(n, n, n)`` volume with one bright 2x2x2 blob off-centre at ``(dz, dx)`` voxels."""
+    vol = np.zeros((n, n, n), np.float32)
+    c = n // 2
+    dz, dx = offset
+    vol[c + dz - 1: c + dz + 1, c - 4: c + 4, c + dx - 1: c + dx + 1] = 1.0
+    return vol
+
+
+@pytest.fixture(scope="session")
+def tiny_series():
+    """``(series (n_tilts, 32, 32), angles, phantom (32, 32, 32))`` for ±60° at 3°."""
+    from napari_irdm.tomo import ParallelProjector
+
+    vol = point_phantom(32)
+    angles = np.arange(-60.0, 60.0 + 1e-6, 3.0)
+    series = ParallelProjector(angles, vol.shape, device="cpu").forward(vol)
+    return np.asarray(series, np.float32), angles, vol
+
+
+@pytest.fixture
+def series_layer(make_napari_viewer, tiny_series):
+    """A viewer holding the tiny series as a napari-irdm tilt-series layer (0.5 Å pixels)."""
+    from napari.layers import Layer
+
+    from napari_irdm._napari._layers import series_layer_data
+    from napari_irdm.data import TiltSeries
+
+    data, angles, _ = tiny_series
+    viewer = make_napari_viewer()
+    ts = TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=0.5, angle_source="test")
+    layer = viewer.add_layer(Layer.create(*series_layer_data(ts, name="tiny series")))
+    return viewer, layer
+
+
+def wait_worker(qtbot, worker, timeout: int = 60_000) -> str:
+    """Block until ``worker`` (from ``start_worker``) is over, Qt events processed; its outcome."""
+    if worker is None:
+        raise AssertionError("the widget did not start a worker")
+    qtbot.waitUntil(lambda: getattr(worker, "irdm_outcome", None) is not None, timeout=timeout)
+    return worker.irdm_outcome

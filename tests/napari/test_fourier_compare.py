@@ -1,0 +1,152 @@
+"""Fourier inspector (Bragg circles on a synthetic lattice) and the Compare layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import wait_worker
+
+N, PX, A = 48, 0.5, 4.0  # 48³ box of 0.5 Å voxels, fcc a = 4 Å: (200) lies 12 voxels from the centre
+TILT = 60.0
+
+
+def fcc_lattice_with_wedge(n=N, px=PX, a=A, sigma=0.35, tilt=TILT) -> np.ndarray:
+    """fcc lattice of Gaussian atoms (identity orientation), Fourier data in the missing wedge removed."""
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    m = int(np.ceil(n * px / a)) + 1
+    cells = np.stack(np.meshgrid(*[np.arange(-m, m + 1)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = ((cells[:, None, :] + basis[None]) * a).reshape(-1, 3)  # (x, y, z) Å from the centre
+    pos = pos[np.all(np.abs(pos) < n * px / 2 - 1.0, axis=1)]
+    grid = (np.arange(n) - (n - 1) / 2) * px
+    g = [np.exp(-((grid[None, :] - pos[:, i: i + 1]) ** 2) / (2 * sigma**2)) for i in range(3)]
+    vol = np.einsum("az,ay,ax->zyx", g[2], g[1], g[0])
+    f = np.fft.fftn(vol)
+    kz = np.fft.fftfreq(n)[:, None, None]
+    kx = np.fft.fftfreq(n)[None, None, :]
+    f[np.abs(kz) > np.abs(kx) * np.tan(np.deg2rad(tilt)) + 1e-9] = 0  # the missing wedge around kz
+    return np.real(np.fft.ifftn(f)).astype(np.float32)
+
+
+@pytest.fixture
+def lattice_viewer(make_napari_viewer):
+    from napari.layers import Layer
+
+    from napari_irdm._napari._layers import volume_layer_data
+    from napari_irdm.data import Volume
+
+    viewer = make_napari_viewer()
+    vol = Volume(fcc_lattice_with_wedge(), pixel_size_A=PX, tilt_angles_deg=np.arange(-TILT, TILT + 1, 3.0))
+    layer = viewer.add_layer(Layer.create(*volume_layer_data(vol, name="lattice")))
+    return viewer, layer
+
+
+def _expected_kx_kz_positions(a=A, n=N, px=PX, g_max=1.0):
+    """(row, col) = centre + (l, h) / a · n · px of the allowed fcc reflections (h, 0, l)."""
+    out = set()
+    for h in range(-4, 5):
+        for l in range(-4, 5):  # noqa: E741
+            if (h, l) == (0, 0) or (h % 2) or (l % 2) or np.hypot(h, l) / a > g_max:
+                continue  # fcc with k = 0: h and l even
+            out.add((n // 2 + l / a * n * px, n // 2 + h / a * n * px))
+    return out
+
+
+def test_bragg_circles_land_on_lattice_spots(lattice_viewer, qtbot):
+    from napari_irdm._napari._widgets.fourier import DETECTED_COLOR, MISSING_COLOR, FourierInspectorWidget
+
+    viewer, layer = lattice_viewer
+    w = FourierInspectorWidget(viewer)
+    w.layers.value = [layer]
+    assert w.reference.value == "lattice preset"
+    w.a_A.value = A
+    w.orientation.value = "identity"
+    assert wait_worker(qtbot, w.run()) == "done"
+    section = viewer.layers["lattice kx-kz"]
+    points = viewer.layers["lattice Bragg kx-kz"]
+    assert section.data.shape == (N, N) and tuple(section.scale) == pytest.approx((PX, PX))
+    assert tuple(points.scale) == tuple(section.scale) and tuple(points.translate) == tuple(section.translate)
+    expected = _expected_kx_kz_positions()
+    pos = np.asarray(points.data)
+    assert len(pos) >= 4
+    for p in pos:  # every circle sits exactly on a reflection of the lattice
+        assert min(np.hypot(*(p - np.array(e))) for e in expected) < 1e-3, p
+    img = np.asarray(section.data)
+    detected = np.asarray(points.features["detected"], bool)
+    colors = np.asarray(points.border_color)
+    for p, det, col in zip(pos, detected, colors):
+        r, c = np.round(p).astype(int)
+        angle = np.degrees(np.arctan2(abs(r - N // 2), abs(c - N // 2)))  # from kx
+        assert det == (angle < TILT), (p, det)  # wedge spots were removed from the data
+        np.testing.assert_allclose(col[:3], np.array(_rgb(DETECTED_COLOR if det else MISSING_COLOR)), atol=0.01)
+        if det:  # and the spectrum peaks under the circle
+            patch = img[r - 2: r + 3, c - 2: c + 3]
+            assert np.unravel_index(np.argmax(patch), patch.shape) == (2, 2)
+    assert {"200", "202"} <= set(points.features["family"]) or {"200", "220"} <= set(points.features["family"])
+    # wedge boundary lines at ±60° from kx
+    wedge = viewer.layers["lattice wedge"]
+    slopes = sorted(np.degrees(np.arctan2(ln[1, 0] - ln[0, 0], ln[1, 1] - ln[0, 1])) for ln in wedge.data)
+    np.testing.assert_allclose(slopes, [-TILT, TILT], atol=1e-6)
+    # table: information limit + one row per family
+    rows = w.table.data.to_list()
+    assert rows[0][1] == "information limit" and float(rows[0][2]) > 0
+    assert "200" in [r[1] for r in rows]
+    # |k| and d under the cursor in the status bar, at the (200) spot (row c, col c + 12)
+    world = np.array(section.data_to_world((N // 2, N // 2 + 12)))
+    status = section.get_status(np.concatenate([[0.0], world]), world=True)
+    assert "d = 2.000 Å" in status["coordinates"], status
+
+
+def _rgb(hex_color: str):
+    return [int(hex_color[i: i + 2], 16) / 255 for i in (1, 3, 5)]
+
+
+def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbot):
+    from napari_irdm._napari._widgets.fourier import FourierInspectorWidget
+
+    viewer, layer = lattice_viewer
+    w = FourierInspectorWidget(viewer)
+    w.layers.value = [layer]
+    w.a_A.value = A
+    w.orientation.value = "unknown"
+    assert wait_worker(qtbot, w.run()) == "done"
+    rings = viewer.layers["lattice rings kx-kz"]
+    fams = list(rings.features["family"])
+    assert "200" in fams
+    ell = rings.data[fams.index("200")]
+    radius_px = (ell[:, 1].max() - ell[:, 1].min()) / 2
+    assert radius_px == pytest.approx(0.5 * N * PX, abs=1e-6)  # |g| = 1/d = 0.5 1/Å → 12 voxels
+
+
+def test_compare_lays_out_grid_with_spectra(make_napari_viewer, tiny_series, qtbot):
+    from napari.layers import Layer
+
+    from napari_irdm._napari._layers import volume_layer_data
+    from napari_irdm._napari._widgets.compare import CompareWidget
+    from napari_irdm.data import Volume
+    from napari_irdm.tomo import wbp
+
+    data, angles, phantom = tiny_series
+    viewer = make_napari_viewer()
+    viewer.add_image(data, name="series", metadata={"kind": "tilt_series"})
+    for name, vol in (("ground truth", phantom), ("WBP", wbp(data, angles)), ("IRDM", phantom * 0.9)):
+        viewer.add_layer(Layer.create(*volume_layer_data(Volume(vol, 0.5, angles), name=name)))
+    w = CompareWidget(viewer)
+    assert [lyr.name for lyr in w.chosen()] == ["WBP", "IRDM", "ground truth"]
+    assert wait_worker(qtbot, w.run()) == "done"
+    grid = viewer.canvas.grid
+    assert grid.enabled and grid.stride == 2 and tuple(grid.shape) == (2, 3)
+    names = [lyr.name for lyr in viewer.layers][:12]
+    assert names[0::2][:3] == ["WBP", "IRDM", "ground truth"]
+    assert names[6::2] == ["WBP spectrum", "IRDM spectrum", "ground truth spectrum"]
+    assert not viewer.layers["series"].visible
+    for name in ("WBP", "IRDM", "ground truth"):  # spectra on the volume's pixel grid, beneath it
+        spec = viewer.layers[f"{name} spectrum"]
+        assert tuple(spec.scale) == tuple(viewer.layers[name].scale)
+        assert grid.position(viewer.layers.index(spec), viewer.layers)[0] == 1
+        assert grid.position(viewer.layers.index(viewer.layers[name]), viewer.layers)[0] == 0
+    assert tuple(viewer.dims.order) == (1, 0, 2)  # xz: perpendicular to the tilt axis
+    assert viewer.dims.point[1] == pytest.approx(16 * 0.5)
+    w.plane.value = "xy"
+    assert tuple(viewer.dims.order) == (0, 1, 2)
+    w.ungrid()
+    assert not grid.enabled

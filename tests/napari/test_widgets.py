@@ -1,0 +1,167 @@
+"""Reconstruct and IRDM widgets on tiny data: layers, scale, metadata, cancel, errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import wait_worker
+
+from napari_irdm._napari._widgets._runner import start_worker
+from napari_irdm.progress import Progress
+
+
+def _peak_zx(vol: np.ndarray) -> tuple[int, int]:
+    zx = vol.sum(axis=1)
+    z, x = np.unravel_index(np.argmax(zx), zx.shape)
+    return int(z), int(x)
+
+
+@pytest.mark.parametrize("method", ["WBP", "SIRT"])
+def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot, method):
+    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+
+    viewer, layer = series_layer
+    _, angles, phantom = tiny_series
+    w = ReconstructWidget(viewer)
+    assert w.layer.value is layer and w.angles_from.value == "layer metadata"
+    w.method.value = method
+    w.iterations.value = 15
+    wait_worker(qtbot, w.run())
+    out = viewer.layers[method]
+    assert out.data.shape == (32, 32, 32) and out.data.dtype == np.float32
+    assert tuple(out.scale) == pytest.approx((0.5, 0.5, 0.5))
+    md = out.metadata
+    assert md["kind"] == "volume" and md["pixel_size_A"] == pytest.approx(0.5)
+    np.testing.assert_allclose(md["tilt_angles_deg"], angles)
+    assert method in md["provenance"][-1] and "tiny series" in md["provenance"][-1]
+    # physics: the off-centre blob is reconstructed where it is (z = c + 6, x = c - 5)
+    assert _peak_zx(np.asarray(out.data)) in {(z, x) for z in (21, 22) for x in (10, 11)}
+    assert _peak_zx(phantom) in {(21, 10), (21, 11), (22, 10), (22, 11)}
+
+
+def test_reconstruct_angles_from_range_and_tilt_axis_x(series_layer, tiny_series, qtbot):
+    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+
+    viewer, layer = series_layer
+    data, angles, _ = tiny_series
+    # the same series with the tilt axis along x and no angles in the metadata
+    layer2 = viewer.add_image(np.swapaxes(data, 1, 2).copy(), name="transposed", scale=(1, 0.5, 0.5))
+    w = ReconstructWidget(viewer)
+    w.layer.value = layer2
+    assert w.angles_from.value == "range"
+    w.tilt_start.value, w.tilt_stop.value, w.tilt_step.value = -60, 60, 3
+    w.tilt_axis.value = "x"
+    wait_worker(qtbot, w.run())
+    ref = ReconstructWidget(viewer)
+    ref.layer.value = layer
+    wait_worker(qtbot, ref.run())
+    a, b = (np.asarray(lyr.data) for lyr in viewer.layers if lyr.name.startswith("WBP"))
+    np.testing.assert_allclose(a, b, atol=1e-4 * float(np.abs(b).max()))
+    assert viewer.layers[-2].metadata["pixel_size_A"] == pytest.approx(0.5)  # from the scale
+
+
+def test_bad_input_shows_one_line_error_and_starts_nothing(series_layer, monkeypatch):
+    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+
+    viewer, _ = series_layer
+    errors = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", errors.append)
+    w = ReconstructWidget(viewer)
+    w.angles_from.value = "range"
+    w.tilt_start.value, w.tilt_stop.value, w.tilt_step.value = -60, 60, 2  # 61 angles for 41 images
+    n = len(viewer.layers)
+    assert w.run() is None
+    assert len(viewer.layers) == n
+    assert len(errors) == 1 and "61 tilt angles for 41 images" in errors[0] and "\n" not in errors[0]
+
+
+def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(series_layer, qtbot):
+    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+
+    viewer, _ = series_layer
+    w = ReconstructWidget(viewer)
+    w.method.value = "SIRT"
+    w.iterations.value = 100000  # hours of work
+    n = len(viewer.layers)
+    worker = w.run()
+    with qtbot.waitSignal(worker.yielded, timeout=30_000):
+        pass
+    qtbot.wait(200)
+    assert worker.is_running
+    t0 = time.perf_counter()
+    w.panel.cancel()
+    assert wait_worker(qtbot, worker, timeout=5_000) == "cancelled"
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+    qtbot.wait(50)
+    assert len(viewer.layers) == n and "SIRT" not in [lyr.name for lyr in viewer.layers]
+    assert not w.panel.busy and w.panel.message.value == "cancelled"
+
+
+def test_worker_error_becomes_one_line_notification(make_napari_viewer, qtbot, monkeypatch):
+    make_napari_viewer()
+    errors, results = [], []
+    monkeypatch.setattr("napari_irdm._napari._widgets._runner.show_error", errors.append)
+
+    def failing():
+        yield Progress(0, 2, "start")
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nlong torch traceback text")
+
+    worker = start_worker(failing(), on_result=results.append, description="test run")
+    assert wait_worker(qtbot, worker) == "error"
+    qtbot.wait(20)
+    assert results == []
+    assert len(errors) == 1 and "\n" not in errors[0]
+    assert errors[0].startswith("test run failed: out of memory")
+
+    def fine():
+        yield Progress(1, 1, "done")
+        return 42
+
+    worker = start_worker(fine(), on_result=results.append, description="ok run")
+    assert wait_worker(qtbot, worker) == "done"
+    qtbot.wait(20)
+    assert results == [42]
+
+
+@pytest.fixture
+def tiny_model():
+    import torch
+
+    from napari_irdm.dl.unetpp import UNetPlusPlus
+
+    torch.manual_seed(0)
+    return UNetPlusPlus(in_channels=1, out_channels=1, base_width=4, depth=2, residual=True)
+
+
+def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, tiny_model, tmp_path):
+    from napari_irdm._napari._widgets.inpaint import FROM_FILE, InpaintWidget
+    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+    from napari_irdm.dl.inference import inpaint
+    from napari_irdm.dl.registry import save_model
+
+    viewer, _ = series_layer
+    rec = ReconstructWidget(viewer)
+    wait_worker(qtbot, rec.run())
+    wbp = viewer.layers["WBP"]
+    w = InpaintWidget(viewer)
+    assert w.layer.value is wbp  # tilt series are not offered
+    w.add_model("tiny", tiny_model)
+    w.batch_size.value = 16
+    wait_worker(qtbot, w.run())
+    irdm = viewer.layers["IRDM"]
+    assert tuple(irdm.scale) == pytest.approx(tuple(wbp.scale))
+    assert irdm.metadata["model"] == "tiny" and irdm.metadata["kind"] == "volume"
+    np.testing.assert_allclose(irdm.metadata["tilt_angles_deg"], wbp.metadata["tilt_angles_deg"])
+    expected = inpaint(np.asarray(wbp.data), wbp.metadata["tilt_angles_deg"], model=tiny_model, device="cpu")
+    np.testing.assert_allclose(irdm.data, expected, rtol=1e-4, atol=1e-5)
+    assert "IRDM" in irdm.metadata["provenance"][-1]
+
+    pt = save_model(tiny_model, tmp_path / "tiny.pt")
+    w.model.value = FROM_FILE
+    w.model_file.value = str(pt)
+    w.data_consistency.value = True
+    wait_worker(qtbot, w.run())
+    assert viewer.layers[-1].name.startswith("IRDM") and viewer.layers[-1].metadata["data_consistency"] is True
