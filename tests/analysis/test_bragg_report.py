@@ -141,3 +141,12 @@ def test_cli_spectrum(gold, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
+
+
+def test_noise_only_volume_detects_nothing():
+    vol = np.random.default_rng(1).normal(size=(64, 80, 72)).astype(np.float32)  # nz ≠ ny ≠ nx allowed
+    known = bragg_report(vol, PIX, [-70.0, 70.0], lattice="Au", orientation="zone:[100]", d_min_A=0.72)
+    assert sum(s.detected for s in known.spots) <= 0.05 * len(known.spots)
+    assert known.false_positive_fraction <= 0.05 and known.information_limit_A is None
+    unknown = bragg_report(vol, PIX, [-70.0, 70.0], lattice="Au", d_min_A=0.72)
+    assert unknown.information_limit_A is None

@@ -110,3 +110,15 @@ def test_mask_marks_what_wbp_actually_recovers():
     assert rel_err((m == 0) & low) > 0.6
     mirrored = wedge_mask((N, N), -angles, soft_deg=0)
     assert rel_err((mirrored == 1) & (m == 0) & low) > 0.6
+
+
+def test_consistency_mask_trusts_network_at_lowest_frequencies():
+    from napari_irdm.dl import consistency_mask
+
+    angles = [-60, 60]
+    m = consistency_mask((N, N), angles, min_freq=0.05)
+    assert m[0, 0] == 0 and _at(m, 0, 2) == 0  # |k| = 2/64 < 0.05
+    assert _at(m, 0, 4) == 1  # 4/64 >= 0.05 on the measured kx axis
+    assert np.array_equal(consistency_mask((N, N), angles, min_freq=0), wedge_mask((N, N), angles))
+    with pytest.raises(ValueError):
+        consistency_mask((N, N), angles, min_freq=-1)

@@ -77,16 +77,21 @@ def test_callers_module_is_not_modified(vol, net):
 def test_data_consistency_keeps_measured_fourier_region(vol, net):
     angles = np.linspace(-50, 65, 24)  # asymmetric
     plain = inpaint(vol, angles, model=net)
-    dc = inpaint(vol, angles, model=net, data_consistency=True)
     m = wedge_mask((vol.shape[0], vol.shape[2]), angles)
     f_in = np.fft.fft2(vol.transpose(1, 0, 2))
-    f_dc = np.fft.fft2(dc.transpose(1, 0, 2))
     f_plain = np.fft.fft2(plain.transpose(1, 0, 2))
     scale = np.abs(f_in).max()
-    assert np.abs(f_dc - f_in)[:, m == 1].max() < 1e-5 * scale
-    # the network really changed the slices, and in the wedge DC keeps the network's values
-    assert np.abs(f_plain - f_in)[:, m == 1].max() > 1e-2 * scale
-    assert np.abs(f_dc - f_plain)[:, m == 0].max() < 1e-5 * scale
+    assert np.abs(f_plain - f_in)[:, m == 1].max() > 1e-2 * scale  # the network really changed them
+    kz, kx = np.meshgrid(np.fft.fftfreq(vol.shape[0]), np.fft.fftfreq(vol.shape[2]), indexing="ij")
+    k = np.hypot(kz, kx)
+    for min_freq in (0.0, 0.1):
+        dc = inpaint(vol, angles, model=net, data_consistency=True, dc_min_freq=min_freq)
+        f_dc = np.fft.fft2(dc.transpose(1, 0, 2))
+        measured = (m == 1) & (k >= min_freq)
+        trusted_net = (m == 0) | (k < min_freq)
+        assert np.abs(f_dc - f_in)[:, measured].max() < 1e-5 * scale
+        assert np.abs(f_dc - f_plain)[:, trusted_net].max() < 1e-5 * scale
+    assert np.abs(f_dc[:, 0, 0] - f_plain[:, 0, 0]).max() < 1e-5 * scale  # mean from the network
 
 
 def test_volume_dataclass_carries_angles(vol, net):

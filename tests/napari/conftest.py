@@ -41,9 +41,15 @@ def series_layer(make_napari_viewer, tiny_series):
     return viewer, layer
 
 
-def wait_worker(qtbot, worker, timeout: int = 60_000) -> str:
-    """Block until ``worker`` (from ``start_worker``) is over, Qt events processed; its outcome."""
-    if worker is None:
-        raise AssertionError("the widget did not start a worker")
-    qtbot.waitUntil(lambda: getattr(worker, "irdm_outcome", None) is not None, timeout=timeout)
-    return worker.irdm_outcome
+@pytest.fixture
+def wait_worker(qtbot):
+    """``wait_worker(worker, timeout_ms=60000)``: block until a ``start_worker`` worker is over
+    (Qt events processed) and return its outcome ("done", "cancelled" or "error")."""
+
+    def wait(worker, timeout: int = 60_000) -> str:
+        if worker is None:
+            raise AssertionError("the widget did not start a worker")
+        qtbot.waitUntil(lambda: getattr(worker, "irdm_outcome", None) is not None, timeout=timeout)
+        return worker.irdm_outcome
+
+    return wait

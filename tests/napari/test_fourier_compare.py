@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import wait_worker
 
 N, PX, A = 48, 0.5, 4.0  # 48³ box of 0.5 Å voxels, fcc a = 4 Å: (200) lies 12 voxels from the centre
 TILT = 60.0
@@ -23,7 +22,8 @@ def fcc_lattice_with_wedge(n=N, px=PX, a=A, sigma=0.35, tilt=TILT) -> np.ndarray
     f = np.fft.fftn(vol)
     kz = np.fft.fftfreq(n)[:, None, None]
     kx = np.fft.fftfreq(n)[None, None, :]
-    f[np.abs(kz) > np.abs(kx) * np.tan(np.deg2rad(tilt)) + 1e-9] = 0  # the missing wedge around kz
+    wedge = np.abs(kz) > np.abs(kx) * np.tan(np.deg2rad(tilt)) + 1e-9  # the missing wedge around kz
+    f *= ~np.broadcast_to(wedge, f.shape)
     return np.real(np.fft.ifftn(f)).astype(np.float32)
 
 
@@ -51,7 +51,7 @@ def _expected_kx_kz_positions(a=A, n=N, px=PX, g_max=1.0):
     return out
 
 
-def test_bragg_circles_land_on_lattice_spots(lattice_viewer, qtbot):
+def test_bragg_circles_land_on_lattice_spots(lattice_viewer, qtbot, wait_worker):
     from napari_irdm._napari._widgets.fourier import DETECTED_COLOR, MISSING_COLOR, FourierInspectorWidget
 
     viewer, layer = lattice_viewer
@@ -59,8 +59,9 @@ def test_bragg_circles_land_on_lattice_spots(lattice_viewer, qtbot):
     w.layers.value = [layer]
     assert w.reference.value == "lattice preset"
     w.a_A.value = A
-    w.orientation.value = "identity"
-    assert wait_worker(qtbot, w.run()) == "done"
+    w.crystal_orientation.value = "identity"
+    w.snr.value = 2.5  # the (202) peak of this small box has an SNR of 3.0 exactly
+    assert wait_worker(w.run()) == "done"
     section = viewer.layers["lattice kx-kz"]
     points = viewer.layers["lattice Bragg kx-kz"]
     assert section.data.shape == (N, N) and tuple(section.scale) == pytest.approx((PX, PX))
@@ -100,15 +101,15 @@ def _rgb(hex_color: str):
     return [int(hex_color[i: i + 2], 16) / 255 for i in (1, 3, 5)]
 
 
-def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbot):
+def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbot, wait_worker):
     from napari_irdm._napari._widgets.fourier import FourierInspectorWidget
 
     viewer, layer = lattice_viewer
     w = FourierInspectorWidget(viewer)
     w.layers.value = [layer]
     w.a_A.value = A
-    w.orientation.value = "unknown"
-    assert wait_worker(qtbot, w.run()) == "done"
+    w.crystal_orientation.value = "unknown"
+    assert wait_worker(w.run()) == "done"
     rings = viewer.layers["lattice rings kx-kz"]
     fams = list(rings.features["family"])
     assert "200" in fams
@@ -117,7 +118,7 @@ def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbo
     assert radius_px == pytest.approx(0.5 * N * PX, abs=1e-6)  # |g| = 1/d = 0.5 1/Å → 12 voxels
 
 
-def test_compare_lays_out_grid_with_spectra(make_napari_viewer, tiny_series, qtbot):
+def test_compare_lays_out_grid_with_spectra(make_napari_viewer, tiny_series, qtbot, wait_worker):
     from napari.layers import Layer
 
     from napari_irdm._napari._layers import volume_layer_data
@@ -132,7 +133,7 @@ def test_compare_lays_out_grid_with_spectra(make_napari_viewer, tiny_series, qtb
         viewer.add_layer(Layer.create(*volume_layer_data(Volume(vol, 0.5, angles), name=name)))
     w = CompareWidget(viewer)
     assert [lyr.name for lyr in w.chosen()] == ["WBP", "IRDM", "ground truth"]
-    assert wait_worker(qtbot, w.run()) == "done"
+    assert wait_worker(w.run()) == "done"
     grid = viewer.canvas.grid
     assert grid.enabled and grid.stride == 2 and tuple(grid.shape) == (2, 3)
     names = [lyr.name for lyr in viewer.layers][:12]

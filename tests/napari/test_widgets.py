@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import wait_worker
 
 from napari_irdm._napari._widgets._runner import start_worker
 from napari_irdm.progress import Progress
@@ -19,7 +18,7 @@ def _peak_zx(vol: np.ndarray) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("method", ["WBP", "SIRT"])
-def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot, method):
+def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot, wait_worker, method):
     from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
 
     viewer, layer = series_layer
@@ -28,7 +27,7 @@ def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot,
     assert w.layer.value is layer and w.angles_from.value == "layer metadata"
     w.method.value = method
     w.iterations.value = 15
-    wait_worker(qtbot, w.run())
+    wait_worker(w.run())
     out = viewer.layers[method]
     assert out.data.shape == (32, 32, 32) and out.data.dtype == np.float32
     assert tuple(out.scale) == pytest.approx((0.5, 0.5, 0.5))
@@ -41,7 +40,7 @@ def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot,
     assert _peak_zx(phantom) in {(21, 10), (21, 11), (22, 10), (22, 11)}
 
 
-def test_reconstruct_angles_from_range_and_tilt_axis_x(series_layer, tiny_series, qtbot):
+def test_reconstruct_angles_from_range_and_tilt_axis_x(series_layer, tiny_series, qtbot, wait_worker):
     from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
 
     viewer, layer = series_layer
@@ -53,10 +52,10 @@ def test_reconstruct_angles_from_range_and_tilt_axis_x(series_layer, tiny_series
     assert w.angles_from.value == "range"
     w.tilt_start.value, w.tilt_stop.value, w.tilt_step.value = -60, 60, 3
     w.tilt_axis.value = "x"
-    wait_worker(qtbot, w.run())
+    wait_worker(w.run())
     ref = ReconstructWidget(viewer)
     ref.layer.value = layer
-    wait_worker(qtbot, ref.run())
+    wait_worker(ref.run())
     a, b = (np.asarray(lyr.data) for lyr in viewer.layers if lyr.name.startswith("WBP"))
     np.testing.assert_allclose(a, b, atol=1e-4 * float(np.abs(b).max()))
     assert viewer.layers[-2].metadata["pixel_size_A"] == pytest.approx(0.5)  # from the scale
@@ -77,7 +76,7 @@ def test_bad_input_shows_one_line_error_and_starts_nothing(series_layer, monkeyp
     assert len(errors) == 1 and "61 tilt angles for 41 images" in errors[0] and "\n" not in errors[0]
 
 
-def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(series_layer, qtbot):
+def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(series_layer, qtbot, wait_worker):
     from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
 
     viewer, _ = series_layer
@@ -92,7 +91,7 @@ def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(series_layer
     assert worker.is_running
     t0 = time.perf_counter()
     w.panel.cancel()
-    assert wait_worker(qtbot, worker, timeout=5_000) == "cancelled"
+    assert wait_worker(worker, timeout=5_000) == "cancelled"
     elapsed = time.perf_counter() - t0
     assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
     qtbot.wait(50)
@@ -100,7 +99,7 @@ def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(series_layer
     assert not w.panel.busy and w.panel.message.value == "cancelled"
 
 
-def test_worker_error_becomes_one_line_notification(make_napari_viewer, qtbot, monkeypatch):
+def test_worker_error_becomes_one_line_notification(make_napari_viewer, qtbot, wait_worker, monkeypatch):
     make_napari_viewer()
     errors, results = [], []
     monkeypatch.setattr("napari_irdm._napari._widgets._runner.show_error", errors.append)
@@ -110,7 +109,7 @@ def test_worker_error_becomes_one_line_notification(make_napari_viewer, qtbot, m
         raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nlong torch traceback text")
 
     worker = start_worker(failing(), on_result=results.append, description="test run")
-    assert wait_worker(qtbot, worker) == "error"
+    assert wait_worker(worker) == "error"
     qtbot.wait(20)
     assert results == []
     assert len(errors) == 1 and "\n" not in errors[0]
@@ -121,7 +120,7 @@ def test_worker_error_becomes_one_line_notification(make_napari_viewer, qtbot, m
         return 42
 
     worker = start_worker(fine(), on_result=results.append, description="ok run")
-    assert wait_worker(qtbot, worker) == "done"
+    assert wait_worker(worker) == "done"
     qtbot.wait(20)
     assert results == [42]
 
@@ -136,7 +135,7 @@ def tiny_model():
     return UNetPlusPlus(in_channels=1, out_channels=1, base_width=4, depth=2, residual=True)
 
 
-def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, tiny_model, tmp_path):
+def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, wait_worker, tiny_model, tmp_path):
     from napari_irdm._napari._widgets.inpaint import FROM_FILE, InpaintWidget
     from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
     from napari_irdm.dl.inference import inpaint
@@ -144,13 +143,13 @@ def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, tiny_mod
 
     viewer, _ = series_layer
     rec = ReconstructWidget(viewer)
-    wait_worker(qtbot, rec.run())
+    wait_worker(rec.run())
     wbp = viewer.layers["WBP"]
     w = InpaintWidget(viewer)
     assert w.layer.value is wbp  # tilt series are not offered
     w.add_model("tiny", tiny_model)
     w.batch_size.value = 16
-    wait_worker(qtbot, w.run())
+    wait_worker(w.run())
     irdm = viewer.layers["IRDM"]
     assert tuple(irdm.scale) == pytest.approx(tuple(wbp.scale))
     assert irdm.metadata["model"] == "tiny" and irdm.metadata["kind"] == "volume"
@@ -163,5 +162,5 @@ def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, tiny_mod
     w.model.value = FROM_FILE
     w.model_file.value = str(pt)
     w.data_consistency.value = True
-    wait_worker(qtbot, w.run())
+    wait_worker(w.run())
     assert viewer.layers[-1].name.startswith("IRDM") and viewer.layers[-1].metadata["data_consistency"] is True

@@ -23,7 +23,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--random-model", action="store_true",
                    help="use an untrained random network for the IRDM step (pipeline check only)")
     p.add_argument("--tilt-max", type=float, default=70.0, metavar="DEG", help="tilt range ±DEG (default 70)")
-    p.add_argument("--size", type=int, default=None, metavar="N", help="box edge of the simulated sample in pixels")
+    p.add_argument("--size", type=int, default=None, metavar="N",
+                   help="box edge of the simulated sample in pixels (default 96)")
+    p.add_argument("--pixel-size", type=float, default=None, metavar="A",
+                   help="pixel size of the simulated sample in Å (default 0.25; the particle is 2 nm across)")
     p.set_defaults(func=run)
     return p
 
@@ -33,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--tilt-max {args.tilt_max:g} must be between 5 and 90 degrees")
     if args.size is not None and not 16 <= args.size <= 512:
         raise ValueError(f"--size {args.size} must be between 16 and 512 pixels")
+    if args.pixel_size is not None and not 0.05 <= args.pixel_size <= 5.0:
+        raise ValueError(f"--pixel-size {args.pixel_size:g} Å must be between 0.05 and 5")
     from napari_irdm._napari._demo import run_demo
 
     return run_demo(screenshot=args.screenshot, model=args.model, random_model=args.random_model,
-                    tilt_max_deg=args.tilt_max, size_px=args.size)
+                    tilt_max_deg=args.tilt_max, size_px=args.size, pixel_size_A=args.pixel_size)

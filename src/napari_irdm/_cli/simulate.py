@@ -51,14 +51,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from napari_irdm.simulate.crystal import make_nanocrystal
     from napari_irdm.simulate.store import save_simulation
-    from napari_irdm.simulate.tiltseries import simulate_iter, tilt_angles
+    from napari_irdm.simulate.tiltseries import simulate_iter
 
     if args.angles:
         from napari_irdm.io import read_angles
 
         angles = read_angles(args.angles)
     else:
-        angles = tilt_angles(tuple(args.tilt_range), args.tilt_step)
+        from napari_irdm.io import angles_from_range
+
+        if not args.tilt_step > 0:
+            raise ValueError(f"--tilt-step must be a positive number of degrees, got {args.tilt_step:g}")
+        angles = angles_from_range(args.tilt_range[0], args.tilt_range[1], args.tilt_step)
     crystal = make_nanocrystal(args.sample, shape=args.shape, size_nm=args.size_nm, a_A=args.a_A,
                                orientation=args.orientation, seed=args.seed, vacancy_fraction=args.vacancies,
                                twin=args.twin)

@@ -37,6 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="data-loader processes (default 0 on CPU, ≤8 on CUDA)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW layout on CUDA (default NHWC)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     p.add_argument("--out", required=True, help="run folder (checkpoint, logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         amp=not args.no_amp,
+        channels_last=not args.no_channels_last,
         time_limit_min=args.time_limit_min,
         noise=args.noise,
         asymmetric=args.asymmetric,

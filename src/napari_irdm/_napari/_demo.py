@@ -48,8 +48,9 @@ def _run_widget(widget, viewer, label: str):
     return finish(_drive(gen, viewer, label))
 
 
-def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = False, tilt_max_deg: float = 70.0,
-               size_px: int | None = None, sirt_iterations: int = 30, notify: bool = True) -> dict[str, Any]:
+def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = False, tilt_max_deg: float = 70.0,
+               size_px: int | None = None, pixel_size_A: float | None = None, tilt_step_deg: float | None = None,
+               sirt_iterations: int = 30, notify: bool = True) -> dict[str, Any]:
     """Fill ``viewer`` with the demo (synchronously) and return what it made.
 
     Parameters
@@ -58,12 +59,17 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
     model : str or None
         Shipped IRDM model to use (``"general"``); when it is not shipped the demo shows
         SIRT in its place with a visible note.
-    random_model : bool
-        Use an untrained random U-Net++ instead (pipeline check only; labelled as such).
+    random_model : bool or nn.Module
+        Use an untrained random U-Net++ instead (pipeline check only; labelled as such); an
+        ``nn.Module`` is used as that untrained network (tests pass a tiny one).
     tilt_max_deg : float
         Tilt range ``±tilt_max_deg``.
     size_px : int, optional
         Box edge of the simulated sample (default: the sample-data size).
+    pixel_size_A : float, optional
+        Pixel size of the simulation in Å (default: the sample-data 0.25 Å).
+    tilt_step_deg : float, optional
+        Tilt step in degrees (default: the sample-data 2°).
     sirt_iterations : int
         Iterations of the SIRT fallback.
     notify : bool
@@ -74,7 +80,7 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
     dict
         ``layers`` (name -> layer), ``widgets``, ``note`` (str or None), ``panels`` (Compare panels).
     """
-    from napari_irdm._napari._sample_data import SAMPLE_SIZE_PX, gold_layers
+    from napari_irdm._napari._sample_data import SAMPLE_PIXEL_A, SAMPLE_SIZE_PX, SAMPLE_STEP_DEG, gold_layers
     from napari_irdm._napari._widgets.compare import CompareWidget
     from napari_irdm._napari._widgets.fourier import FourierInspectorWidget
     from napari_irdm._napari._widgets.inpaint import InpaintWidget, shipped_models
@@ -83,7 +89,9 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
     _pump(viewer, "simulating a gold nanocrystal tilt series...")
     from napari.layers import Layer
 
-    for data, kwargs, ltype in gold_layers(tilt_max_deg, size_px=size_px or SAMPLE_SIZE_PX):
+    for data, kwargs, ltype in gold_layers(tilt_max_deg, size_px=size_px or SAMPLE_SIZE_PX,
+                                           pixel_size_A=pixel_size_A or SAMPLE_PIXEL_A,
+                                           tilt_step_deg=tilt_step_deg or SAMPLE_STEP_DEG):
         viewer.add_layer(Layer.create(data, kwargs, ltype))
     series_layer = viewer.layers[-2]
 
@@ -102,13 +110,16 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: bool = F
 
     note = None
     second = None
-    if random_model:
-        import torch
+    if random_model is not False and random_model is not None:
+        net = random_model
+        if net is True:
+            import torch
 
-        from napari_irdm.dl.unetpp import build_generator
+            from napari_irdm.dl.unetpp import build_generator
 
-        torch.manual_seed(0)
-        inp.add_model("random (untrained)", build_generator("cpu"))
+            torch.manual_seed(0)
+            net = build_generator("cpu")
+        inp.add_model("random (untrained)", net)
         note = "IRDM panel: UNTRAINED random model (--random-model), pipeline check only"
     elif model and model in shipped_models():
         inp.model.value = model
@@ -170,12 +181,25 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_demo(*, screenshot: str | os.PathLike | None = None, model: str | None = DEMO_MODEL,
-             random_model: bool = False, tilt_max_deg: float = 70.0, size_px: int | None = None,
-             window_size: tuple[int, int] = (1600, 1000)) -> int:
-    """Open napari with the demo; with ``screenshot``, save the window to that PNG and exit.
+def run_demo(*, screenshot: str | os.PathLike | None = None, viewer=None, window_size: tuple[int, int] = (1600, 1000),
+             **demo_options: Any) -> int:
+    """Open napari with the demo; with ``screenshot``, save the whole window to that PNG and exit.
 
-    Returns the exit code.
+    Parameters
+    ----------
+    screenshot : path, optional
+        PNG to write (atomically); the viewer is closed afterwards unless it was passed in.
+    viewer : napari.Viewer, optional
+        Build the demo in this (shown) viewer instead of a new one.
+    window_size : (width, height)
+        Window size in screen pixels for a new viewer.
+    **demo_options
+        Passed to :func:`build_demo` (``model``, ``random_model``, ``tilt_max_deg``, ``size_px``...).
+
+    Returns
+    -------
+    int
+        Exit code (0).
     """
     if not _has_display():
         raise ValueError("the demo needs a display: run it under Xvfb, e.g. "
@@ -188,12 +212,15 @@ def run_demo(*, screenshot: str | os.PathLike | None = None, model: str | None =
             raise ValueError(f"cannot write {out}: folder {out.parent} does not exist; create it first")
     import napari
 
-    viewer = napari.Viewer(title="napari-irdm demo", show=True)
-    viewer.window._qt_window.resize(*window_size)
-    build_demo(viewer, model=model, random_model=random_model, tilt_max_deg=tilt_max_deg, size_px=size_px,
-               notify=screenshot is None)
+    own = viewer is None
+    if own:
+        viewer = napari.Viewer(title="napari-irdm demo", show=True)
+        viewer.window._qt_window.resize(*window_size)
+    demo_options.setdefault("notify", screenshot is None)
+    build_demo(viewer, **demo_options)
     if screenshot is None:
-        napari.run()
+        if own:
+            napari.run()
         return 0
     from napari_irdm.io._atomic import atomic_path
 
@@ -202,6 +229,7 @@ def run_demo(*, screenshot: str | os.PathLike | None = None, model: str | None =
         _pump(viewer)
     with atomic_path(screenshot, suffix=".png") as tmp:
         viewer.screenshot(str(tmp), canvas_only=False, flash=False)
-    viewer.close()
+    if own:
+        viewer.close()
     print(f"napari-irdm: demo screenshot written to {screenshot}")
     return 0

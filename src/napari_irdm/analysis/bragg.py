@@ -499,6 +499,30 @@ def _random_controls(rng, radii, regions, angles, lattice_vox, shape, pixel_size
     return np.array(out_g).reshape(-1, 3), out_r, out_i
 
 
+def _auto_shell(vol: np.ndarray, window: str | None) -> tuple[tuple[float, float], float]:
+    """Background shell radii from the expected Bragg-peak width (voxels).
+
+    A particle of extent ``D`` voxels along an axis of ``n`` voxels gives spots about ``n / D``
+    voxels wide along that axis (a Hann window halves the effective extent of a box-filling
+    particle). The shell starts at 1.5 peak widths (at least 3 voxels) and is 3 voxels thick.
+    """
+    a = np.asarray(vol, dtype=np.float32)
+    peak = float(a.max()) if a.size else 0.0
+    widths = []
+    if peak > 0:
+        for ax in range(3):
+            prof = a.max(axis=tuple(i for i in range(3) if i != ax))
+            idx = np.flatnonzero(prof > 0.2 * peak)
+            n = a.shape[ax]
+            extent = float(idx[-1] - idx[0] + 1) if idx.size else float(n)
+            if window not in (None, "none"):
+                extent = min(extent, 0.5 * n)
+            widths.append(n / max(extent, 1.0))
+    w = max(widths) if widths else 2.0
+    r_in = max(3.0, 1.5 * w)
+    return (r_in, r_in + 3.0), w
+
+
 def bragg_report(
     volume,
     pixel_size_A: float | None,
@@ -513,8 +537,8 @@ def bragg_report(
     window: str = "hann",
     n_controls: int = 2,
     seed: int = 0,
-    shell_vox: tuple[float, float] = (3.0, 6.0),
-    exclude_radius_vox: float = 3.0,
+    shell_vox: tuple[float, float] | None = None,
+    exclude_radius_vox: float | None = None,
     margin_vox: float = 0.5,
 ) -> BraggReport:
     """Which lattice reflections does a volume resolve, in the measured region and in the wedge?
@@ -547,6 +571,8 @@ def bragg_report(
         Seeds the control positions.
     shell_vox, exclude_radius_vox
         Background shell radii and exclusion radius (voxels), see :func:`measure_spots`.
+        Default: from the particle's extent in the volume (the expected spot width), at least
+        3–6 voxels; the exclusion radius equals the inner shell radius.
     margin_vox : float
         Reflections closer than this many frequency steps (``1 / (nx · pixel)``) to the measured
         sector count as measured: a Bragg peak is about one step wide, so a spot a fraction of
@@ -582,6 +608,13 @@ def bragg_report(
     lat, rot, _truth = _resolve_lattice(truth, lattice, a_A, orientation)
     d_min = _check_resolution(lat, p, d_min_A)
     nyq = 0.5 / p
+    notes = []
+    if shell_vox is None:
+        shell_vox, width = _auto_shell(vol, window)
+        notes.append(f"background shell {shell_vox[0]:.1f}-{shell_vox[1]:.1f} voxels (spot width ~{width:.1f} voxels)")
+    shell_vox = (float(shell_vox[0]), float(shell_vox[1]))
+    if exclude_radius_vox is None:
+        exclude_radius_vox = shell_vox[0]
     spec, _freqs = power_spectrum_3d(vol, p, window=window, log=True)
     filt = maximum_filter(spec, size=3, mode="wrap")
     rng = np.random.default_rng(seed)
@@ -593,9 +626,13 @@ def bragg_report(
     fam_d: dict[str, float] = {}
     for r in refl_all:
         fam_d.setdefault(r.family, r.d_A)
+    spacing = refl_all[0].g_norm * min(shape) * p  # nearest reciprocal-lattice distance (voxels), ≈ |g_first|
+    if shell_vox[1] > 0.8 * spacing:
+        notes.append(f"spots are nearly as wide as their spacing ({spacing:.1f} voxels): spot counts are "
+                     "unreliable for a particle this small (≲ 5 unit cells across; use ≥ 2 nm)")
     if rot is None:
         return _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, common,
-                               n_controls, shell_vox, exclude_radius_vox, margin)
+                               n_controls, shell_vox, exclude_radius_vox, margin, notes)
 
     refl = refl_all
     g = np.array([r.g for r in refl])
@@ -630,7 +667,6 @@ def bragg_report(
         families.append(FamilyCount(fam, d, exp, det))
     detected_d = [s.d_A for s in spots if s.detected]
     fp = float(np.mean([c.detected for c in controls])) if controls else 0.0
-    notes = []
     if angles is None:
         notes.append("no tilt angles given: every reflection counted as measured")
     return BraggReport(families, spots, controls, min(detected_d) if detected_d else None, fp,
@@ -638,7 +674,7 @@ def bragg_report(
 
 
 def _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, common, n_controls, shell_vox,
-                    exclude_radius_vox, margin):
+                    exclude_radius_vox, margin, notes):
     """Unknown orientation: local maxima of the spectrum, indexed to families by |g|."""
     from scipy.ndimage import maximum_filter
 
@@ -706,10 +742,14 @@ def _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, com
             gn = float(np.sqrt((gg**2).sum()))
             controls.append(Spot("control", None, "", 1.0 / gn, tuple(gg), tuple(pv), tuple(fv), float(s), reg,
                                  bool(np.isfinite(s) and s >= thr)))
-    indexed = [s.d_A for s in spots if s.family != "unindexed"]
+    # a lone peak at some |g| may be chance (thousands of candidates are searched): the limit
+    # needs two spots of a family (or all of a one-spot family)
+    per_fam = {f.family: f.detected["measured"] + f.detected["wedge"] for f in families}
+    indexed = [fam_d[f] for f, n in per_fam.items() if n >= min(2, mult[f])]
     fp = float(np.mean([c.detected for c in controls])) if controls else 0.0
-    notes = ["orientation unknown: spots found by peak detection and indexed by |g|; "
-             "expected counts per region unknown (? in the table)"]
+    notes = list(notes) + [
+        "orientation unknown: spots found by peak detection and indexed by |g|; expected counts per region "
+        "unknown (? in the table); information limit from families with at least two detected spots"]
     n_un = sum(1 for s in spots if s.family == "unindexed")
     if n_un:
         notes.append(f"{n_un} detected peak(s) could not be indexed to a family")

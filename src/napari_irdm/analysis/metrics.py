@@ -55,7 +55,10 @@ def psnr(ref, img, *, data_range: float) -> float:
 
 
 def ssim(ref, img, *, data_range: float) -> float:
-    """Mean structural similarity (Wang et al. 2004), Gaussian-weighted 7×7(×7) window.
+    """Mean structural similarity (Wang et al. 2004).
+
+    Gaussian-weighted window (σ = 1.5 px, 11 taps, as in the paper) when every side is
+    at least 11 px, else scikit-image's uniform 7-px window.
 
     Parameters
     ----------
@@ -75,8 +78,10 @@ def ssim(ref, img, *, data_range: float) -> float:
     r = _check_range(data_range, "ssim")
     if min(a.shape) < 7:
         raise ValueError(f"ssim: every side must be at least 7 pixels, got shape {a.shape}")
-    return float(structural_similarity(a, b, data_range=r, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+    if min(a.shape) >= 11:
+        return float(structural_similarity(a, b, data_range=r, gaussian_weights=True, sigma=1.5,
+                                           use_sample_covariance=False))
+    return float(structural_similarity(a, b, data_range=r, win_size=7))
 
 
 def nrmse(ref, img) -> float:

@@ -5,7 +5,7 @@ Importing this subpackage loads torch.
 """
 
 from napari_irdm.dl._norm import apply_norm, denormalise, normalise_pair, normalise_slice
-from napari_irdm.dl.consistency import apply_data_consistency, wedge_mask
+from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask, wedge_mask
 from napari_irdm.dl.discriminator import Discriminator
 from napari_irdm.dl.inference import inpaint, inpaint_iter, predict_slices, prepare_model
 from napari_irdm.dl.losses import content_loss, ralsgan_d_loss, ralsgan_g_loss
@@ -20,6 +20,7 @@ __all__ = [
     "apply_data_consistency",
     "apply_norm",
     "build_generator",
+    "consistency_mask",
     "content_loss",
     "denormalise",
     "inpaint",

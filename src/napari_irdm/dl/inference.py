@@ -13,7 +13,7 @@ from torch import nn
 
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.dl._norm import NormMethod, denormalise, normalise_slice
-from napari_irdm.dl.consistency import apply_data_consistency, wedge_mask
+from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, consistency_mask
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo.geometry import check_angles
 
@@ -86,8 +86,8 @@ def predict_slices(
         Per-slice normalisation before the model; the output is mapped back with the same
         parameters (:mod:`napari_irdm.dl._norm`).
     mask : Tensor, shape (nz, nx), optional
-        :func:`~napari_irdm.dl.consistency.wedge_mask`; when given, the measured Fourier
-        region of each output slice is replaced by the input's (data consistency).
+        :func:`~napari_irdm.dl.consistency.consistency_mask`; when given, each output
+        slice's spectrum is ``mask · input + (1 − mask) · network`` (data consistency).
 
     Returns
     -------
@@ -122,6 +122,7 @@ def inpaint_iter(
     data_consistency: bool = False,
     normalise: NormMethod = "robust",
     soft_deg: float = 3.0,
+    dc_min_freq: float = DC_MIN_FREQ,
     out=None,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
@@ -144,12 +145,17 @@ def inpaint_iter(
         See :func:`napari_irdm.device.resolve_device`.
     data_consistency : bool
         Keep the input's Fourier coefficients on the measured cone and take the network's
-        only in the missing wedge (soft edge ``soft_deg`` degrees). Ours, not the paper's.
+        only in the missing wedge (soft edge ``soft_deg`` degrees) and below
+        ``dc_min_freq``. Ours, not the paper's.
     normalise : {"robust", "minmax", "none"}
         Per-slice normalisation (percentiles 0.5/99.5 → [0, 1] for ``"robust"``) and its
         inverse, matching how training pairs are normalised.
     soft_deg : float
         Edge width of the data-consistency mask in degrees.
+    dc_min_freq : float
+        Below this spatial frequency (cycles/pixel) data consistency keeps the network's
+        output (a WBP's lowest frequencies are biased; see
+        :func:`~napari_irdm.dl.consistency.consistency_mask`). 0 keeps the input's down to DC.
     out : array-like, shape (nz, ny, nx), optional
         Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
         tensor input.
@@ -196,7 +202,8 @@ def inpaint_iter(
 
     mask = None
     if data_consistency:
-        mask = torch.from_numpy(wedge_mask((nz, nx), tilt_angles_deg, soft_deg=soft_deg)).to(dev)
+        mask = consistency_mask((nz, nx), tilt_angles_deg, soft_deg=soft_deg, min_freq=dc_min_freq)
+        mask = torch.from_numpy(mask).to(dev)
 
     if out is None:
         if is_tensor:

@@ -170,15 +170,20 @@ def _simulate_iter(
     sp = s / p
     z, y, x = pos[:, 0] / p, pos[:, 1] / p, pos[:, 2] / p
     out = np.empty((n_t, ny, nx), np.float32)
+    w32 = w.astype(np.float32)
+    py_fixed = None if shift_px > 0 else np.ascontiguousarray((box_profiles(y + (ny - 1) / 2.0, ny, sp) * w32[:, None]).T)
     yield Progress(0, n_t, "projecting atoms")
     for t0 in range(0, n_t, max(1, chunk)):
         t1 = min(n_t, t0 + chunk)
         th = np.deg2rad(true_angles[t0:t1])[:, None]
         u = x[None] * np.cos(th) + z[None] * np.sin(th) + (nx - 1) / 2.0 + shifts[t0:t1, 1:2]
         pu = box_profiles(u, nx, sp)  # (k, N, nx)
-        yc = y[None] + (ny - 1) / 2.0 + shifts[t0:t1, 0:1]
-        py = box_profiles(yc, ny, sp) * w[None, :, None].astype(np.float32)  # (k, N, ny)
-        out[t0:t1] = np.matmul(py.transpose(0, 2, 1), pu)
+        if shift_px > 0:
+            yc = y[None] + (ny - 1) / 2.0 + shifts[t0:t1, 0:1]
+            py_t = (box_profiles(yc, ny, sp) * w32[None, :, None]).transpose(0, 2, 1)  # (k, ny, N)
+        else:  # the y profile does not depend on the tilt
+            py_t = py_fixed[None]
+        out[t0:t1] = np.matmul(py_t, pu)
         yield Progress(t1, n_t, f"tilt {t1}/{n_t}")
     if dose_e_per_A2 is not None:
         scale = float(dose_e_per_A2) * float(cross_section_A2)  # counts per unit of Au-equivalent weight
@@ -195,7 +200,19 @@ def _simulate_iter(
     return ts, true_angles, shifts
 
 
-def simulate_tilt_series(crystal: Nanocrystal, tilt_angles_deg, **kwargs) -> TiltSeries:
+def simulate_tilt_series(
+    crystal: Nanocrystal,
+    tilt_angles_deg,
+    *,
+    pixel_size_A: float = 0.25,
+    shape: tuple[int, int] | None = None,
+    sigma_A: float = 0.35,
+    dose_e_per_A2: float | None = None,
+    seed: int | None = 0,
+    angle_jitter_deg: float = 0.0,
+    shift_px: float = 0.0,
+    cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2,
+) -> TiltSeries:
     """Analytic HAADF-like tilt series of a nanocrystal.
 
     Parameters
@@ -234,9 +251,12 @@ def simulate_tilt_series(crystal: Nanocrystal, tilt_angles_deg, **kwargs) -> Til
     Pixel ``(i, j)`` of image ``t`` is ``Σ_a w_a B(y_i − y_a) B(u_j − u_a(θ_t))`` with
     ``u_a = x_a cos θ + z_a sin θ`` and ``B`` the Gaussian integrated over one pixel (erf).
     The sum is a batched matrix product ``(ny × N) @ (N × nx)`` per tilt: a 71-tilt 160² series
-    of ~800 atoms takes about 1 s on 2 CPU cores.
+    of 1,289 Au atoms takes 0.5 s on 2 idle CPU cores (1.5 s when they are shared).
     """
-    return run_to_completion(simulate_tilt_series_iter(crystal, tilt_angles_deg, **kwargs))
+    return run_to_completion(simulate_tilt_series_iter(
+        crystal, tilt_angles_deg, pixel_size_A=pixel_size_A, shape=shape, sigma_A=sigma_A,
+        dose_e_per_A2=dose_e_per_A2, seed=seed, angle_jitter_deg=angle_jitter_deg, shift_px=shift_px,
+        cross_section_A2=cross_section_A2))
 
 
 def render_volume(crystal: Nanocrystal, shape, pixel_size_A: float, sigma_A: float = 0.35) -> np.ndarray:

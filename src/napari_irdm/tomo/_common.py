@@ -10,7 +10,7 @@ import torch
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.tomo.geometry import check_angles
 
-__all__ = ["Setup", "as_series", "check_positive", "check_series", "chunk_ranges", "safe_inverse", "slices_per_chunk"]
+__all__ = ["Setup", "as_series", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
 
 
 def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> np.ndarray:
@@ -34,6 +34,29 @@ def as_series(block, device: torch.device) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise ValueError("tilt series contains NaN or Inf values: replace them (e.g. np.nan_to_num) before reconstructing")
     return t
+
+
+def release_pages(arr) -> None:
+    """Write back and unmap the pages of a memory-mapped output (keeps RSS bounded).
+
+    The slabs ``out[:, y0:y1, :]`` of a volume touch pages all over the file; without
+    this, every page written stays mapped in the process and counts towards its RSS.
+    The data stays in the file / page cache. A no-op for anything that is not a memmap.
+    """
+    import mmap
+
+    base = arr
+    for _ in range(8):
+        base = getattr(base, "base", None)
+        if base is None:
+            return
+        if isinstance(base, mmap.mmap):
+            try:
+                base.flush()
+                base.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError, AttributeError):  # closed map or platform without madvise
+                pass
+            return
 
 
 def slices_per_chunk(bytes_per_slice: int, n_slices: int, device: Any = None, *, fraction: float = 0.25,
@@ -109,6 +132,7 @@ class Setup:
             out[:, y0:y1, :] = v.to(out.device)
         else:
             out[:, y0:y1, :] = v.cpu().numpy()
+            release_pages(out)
 
     def chunks(self, per_slice_bytes: int, chunk_slices: int | None, cpu_cap_bytes: int) -> list[tuple[int, int]]:
         if chunk_slices is not None and int(chunk_slices) < 1:

@@ -10,7 +10,7 @@ import torch
 
 from napari_irdm.device import resolve_device
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import as_series, check_series, chunk_ranges, slices_per_chunk
+from napari_irdm.tomo._common import as_series, check_series, chunk_ranges, release_pages, slices_per_chunk
 from napari_irdm.tomo.filters import filter_matrix, filter_projections, ramp_response
 from napari_irdm.tomo.geometry import angular_weights
 from napari_irdm.tomo.projector import ParallelProjector
@@ -120,6 +120,7 @@ def wbp_iter(
             out[:, y0:y1, :] = v.to(out.device)
         else:
             out[:, y0:y1, :] = v.cpu().numpy()
+            release_pages(out)
         yield Progress(y1, ny, f"WBP slices {y1}/{ny}")
     return out
 

@@ -167,7 +167,7 @@ def evaluate_iter(
     examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
     yield Progress(0, total, "evaluating" + (f" (skipping {', '.join(missing)}: not available)" if missing else ""))
     from napari_irdm.dl import denormalise
-    
+
     for src in srcs:
         for w in wedges:
             for b0 in range(0, n, batch_size):

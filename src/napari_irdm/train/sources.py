@@ -66,7 +66,7 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return img
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dicom_images(names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     """Decoded bundled DICOM test images (only those present and decodable here)."""
     try:
@@ -92,7 +92,7 @@ def _dicom_images(names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _skimage_images(names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     """scikit-image's bundled photographs as grey [0, 1] arrays (read from the package folder)."""
     import skimage

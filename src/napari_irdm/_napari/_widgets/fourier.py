@@ -161,7 +161,7 @@ class FourierInspectorWidget(WidgetBase):
         self.reference = ComboBox(label="reflections from", choices=self._reference_choices)
         self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
         self.a_A = FloatSpinBox(label="lattice constant (Å)", min=1.0, max=20.0, step=0.001, value=4.078)
-        self.orientation = LineEdit(label="orientation", value="unknown",
+        self.crystal_orientation = LineEdit(label="orientation", value="unknown",
                                     tooltip="'unknown' (rings at the family d-spacings), 'zone:[110]' "
                                             "(that direction along the tilt axis y), 'identity' or Euler 'φ,θ,ψ'")
         self.snr = FloatSpinBox(label="SNR threshold", min=0.5, max=100.0, step=0.5, value=3.0)
@@ -169,7 +169,7 @@ class FourierInspectorWidget(WidgetBase):
         self.panel = RunPanel(label="")
         self.table = Table(value={"data": [], "index": [], "columns": list(TABLE_COLUMNS)})
         self.table.min_height = 180
-        self.extend([self.layers, self.reference, self.preset, self.a_A, self.orientation, self.snr, self.run_button, self.panel,
+        self.extend([self.layers, self.reference, self.preset, self.a_A, self.crystal_orientation, self.snr, self.run_button, self.panel,
                      self.table])
         self._pickers.append(self.reference)
         self.preset.changed.connect(self._preset_changed)
@@ -195,13 +195,13 @@ class FourierInspectorWidget(WidgetBase):
         preset = self.reference.value in (None, PRESET)
         self.preset.visible = preset
         self.a_A.visible = preset
-        self.orientation.visible = preset
+        self.crystal_orientation.visible = preset
 
     def _reference_kwargs(self) -> dict:
         ref = self.reference.value
         if ref is None or ref == PRESET:
             structure, _ = LATTICE_PRESETS[self.preset.value]
-            text = str(self.orientation.value or "").strip()
+            text = str(self.crystal_orientation.value or "").strip()
             orientation = None if text.lower() in ("", "unknown", "none", "?") else text
             return {"lattice": structure, "a_A": float(self.a_A.value), "orientation": orientation}
         return {"truth": ref.metadata["ground_truth"]}
