@@ -110,6 +110,9 @@ def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbo
     w.a_A.value = A
     w.crystal_orientation.value = "unknown"
     assert wait_worker(w.run()) == "done"
+    n_layers = len(viewer.layers)
+    assert wait_worker(w.run()) == "done"  # a re-run refreshes its layers instead of piling them up
+    assert len(viewer.layers) == n_layers
     rings = viewer.layers["lattice rings kx-kz"]
     fams = list(rings.features["family"])
     assert "200" in fams

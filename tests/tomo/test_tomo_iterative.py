@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from _phantoms import blocks_slice, disc_slice, volume_from_slice
+
 from napari_irdm.analysis import psnr
 from napari_irdm.tomo import ParallelProjector, sart, sart_iter, sirt, sirt_iter, tv, wbp
 from napari_irdm.tomo.sart import subset_order

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from _phantoms import disc_slice, grid, volume_from_slice
+
+from napari_irdm.progress import Progress
 from napari_irdm.tomo import ParallelProjector, wbp, wbp_iter
 from napari_irdm.tomo.filters import FILTERS, filter_matrix, filter_projections
-from napari_irdm.progress import Progress
 
 
 def _disc_series(n=48, angles=None, ny=2):

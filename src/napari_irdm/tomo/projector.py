@@ -179,23 +179,23 @@ class ParallelProjector:
         t = t.reshape(npix, k)
         c = t.floor().clamp_(0, max(n - 2, 0))
         d = t.sub_(c)
-        vals = torch.empty((npix, 2, k), dtype=torch.float32, device=dev)
+        per = 2 if n > 1 else 1  # one bin per angle on a 1-pixel detector (no duplicate entries)
+        vals = torch.empty((npix, per, k), dtype=torch.float32, device=dev)
         torch.abs(d, out=vals[:, 0])
         vals[:, 0].neg_().add_(1.0).clamp_(min=0.0)
-        if n > 1:
+        if per == 2:
             vals[:, 1] = d.sub_(1.0).abs_().neg_().add_(1.0).clamp_(min=0.0)
-        else:
-            vals[:, 1] = 0.0
         del d, t
         idx = torch.int32 if k * n < 2**31 - 1 else torch.int64
         ci = c.to(idx).add_(torch.arange(k, dtype=idx, device=dev) * n)
         del c
-        cols = torch.empty((npix, 2, k), dtype=idx, device=dev)
+        cols = torch.empty((npix, per, k), dtype=idx, device=dev)
         cols[:, 0] = ci
-        torch.add(ci, 1 if n > 1 else 0, out=cols[:, 1])
+        if per == 2:
+            torch.add(ci, 1, out=cols[:, 1])
         del ci
-        oidx = torch.int32 if 2 * k * npix < 2**31 - 1 else torch.int64
-        offsets = torch.arange(npix + 1, dtype=oidx, device=dev) * (2 * k)
+        oidx = torch.int32 if per * k * npix < 2**31 - 1 else torch.int64
+        offsets = torch.arange(npix + 1, dtype=oidx, device=dev) * (per * k)
         if idx != oidx:
             cols = cols.to(torch.int64)
             offsets = offsets.to(torch.int64)
@@ -207,7 +207,7 @@ class ParallelProjector:
         nb = k * self.n_det
         cols = blk.bp_cols
         order = torch.sort(cols, stable=True).indices
-        npix_idx = torch.div(order, 2 * k, rounding_mode="floor")
+        npix_idx = torch.div(order, blk.bp_vals.numel() // (self.nz * self.nx), rounding_mode="floor")
         counts = torch.bincount(cols.to(torch.int64), minlength=nb)
         offsets = torch.zeros(nb + 1, dtype=torch.int64, device=cols.device)
         torch.cumsum(counts, 0, out=offsets[1:])
@@ -265,7 +265,7 @@ class ParallelProjector:
     # ------------------------------------------------------ slice-last kernels
     def forward_cols(self, x_cols: torch.Tensor) -> torch.Tensor:
         """Forward-project slices stored as columns: ``(nz·nx, B)`` → ``(n_tilts·n_det, B)``."""
-        x_cols = x_cols.contiguous()
+        x_cols = x_cols.to(self.device).contiguous()
         parts = [
             self._spmm(b.fp_idx, b.fp_vals, b.fp_offsets, x_cols, (b.a1 - b.a0) * self.n_det, b, "fp")
             for b in self._blocks(forward=True)
@@ -277,6 +277,7 @@ class ParallelProjector:
         out = None
         n = self.n_det
         npix = self.nz * self.nx
+        y_cols = y_cols.to(self.device)
         for b in self._blocks():
             part = y_cols[b.a0 * n : b.a1 * n].contiguous()
             part = self._spmm(b.bp_cols, b.bp_vals, b.bp_offsets, part, npix, b, "bp")
@@ -286,18 +287,20 @@ class ParallelProjector:
     def forward_block(self, i: int, x_cols: torch.Tensor) -> torch.Tensor:
         """Forward-project onto the angles of block ``i`` only: ``(nz·nx, B)`` → ``(k_i·n_det, B)``."""
         b = next(self._blocks(forward=True, only=i))
-        return self._spmm(b.fp_idx, b.fp_vals, b.fp_offsets, x_cols.contiguous(), (b.a1 - b.a0) * self.n_det, b, "fp")
+        return self._spmm(b.fp_idx, b.fp_vals, b.fp_offsets, x_cols.to(self.device).contiguous(),
+                          (b.a1 - b.a0) * self.n_det, b, "fp")
 
     def adjoint_block(self, i: int, y_cols: torch.Tensor) -> torch.Tensor:
         """Back-project the projections of block ``i``: ``(k_i·n_det, B)`` → ``(nz·nx, B)``."""
         b = next(self._blocks(only=i))
-        return self._spmm(b.bp_cols, b.bp_vals, b.bp_offsets, y_cols.contiguous(), self.nz * self.nx, b, "bp")
+        return self._spmm(b.bp_cols, b.bp_vals, b.bp_offsets, y_cols.to(self.device).contiguous(),
+                          self.nz * self.nx, b, "bp")
 
     def block_col_sums(self, i: int) -> torch.Tensor:
         """Column sums of the rows of block ``i`` of ``A``, shape ``(nz·nx,)``."""
         b = next(self._blocks(only=i))
         npix = self.nz * self.nx
-        return b.bp_vals.view(npix, 2 * (b.a1 - b.a0)).sum(dim=1)
+        return b.bp_vals.view(npix, -1).sum(dim=1)
 
     def row_sums(self) -> torch.Tensor:
         """Row sums of ``A`` (ray lengths in pixels), shape ``(n_tilts·n_det,)``."""
@@ -316,8 +319,7 @@ class ParallelProjector:
             npix = self.nz * self.nx
             total = torch.zeros(npix, dtype=torch.float64, device=self.device)
             for b in self._blocks():
-                k = b.a1 - b.a0
-                total += b.bp_vals.view(npix, 2 * k).double().sum(dim=1)
+                total += b.bp_vals.view(npix, -1).double().sum(dim=1)
             self._sums["col"] = total.float()
         return self._sums["col"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, check_positive, safe_inverse
+from napari_irdm.tomo._common import Setup, check_positive
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["tv", "tv_denoise_slices", "tv_iter"]

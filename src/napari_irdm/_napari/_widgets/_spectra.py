@@ -22,6 +22,7 @@ __all__ = [
     "index_to_freq",
     "section_spots",
     "spot_indices",
+    "with_friedel_mates",
     "wedge_lines",
 ]
 
@@ -81,6 +82,17 @@ def spot_indices(spots, freqs) -> np.ndarray:
             pos = freq_to_index(np.asarray(g, dtype=np.float64)[None], freqs)[0]
         out.append(np.asarray(pos, dtype=np.float64))
     return np.array(out).reshape(-1, 3)
+
+
+def with_friedel_mates(idx_zyx, spots, freqs) -> tuple[np.ndarray, list]:
+    """Add the Friedel mate ``-g`` of every spot (same detection: ``|F(g)|² = |F(-g)|²`` for a
+    real volume), so circles appear on both sides of the origin. Returns ``(idx, spots)``."""
+    idx = np.asarray(idx_zyx, dtype=np.float64).reshape(-1, 3)
+    if idx.size == 0:
+        return idx, list(spots)
+    centre = np.array([len(f) // 2 for f in freqs], dtype=np.float64)
+    mates = 2 * centre - idx
+    return np.concatenate([idx, mates]), list(spots) + list(spots)
 
 
 def section_spots(idx_zyx, section: str, freqs, *, tolerance_px: float = 1.5) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from magicgui.widgets import ComboBox, PushButton
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
 from napari_irdm._napari._widgets._base import WidgetBase, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel, start_worker
-from napari_irdm._napari._widgets._spectra import section_spots, spot_indices, wedge_lines
+from napari_irdm._napari._widgets._spectra import section_spots, spot_indices, wedge_lines, with_friedel_mates
 from napari_irdm._napari._widgets.fourier import (
     DETECTED_COLOR,
     MISSING_COLOR,
@@ -180,7 +180,8 @@ class CompareWidget(WidgetBase):
         report = r["report"]
         spots = list(getattr(report, "spots", []) or []) if report is not None else []
         if spots:
-            pos, keep = section_spots(spot_indices(spots, freqs), "kx-kz", freqs)
+            idx, spots = with_friedel_mates(spot_indices(spots, freqs), spots, freqs)
+            pos, keep = section_spots(idx, "kx-kz", freqs)
             rad = max(2.0, 0.035 * len(freqs[2]))
             kept = [s for s, k in zip(spots, keep) if k]
             for (zr, xc), s, text in zip(pos, kept, family_text(kept)):

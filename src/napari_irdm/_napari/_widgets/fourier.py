@@ -32,6 +32,7 @@ from napari_irdm._napari._widgets._spectra import (
     section_spots,
     spot_indices,
     wedge_lines,
+    with_friedel_mates,
 )
 from napari_irdm.progress import Progress
 
@@ -249,10 +250,21 @@ class FourierInspectorWidget(WidgetBase):
         rows = []
         for i, r in enumerate(results):
             if add_layers:
-                added += self._show_one(r, row_offset=i * h * gap, col_offset=w * gap, col_step=w * gap)
+                self._remove_previous(r["name"])
+                new = self._show_one(r, row_offset=i * h * gap, col_offset=w * gap, col_step=w * gap)
+                for lyr in new:
+                    lyr.metadata["made_by"] = "fourier inspector"
+                added += new
             rows += self._table_rows(r)
         self.table.value = {"data": rows, "index": list(range(len(rows))), "columns": list(TABLE_COLUMNS)}
         return added
+
+    def _remove_previous(self, name: str) -> None:
+        """Drop this widget's layers from an earlier run on the same volume (re-run = refresh)."""
+        old = [lyr for lyr in self.viewer.layers
+               if lyr.metadata.get("made_by") == "fourier inspector" and lyr.metadata.get("source_layer") == name]
+        for lyr in old:
+            self.viewer.layers.remove(lyr)
 
     def _show_one(self, r: dict, *, row_offset: float, col_offset: float, col_step: float) -> list:
         from napari.layers import Image, Points, Shapes
@@ -267,7 +279,7 @@ class FourierInspectorWidget(WidgetBase):
         added.append(self.viewer.add_layer(spec3))
         report = r["report"]
         spots = list(getattr(report, "spots", []) or []) if report is not None else []
-        idx = spot_indices(spots, freqs)
+        idx, spots = with_friedel_mates(spot_indices(spots, freqs), spots, freqs)
         orientation_known = bool(getattr(report, "orientation_known", True)) if report is not None else False
         for j, section in enumerate(SECTIONS):
             img = r["sections"][section]
@@ -285,7 +297,8 @@ class FourierInspectorWidget(WidgetBase):
                     added.append(self.viewer.add_layer(Shapes(
                         lines, shape_type="line", edge_color=WEDGE_COLOR, edge_width=0.6, scale=(px, px),
                         translate=translate, name=f"{name} wedge", opacity=0.9,
-                        metadata={"kind": "wedge", "tilt_angles_deg": list(map(float, r["tilt_angles_deg"]))})))
+                        metadata={"kind": "wedge", "source_layer": name,
+                                  "tilt_angles_deg": list(map(float, r["tilt_angles_deg"]))})))
             if spots:
                 pos, keep = section_spots(idx, section, freqs)
                 kept = [s for s, k in zip(spots, keep) if k]
