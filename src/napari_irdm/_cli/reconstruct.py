@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm import __version__
     from napari_irdm.device import resolve_device
     from napari_irdm.io import create_volume_mrc, write_volume
+    from napari_irdm.tomo import clear_projector_cache
 
     out_path = _check_args(args)
     device = resolve_device(args.device)  # a bad --device fails before the file is read
@@ -158,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
                                tilt_angles_deg=angles) as out:
             drive(_generator(args.method, data, angles, params, args.thickness, device, out),
                   args.method.upper(), disable=quiet)
+            # free the input and the cached projection matrices before the file's statistics
+            # pass reads the whole output back (keeps the peak RSS of big volumes down)
+            del data, ts
+            clear_projector_cache()
     else:
         vol = drive(_generator(args.method, data, angles, params, args.thickness, device, None),
                     args.method.upper(), disable=quiet)

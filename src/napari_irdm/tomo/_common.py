@@ -137,8 +137,10 @@ class Setup:
     def chunks(self, per_slice_bytes: int, chunk_slices: int | None, cpu_cap_bytes: int) -> list[tuple[int, int]]:
         if chunk_slices is not None and int(chunk_slices) < 1:
             raise ValueError(f"chunk_slices must be a positive number of slices, got {chunk_slices}")
+        # at least ~32 slices per product where memory allows: the sparse kernels need the width
+        cap = max(cpu_cap_bytes, 32 * per_slice_bytes)
         size = int(chunk_slices) if chunk_slices else slices_per_chunk(per_slice_bytes, self.ny, self.device,
-                                                                       cap_bytes=cpu_cap_bytes)
+                                                                       cap_bytes=cap)
         return chunk_ranges(self.ny, size)
 
 

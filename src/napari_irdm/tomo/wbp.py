@@ -19,6 +19,8 @@ __all__ = ["filtered_cols", "wbp", "wbp_iter"]
 
 #: on the CPU, chunks of ~64 slices of 256² were measured fastest (141 tilts, 2 cores)
 _CPU_CHUNK_BYTES = 56 << 20
+#: the sparse products lose efficiency below this many slices per product (memory permitting)
+_MIN_CHUNK = 32
 #: up to this detector width the filter runs as a matrix product (faster than the FFT on CPU and GPU)
 _MATMUL_FILTER_MAX = 2048
 
@@ -85,6 +87,15 @@ def wbp_iter(
     ramp (optionally windowed) and ``Δθ_i`` the angular interval of projection ``i``
     (:func:`napari_irdm.tomo.geometry.angular_weights`), so uneven, asymmetric and
     repeated angles are weighted correctly.
+
+    Scaling (measured, ``tests/tomo/test_tomo_wbp.py``): WBP of a full ±90° series
+    (2° steps) of a disc of value 1 gives 1.003 inside (ramp, bias +0.3 %; shepp-logan
+    +0.2 %, hann +0.03 %) and below 0.002 in magnitude outside, for 32–128 px slices.
+
+    Speed: the filter is a Toeplitz matrix product that lands directly in the
+    slice-last layout, and the back-projection of a chunk of slices is one sparse
+    product (:class:`~napari_irdm.tomo.projector.ParallelProjector`); the projector's
+    matrices are cached per geometry, so a second call skips the build.
     """
     angles = check_series(tilt_series, tilt_angles_deg)
     ramp_response(4, filter_name)  # validates the name before any work
@@ -105,7 +116,7 @@ def wbp_iter(
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {(nz, ny, nx)}")
 
     per_slice = 4 * (2 * n_tilts * nx + 2 * nz * nx)
-    size = chunk_slices or slices_per_chunk(per_slice, ny, dev, cap_bytes=_CPU_CHUNK_BYTES)
+    size = chunk_slices or slices_per_chunk(per_slice, ny, dev, cap_bytes=max(_CPU_CHUNK_BYTES, _MIN_CHUNK * per_slice))
     chunks = chunk_ranges(ny, size)
     yield Progress(0, ny, "weighted back-projection")
     matrix = None

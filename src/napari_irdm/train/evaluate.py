@@ -168,8 +168,8 @@ def evaluate_iter(
     yield Progress(0, total, "evaluating" + (f" (skipping {', '.join(missing)}: not available)" if missing else ""))
     from napari_irdm.dl import denormalise
 
-    for src in srcs:
-        for w in wedges:
+    for w in wedges:  # wedge outermost: the projectors of one geometry stay cached across sources
+        for src in srcs:
             for b0 in range(0, n, batch_size):
                 idx = [EVAL_OFFSET + i for i in range(b0, min(n, b0 + batch_size))]
                 batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev)

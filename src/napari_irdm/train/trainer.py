@@ -326,7 +326,7 @@ def train_iter(
         L_D = RaLSGAN_D(D(x, y), D(x, G(x)))                       # paper Eq. (1)
         L_G = gan_weight · RaLSGAN_G(D(x, y), D(x, G(x))) + content_weight · |G(x) − y|₁   # Eq. (2) + L1
 
-    Stopping the generator (``close()``) saves a checkpoint at the last finished step.
+    Stopping the generator (``close()``) or Ctrl-C saves a checkpoint at the last finished step.
     """
     from napari_irdm.dl import content_loss, denormalise, ralsgan_d_loss, ralsgan_g_loss
 
@@ -479,6 +479,7 @@ def train_iter(
     warm = 20
     t_warm = None
     last = {}
+    in_step = False
     stream = image_stream(step)
     cudnn_benchmark = torch.backends.cudnn.benchmark
     if dev.type == "cuda":
@@ -493,6 +494,7 @@ def train_iter(
             s, idx, imgs = next(stream)
             if s != step:  # pragma: no cover - the sampler is sequential
                 raise RuntimeError(f"data stream out of order: got step {s}, expected {step}")
+            in_step = True
             batch = make_batch(spec, idx, opts, images=imgs, device=dev)
             x = batch.inputs.contiguous(memory_format=fmt)
             y = batch.targets.contiguous(memory_format=fmt)
@@ -525,6 +527,7 @@ def train_iter(
             sch_g.step()
             sch_d.step()
             step += 1
+            in_step = False
 
             if step - step0 == 5:
                 t_warm = time.monotonic()
@@ -552,9 +555,9 @@ def train_iter(
             msg = (f"D {last['loss_d']:.3f} G {last['loss_gan']:.3f} L1 {last['loss_l1']:.4f} "
                    f"val {val_last['psnr']:.2f} dB (WBP {val_wbp['psnr']:.2f})")
             yield Progress(step, max_steps or 0, msg)
-    except GeneratorExit:
+    except (GeneratorExit, KeyboardInterrupt):
         stopped = "cancelled"
-        if step > step0:
+        if step > step0 and not in_step:  # a half-done step would break exact resume: keep the last checkpoint
             save(stopped)
         raise
     finally:
