@@ -133,3 +133,20 @@ def test_bad_choices_are_usage_errors(series_file, tmp_path, args, capsys):
         main(["reconstruct", str(series_file), "-o", str(tmp_path / "o.mrc"), *args])
     assert exc.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_irdm_method_runs_wbp_then_the_model(series_file, tmp_path, capsys):
+    """Plumbing only: an untrained tiny generator from a .pt path; output shape, voxel size, provenance."""
+    dl = pytest.importorskip("napari_irdm.dl")
+    gen = dl.build_generator({"preset": "cpu", "base_width": 4, "depth": 2})
+    model = dl.save_model(gen, tmp_path / "tiny.pt")
+    out = tmp_path / "irdm.mrc"
+    for extra in ([], ["--data-consistency"]):
+        rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", "irdm", "--model", str(model),
+                   "--device", "cpu", "--quiet", *extra])
+        assert rc == 0, capsys.readouterr().err
+        with mrcfile.open(out) as m:
+            assert m.data.shape == (N, 4, N) and np.all(np.isfinite(m.data))
+            assert float(m.voxel_size.x) == pytest.approx(2.5)
+            labels = " ".join(m.header.label[i].decode() for i in range(int(m.header.nlabl)))
+        assert "method=irdm" in labels

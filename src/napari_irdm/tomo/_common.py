@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,9 @@ def as_series(block, device: torch.device) -> torch.Tensor:
         t = block.to(device=device, dtype=torch.float32)
     else:
         t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(device)
-    if not bool(torch.isfinite(t).all()):
+    # one reduction instead of a boolean mask: a NaN / Inf anywhere makes the sum non-finite;
+    # only then (or on float32 overflow of the sum) is the exact check run
+    if not math.isfinite(float(t.sum())) and not bool(torch.isfinite(t).all()):
         raise ValueError("tilt series contains NaN or Inf values: replace them (e.g. np.nan_to_num) before reconstructing")
     return t
 
