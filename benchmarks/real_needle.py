@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DEFAULT))
     ap.add_argument("--out", default=str(REPO / "docs" / "img" / "needle_wbp_sirt.png"))
     ap.add_argument("--iterations", type=int, default=50)
-    ap.add_argument("--rows", type=float, nargs="+", default=[0.3, 0.55, 0.8],
+    ap.add_argument("--rows", type=float, nargs="+", default=[0.25, 0.45, 0.65],
                     help="positions along the tilt axis (fractions of its length) to show")
     args = ap.parse_args(argv)
 
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         ax.imshow(proj, cmap="gray")
         for y in ys:
             ax.axhline(y, color="tab:orange", lw=0.8)
-        ax.set_title(f"{angles[zero]:g}° image (tilt axis →)\nlines: slices shown", fontsize=8)
+        ax.set_title(f"{angles[zero]:g}° image, transposed:\ntilt axis ↓ (y); lines = slices shown", fontsize=8)
         ax.set_axis_off()
     for row, (name, rec) in enumerate((("WBP (ramp)", rec_w), (f"SIRT {args.iterations} it, ≥0", rec_s))):
         for k, y in enumerate(ys):

@@ -26,6 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="slice size in pixels (default 256)")
     p.add_argument("--tilt-step", type=float, default=2.0, help="tilt step in degrees (default 2)")
     p.add_argument("--noise", type=float, default=None, help="max relative Gaussian noise on projections")
+    p.add_argument("--oversample", type=int, default=2, help="projection oversampling (default 2: no inverse crime)")
     p.add_argument("--sart-iterations", type=int, default=20)
     p.add_argument("--tv-iterations", type=int, default=50)
     p.add_argument("--tv-weight", type=float, default=None)
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     res = drive(
         evaluate_iter(
             model, dataset=args.dataset, wedges=args.wedges, n=args.n, sources=args.sources, size=args.size,
-            tilt_step_deg=args.tilt_step, noise=args.noise, methods=args.methods,
+            tilt_step_deg=args.tilt_step, noise=args.noise, oversample=args.oversample, methods=args.methods,
             sart_iterations=args.sart_iterations, tv_iterations=args.tv_iterations, tv_weight=args.tv_weight,
             batch_size=args.batch_size, out_dir=args.out, device=args.device,
         ),
