@@ -29,10 +29,17 @@ class UsageError(ValueError):
     """Raised by subcommands for bad arguments (exit code 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block) so every bad input reads the same."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from napari_irdm import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-irdm",
         description="Electron tomography with deep-learning missing-wedge recovery (IRDM).",
     )

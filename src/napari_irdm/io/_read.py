@@ -216,10 +216,18 @@ def inspect_file(
         warnings.simplefilter("always")
         raw = open_raw(path, "tilt series")
     n, ny, nx = raw.data.shape
-    angles, source = resolve_angles(
-        raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
-        angles_file=angles_file, required=False,
-    )
+    try:
+        angles, source = resolve_angles(
+            raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
+            angles_file=angles_file, required=False,
+        )
+    except ValueError as err:
+        # a volume napari-irdm wrote keeps the angles of its tilt series in the header: their
+        # count is not the number of z-slices, and that is no error for `info`
+        given = tilt_angles_deg is not None or tilt_range is not None or angles_file is not None
+        if given or "napari-irdm" not in str(err):
+            raise
+        angles, source = None, "none (a volume: its header holds the angles of the tilt series it came from)"
     px, px_source = resolve_pixel(raw, pixel_size_A)
     lo, hi, mean, bad = _data_stats(raw.data, quick=quick)
     if bad:
