@@ -13,16 +13,8 @@ import sys
 
 __all__ = ["main"]
 
-#: subcommand name -> module under napari_irdm._cli
-SUBCOMMANDS = {
-    "info": "info",
-    "reconstruct": "reconstruct",
-    "simulate": "simulate",
-    "spectrum": "spectrum",
-    "train": "train",
-    "evaluate": "evaluate",
-    "demo": "demo",
-}
+#: subcommands, in --help order; each is a module under napari_irdm._cli
+SUBCOMMANDS = ("info", "reconstruct", "simulate", "spectrum", "train", "evaluate", "demo")
 
 
 class UsageError(ValueError):
@@ -45,14 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"napari-irdm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
-        try:
-            mod = importlib.import_module(f"napari_irdm._cli.{module}")
-        except ModuleNotFoundError as err:  # a subcommand not built yet
-            if err.name and err.name.startswith("napari_irdm._cli"):
-                continue
-            raise
-        mod.add_parser(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"napari_irdm._cli.{name}").add_parser(sub)
     return parser
 
 
