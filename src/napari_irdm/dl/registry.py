@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from torch import nn
 
 from napari_irdm.device import resolve_device
 from napari_irdm.dl.unetpp import UNetPlusPlus
+from napari_irdm.io._atomic import atomic_write_bytes
 
 __all__ = [
     "WEIGHTS_DIR",
@@ -190,21 +190,6 @@ def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
     return model.to(resolve_device(device)).eval()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _jsonable(value: Any) -> Any:
@@ -303,6 +288,6 @@ def save_model(
         "torch_version": torch.__version__,
         "card": _jsonable(dict(card_fields or {})),
     }
-    _atomic_write(pt, blob)
-    _atomic_write(pt.with_suffix(".json"), (json.dumps(info, indent=2, sort_keys=False) + "\n").encode())
+    atomic_write_bytes(pt, blob)
+    atomic_write_bytes(pt.with_suffix(".json"), (json.dumps(info, indent=2, sort_keys=False) + "\n").encode())
     return pt

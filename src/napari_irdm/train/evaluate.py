@@ -13,7 +13,6 @@ import csv
 import inspect
 import io
 import os
-import tempfile
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
+from napari_irdm.io._atomic import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
@@ -34,17 +34,6 @@ METHODS = ("wbp", "sart", "tv", "irdm")
 EVAL_OFFSET = 10**6
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _iterative(name: str):
@@ -246,7 +235,7 @@ def _write_csv(path: Path, header: list[str], rows: list[dict]) -> list[str]:
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    _atomic_write(path, buf.getvalue().encode())
+    atomic_write_bytes(path, buf.getvalue().encode())
     return [str(path)]
 
 
@@ -256,7 +245,7 @@ _STYLE = {"wbp": ("tab:gray", "o"), "sart": ("tab:blue", "s"), "tv": ("tab:green
 def _savefig(fig, path: Path) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _atomic_write(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return str(path)
 
 

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field, fields
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
+from napari_irdm.io._atomic import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train.library import get_spec
 from napari_irdm.train.pairs import PairOptions, draw_images, make_batch
@@ -176,17 +176,6 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- helpers
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _atomic_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -194,7 +183,7 @@ def _atomic_csv(path: Path, header: list[str], rows: list[list]) -> None:
     w = csv.writer(buf)
     w.writerow(header)
     w.writerows(rows)
-    _atomic_bytes(path, buf.getvalue().encode())
+    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def _read_csv(path: Path) -> list[list[str]]:
@@ -378,7 +367,7 @@ def train_iter(
         _set_rng_state(ckpt["rng"])
     if max_steps is not None:
         _set_milestones(cfg, max_steps, sch_g, sch_d)
-    _atomic_bytes(out / "config.json", (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
+    atomic_write_bytes(out / "config.json", (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
 
     use_amp = bool(cfg.amp) and dev.type == "cuda"
     fmt = torch.channels_last if (cfg.channels_last and dev.type == "cuda") else torch.contiguous_format
@@ -448,7 +437,7 @@ def train_iter(
         }
         buf = io.BytesIO()
         torch.save(state, buf)
-        _atomic_bytes(out / "checkpoint.pt", buf.getvalue())
+        atomic_write_bytes(out / "checkpoint.pt", buf.getvalue())
         _atomic_csv(out / "log.csv", log_header, log_rows)
         _atomic_csv(out / "val.csv", val_header, val_rows)
 
