@@ -43,6 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     p.add_argument("--out", required=True, help="run folder (checkpoint, logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="fine-tune: start the generator from this model (shipped name or .pt); its width is used")
     p.add_argument("--export", default=None, metavar="NAME",
                    help="after training, export the generator as a shipped model NAME (or to a path)")
     p.set_defaults(func=run)
@@ -72,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         n_val=args.n_val,
     )
+    if args.init_from is not None:
+        if args.width is not None:
+            raise ValueError("--width and --init-from exclude each other: the width comes from the --init-from model")
+        if args.resume:
+            raise ValueError("--init-from starts a new run: drop --resume (or use a new --out folder)")
+        cfg.init_from = args.init_from
     if args.width is not None:
         cfg.generator = dict(preset=args.preset, base_width=args.width)
     if args.content_weight is not None:

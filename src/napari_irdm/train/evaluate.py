@@ -29,7 +29,7 @@ from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angl
 
 __all__ = ["EVAL_OFFSET", "METHODS", "evaluate", "evaluate_iter"]
 
-METHODS = ("wbp", "sart", "tv", "irdm")
+METHODS = ("wbp", "sart", "tv", "irdm", "irdm_dc")
 #: held-back evaluation indices start here (apart from the training run's validation seeds)
 EVAL_OFFSET = 10**6
 
@@ -110,7 +110,10 @@ def evaluate_iter(
         Projection oversampling (see :class:`~napari_irdm.train.pairs.PairOptions`); 2 avoids
         the inverse crime of making the data with the reconstructions' own matrix.
     methods : sequence of str
-        Subset of ``("wbp", "sart", "tv", "irdm")``.
+        Subset of ``("wbp", "sart", "tv", "irdm", "irdm_dc")``; ``irdm_dc`` is IRDM followed by
+        Fourier data consistency (:func:`~napari_irdm.dl.apply_data_consistency`: the WBP's
+        spectrum on the measured cone, the network's in the wedge), as ``inpaint(...,
+        data_consistency=True)``.
     sart_iterations, tv_iterations, tv_weight
         Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv`.
     batch_size : int
@@ -131,8 +134,8 @@ def evaluate_iter(
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}: choose from {', '.join(METHODS)}")
-    if model is None and "irdm" in methods:
-        methods.remove("irdm")
+    if model is None:
+        methods = [m for m in methods if not m.startswith("irdm")]
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     wedges = [float(w) for w in wedges]
@@ -144,7 +147,7 @@ def evaluate_iter(
 
     for s in srcs:
         get_source(s)
-    g = _load_model(model, dev) if "irdm" in methods else None
+    g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
     fns = {m: _iterative(m) for m in ("sart", "tv") if m in methods}
     missing = [m for m, f in fns.items() if f is None]
     methods = [m for m in methods if m not in missing]
@@ -156,6 +159,7 @@ def evaluate_iter(
     examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
     yield Progress(0, total, "evaluating" + (f" (skipping {', '.join(missing)}: not available)" if missing else ""))
     from napari_irdm.dl import denormalise
+    from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask
 
     for w in wedges:  # wedge outermost: the projectors of one geometry stay cached across sources
         for src in srcs:
@@ -182,6 +186,9 @@ def evaluate_iter(
                     with torch.no_grad():
                         y = g(batch.inputs).float()[:, 0]
                     recs["irdm"] = denormalise(y, batch.lo, batch.hi)
+                    if "irdm_dc" in methods:
+                        mask = torch.from_numpy(consistency_mask(tuple(batch.wbp.shape[-2:]), ang)).to(dev)
+                        recs["irdm_dc"] = apply_data_consistency(batch.wbp, recs["irdm"], mask)
                 for m in methods:
                     met = batch_metrics(recs[m], batch.truth)
                     for k, i in enumerate(idx):

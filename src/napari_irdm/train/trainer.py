@@ -93,6 +93,10 @@ class TrainConfig:
         Held-back validation pairs (fixed seeds, never trained on).
     num_workers : int or None
         Data-loader processes drawing ground truths (default: 0 on CPU, up to 8 on CUDA).
+    init_from : str or None
+        Start the generator from this model (shipped name or ``.pt`` path) instead of random
+        weights: fine-tuning. Its architecture replaces ``generator``; the discriminator and
+        the optimisers start fresh.
     """
 
     dataset: str = "D2"
@@ -127,6 +131,7 @@ class TrainConfig:
     ckpt_every: int = 500
     n_val: int | None = None
     num_workers: int | None = None
+    init_from: str | None = None
     _filled: bool = field(default=False, repr=False)
 
     def filled(self) -> TrainConfig:
@@ -349,7 +354,16 @@ def train_iter(
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
+    init = None
+    if cfg.init_from is not None and ckpt is None:
+        from napari_irdm.dl.registry import load_model
+
+        init = load_model(cfg.init_from, device="cpu")
+        cfg.generator = dict(init.config)
     g, d = _build_models(cfg, dev)
+    if init is not None:
+        g.load_state_dict(init.state_dict())
+        del init
     opt_g, opt_d, sch_g, sch_d = _build_optim(cfg, g, d)
     step = 0
     elapsed_before = 0.0
