@@ -121,3 +121,30 @@ def test_out_array_is_filled(vol, net, tmp_path):
     assert np.allclose(np.load(tmp_path / "o.npy"), inpaint(vol, ANGLES, model=net), atol=1e-5)
     with pytest.raises(ValueError, match="out must be"):
         inpaint(vol, ANGLES, model=net, out=np.empty((2, 2, 2), np.float32))
+
+
+def test_empty_slices_pass_through_unchanged():
+    """Slices beyond the sample (all zero, or rounding noise only) must not be blown up.
+
+    Per-slice normalisation maps any slice to full contrast; an untrained network's bias on a
+    zero slice, scaled back by a fallback range, used to come out brighter than the sample.
+    """
+    rng = np.random.default_rng(0)
+    v = np.zeros((24, 10, 24), np.float32)
+    v[4:20, 3:7, 4:20] = rng.random((16, 4, 16)).astype(np.float32)  # the sample: slices y = 3..6
+    v[:, 8, :] = 1e-9 * rng.standard_normal((24, 24)).astype(np.float32)  # rounding noise only
+    torch.manual_seed(0)
+    net = UNetPlusPlus(base_width=4, depth=2)
+    with torch.no_grad():  # a strong output bias: a flat input gives a non-zero output
+        net.head.bias.fill_(0.5)
+    out = inpaint(v, model=net, device="cpu")
+    for y in (0, 1, 2, 7, 9):
+        assert np.array_equal(out[:, y], v[:, y]), y
+    np.testing.assert_array_equal(out[:, 8], v[:, 8])
+    assert np.abs(out[:, 3:7]).max() < 10 * np.abs(v).max()  # the sample's slices are restored, not skipped
+    assert not np.array_equal(out[:, 3:7], v[:, 3:7])
+    # the threshold is relative to the volume: the same volume scaled by 1e-6 behaves the same
+    out_s = inpaint(v * 1e-6, model=net, device="cpu")
+    np.testing.assert_allclose(out_s, out * 1e-6, rtol=1e-3, atol=1e-12)
+    with pytest.raises(ValueError, match="empty_fraction"):
+        inpaint(v, model=net, device="cpu", empty_fraction=1.5)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from napari_irdm.device import available_memory_bytes, resolve_device
-from napari_irdm.dl._norm import NormMethod, denormalise, normalise_slice
+from napari_irdm.dl._norm import NormMethod, apply_norm, denormalise, slice_range
 from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, consistency_mask
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo.geometry import check_angles
@@ -73,6 +73,7 @@ def predict_slices(
     *,
     normalise: NormMethod = "robust",
     mask: torch.Tensor | None = None,
+    min_span: float | None = None,
 ) -> torch.Tensor:
     """Run a prepared model on a batch of 2-D slices, in their own intensity units.
 
@@ -88,18 +89,30 @@ def predict_slices(
     mask : Tensor, shape (nz, nx), optional
         :func:`~napari_irdm.dl.consistency.consistency_mask`; when given, each output
         slice's spectrum is ``mask · input + (1 − mask) · network`` (data consistency).
+    min_span : float, optional
+        Slices whose contrast (max − min, input units) is at most this are returned unchanged
+        (see :func:`inpaint_iter`); constant slices always are.
 
     Returns
     -------
     Tensor, shape (B, nz, nx), float32
     """
     x = slices.to(torch.float32)
-    xn, lo, hi = normalise_slice(x, method=normalise)
+    lo, hi = slice_range(x, method=normalise)
+    xn = apply_norm(x, lo, hi)
     with torch.inference_mode():
         y = net(xn[:, None].contiguous(memory_format=torch.channels_last))[:, 0]
     y = denormalise(y.float(), lo, hi)
     if mask is not None:
         y = apply_data_consistency(x, y, mask)
+    # a constant or nearly empty slice (space beyond the sample along the tilt axis) holds
+    # nothing to restore; normalising it would stretch rounding noise to full contrast and the
+    # network's response (or, for a constant slice, its bias times an arbitrary range) would
+    # come back brighter than the sample itself
+    span = x.flatten(1).amax(1) - x.flatten(1).amin(1)
+    flat = span <= (float(min_span) if min_span is not None else 0.0)
+    if bool(flat.any()):
+        y[flat] = x[flat]
     return y.contiguous()
 
 
@@ -123,6 +136,7 @@ def inpaint_iter(
     normalise: NormMethod = "robust",
     soft_deg: float = 3.0,
     dc_min_freq: float = DC_MIN_FREQ,
+    empty_fraction: float = 1e-3,
     out=None,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
@@ -156,6 +170,11 @@ def inpaint_iter(
         Below this spatial frequency (cycles/pixel) data consistency keeps the network's
         output (a WBP's lowest frequencies are biased; see
         :func:`~napari_irdm.dl.consistency.consistency_mask`). 0 keeps the input's down to DC.
+    empty_fraction : float
+        Slices whose contrast (max − min) is at most this fraction of the volume's largest
+        slice contrast (estimated on up to 64 evenly spaced slices) are passed through
+        unchanged: empty space beyond the sample along the tilt axis has nothing to restore,
+        and per-slice normalisation would blow its rounding noise up to full contrast.
     out : array-like, shape (nz, ny, nx), optional
         Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
         tensor input.
@@ -200,6 +219,18 @@ def inpaint_iter(
     fit = max(1, int(0.25 * available_memory_bytes(dev) // max(per_slice, 1)))
     bs = max(1, min(int(batch_size), fit, ny))
 
+    if not 0.0 <= float(empty_fraction) < 1.0:
+        raise ValueError(f"empty_fraction must be in [0, 1), got {empty_fraction}")
+    probe = np.unique(np.linspace(0, ny - 1, min(ny, 64)).round().astype(int))
+    contrast = 0.0
+    for y in probe:
+        sl = volume[:, int(y), :]
+        sl = sl.float() if is_tensor else np.asarray(sl, dtype=np.float32)
+        c = float(sl.max() - sl.min())
+        if np.isfinite(c):
+            contrast = max(contrast, c)
+    min_span = float(empty_fraction) * contrast
+
     mask = None
     if data_consistency:
         mask = consistency_mask((nz, nx), tilt_angles_deg, soft_deg=soft_deg, min_freq=dc_min_freq)
@@ -224,7 +255,7 @@ def inpaint_iter(
             t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(dev)
         if not torch.isfinite(t).all():
             raise ValueError(f"volume slices {y0}–{y1 - 1} contain NaN or Inf: clean the reconstruction first")
-        res = predict_slices(net, t.permute(1, 0, 2), normalise=normalise, mask=mask).permute(1, 0, 2)
+        res = predict_slices(net, t.permute(1, 0, 2), normalise=normalise, mask=mask, min_span=min_span).permute(1, 0, 2)
         if is_tensor:
             out[:, y0:y1, :] = res.to(out.device)
         else:
