@@ -47,3 +47,24 @@ def test_content_loss_l1():
     assert content_loss(a, b).item() == pytest.approx((0 + 2 + 0 + 4) / 4)
     with pytest.raises(ValueError):
         content_loss(a, b[:1])
+
+
+def test_ssim_index_matches_the_evaluation_metric():
+    """The differentiable SSIM equals analysis.metrics.ssim (what evaluate reports), per image."""
+    import numpy as np
+
+    from napari_irdm.analysis.metrics import ssim
+    from napari_irdm.dl import ssim_index
+
+    rng = np.random.default_rng(1)
+    a = rng.random((3, 33, 40)).astype(np.float32)
+    b = (a + rng.normal(0, [[[0.02]], [[0.1]], [[0.3]]], a.shape)).astype(np.float32)
+    got = ssim_index(torch.from_numpy(b)[:, None], torch.from_numpy(a)[:, None], 1.0).numpy()
+    want = [ssim(x, y, data_range=1.0) for x, y in zip(a, b)]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert got[0] > got[1] > got[2]  # more noise, lower SSIM
+    t = torch.from_numpy(a)[:, None].requires_grad_(True)
+    (1 - ssim_index(t * 0.9, torch.from_numpy(a)[:, None])).sum().backward()
+    assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="11"):
+        ssim_index(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))

@@ -164,3 +164,12 @@ def test_evaluate_irdm_with_data_consistency(tmp_path):
     assert np.abs(f_dc - f_wbp)[meas].max() < 1e-3 * np.abs(f_wbp).max()
     assert np.abs(f_dc - f_ir)[wedge].max() < 1e-3 * np.abs(f_ir).max()
     assert {r["method"] for r in res["summary"]} == {"wbp", "irdm", "irdm_dc"}
+
+
+def test_ssim_weight_changes_the_generator_loss(tmp_path):
+    a = run_to_completion(train_iter(_tiny(max_steps=1), tmp_path / "a"))
+    b = run_to_completion(train_iter(_tiny(max_steps=1, ssim_weight=50.0), tmp_path / "b"))
+    la, lb = a["last_losses"], b["last_losses"]
+    assert la["loss_l1"] == pytest.approx(lb["loss_l1"], rel=1e-5)  # same seed, same first step
+    assert lb["loss_g"] > la["loss_g"] + 1e-3  # + 50 · (1 − SSIM) > 0
+    assert load_checkpoint(tmp_path / "b")["config"]["ssim_weight"] == 50.0

@@ -26,6 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=None, help="generator base width (default from the preset)")
     p.add_argument("--size-factor", type=float, default=1.0, help="scale the dataset's sample counts (default 1)")
     p.add_argument("--content-weight", type=float, default=None, help="weight of the L1 content term (default 100)")
+    p.add_argument("--ssim-weight", type=float, default=None,
+                   help="weight of an extra 1 - SSIM term in the generator loss (default 0; ours, not the paper's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate of G and D (default 1e-4)")
     p.add_argument("--tilt-step", type=float, nargs="+", default=None, metavar="DEG",
                    help="tilt step(s) of the simulated series in degrees (default 2)")
@@ -84,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         cfg.generator = dict(preset=args.preset, base_width=args.width)
     if args.content_weight is not None:
         cfg.content_weight = args.content_weight
+    if args.ssim_weight is not None:
+        if args.ssim_weight < 0:
+            raise ValueError(f"--ssim-weight must be >= 0, got {args.ssim_weight}")
+        cfg.ssim_weight = args.ssim_weight
     if args.lr is not None:
         cfg.lr_g = cfg.lr_d = args.lr
     if args.tilt_step is not None:

@@ -8,7 +8,7 @@ from napari_irdm.dl._norm import apply_norm, denormalise, normalise_pair, normal
 from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask, wedge_mask
 from napari_irdm.dl.discriminator import Discriminator
 from napari_irdm.dl.inference import inpaint, inpaint_iter, predict_slices, prepare_model
-from napari_irdm.dl.losses import content_loss, ralsgan_d_loss, ralsgan_g_loss
+from napari_irdm.dl.losses import content_loss, ralsgan_d_loss, ralsgan_g_loss, ssim_index
 from napari_irdm.dl.registry import ModelNotFoundError, list_models, load_model, model_info, pick_model, save_model
 from napari_irdm.dl.unetpp import PRESETS, UNetPlusPlus, build_generator
 
@@ -35,6 +35,7 @@ __all__ = [
     "prepare_model",
     "ralsgan_d_loss",
     "ralsgan_g_loss",
+    "ssim_index",
     "save_model",
     "wedge_mask",
 ]

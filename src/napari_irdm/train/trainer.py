@@ -77,6 +77,9 @@ class TrainConfig:
         Factor at each drop.
     gan_weight, content_weight : float
         Weights of the RaLSGAN term (paper Eq. 2) and the L1 content term.
+    ssim_weight : float
+        Weight of an optional ``1 − SSIM`` term (ours), SSIM measured as the evaluation does
+        (Gaussian window, truth units, data range 1: :func:`napari_irdm.dl.ssim_index`).
     tilt_steps_deg, asymmetric, noise, oversample
         Pair geometry (:class:`~napari_irdm.train.pairs.PairOptions`).
     seed : int
@@ -117,6 +120,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     gan_weight: float = 1.0
     content_weight: float = 100.0
+    ssim_weight: float = 0.0
     tilt_steps_deg: tuple[float, ...] = (2.0,)
     asymmetric: bool = False
     noise: float | None = None
@@ -319,10 +323,11 @@ def train_iter(
 
         L_D = RaLSGAN_D(D(x, y), D(x, G(x)))                       # paper Eq. (1)
         L_G = gan_weight · RaLSGAN_G(D(x, y), D(x, G(x))) + content_weight · |G(x) − y|₁   # Eq. (2) + L1
+              [+ ssim_weight · (1 − SSIM(G(x), y))]
 
     Stopping the generator (``close()``) or Ctrl-C saves a checkpoint at the last finished step.
     """
-    from napari_irdm.dl import content_loss, denormalise, ralsgan_d_loss, ralsgan_g_loss
+    from napari_irdm.dl import content_loss, denormalise, ralsgan_d_loss, ralsgan_g_loss, ssim_index
 
     t_start = time.monotonic()
     out = Path(out_dir)
@@ -522,6 +527,10 @@ def train_iter(
                 loss_gan = ralsgan_g_loss(d_real.float(), d_fake.float())
                 loss_l1 = content_loss(fake.float(), y)
                 loss_g = cfg.gan_weight * loss_gan + cfg.content_weight * loss_l1
+                if cfg.ssim_weight:
+                    phys = denormalise(fake.float()[:, 0], batch.lo, batch.hi)[:, None]
+                    loss_ssim = 1.0 - ssim_index(phys, batch.truth[:, None].float(), 1.0).mean()
+                    loss_g = loss_g + cfg.ssim_weight * loss_ssim
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
