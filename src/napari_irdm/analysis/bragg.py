@@ -1,5 +1,8 @@
 """Bragg reflections of cubic lattices, missing-wedge classification and spot measurement.
 
+This module holds the report (:func:`bragg_report`); the reflection geometry lives in
+``_reflections.py`` and the spot measurement in ``_spots.py``, re-exported here.
+
 The measuring instrument for atomic electron tomography: which lattice reflections does a
 reconstruction really resolve, and which are lost in the missing wedge?
 
@@ -18,6 +21,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from napari_irdm.analysis._reflections import (
+    Reflection,
+    _all_hkl,
+    expected_reflections,
+    family_label,
+    wedge_region,
+    wedge_regions,
+)
+from napari_irdm.analysis._spots import FamilyCount, Spot, measure_spots
 from napari_irdm.simulate.crystal import Lattice, get_lattice, orientation_matrix
 
 __all__ = [
@@ -32,283 +44,6 @@ __all__ = [
     "wedge_region",
     "wedge_regions",
 ]
-
-
-# ------------------------------------------------------------------ reflections
-@dataclass(frozen=True)
-class Reflection:
-    """One reflection (one member of a Friedel pair).
-
-    Attributes
-    ----------
-    hkl : (h, k, l)
-    family : str
-        Label of all reflections sharing ``h²+k²+l²`` (e.g. ``"111"``, ``"511/333"``).
-    d_A : float
-        Interplanar spacing (Å).
-    g : (kz, ky, kx)
-        Reciprocal vector in 1/Å in the volume frame.
-    """
-
-    hkl: tuple[int, int, int]
-    family: str
-    d_A: float
-    g: tuple[float, float, float]
-
-    @property
-    def g_norm(self) -> float:
-        return 1.0 / self.d_A
-
-
-def _class_label(hkl) -> str:
-    v = sorted((abs(int(i)) for i in hkl), reverse=True)
-    return "".join(str(i) for i in v) if max(v) < 10 else " ".join(str(i) for i in v)
-
-
-def family_label(lattice, n2: int) -> str:
-    """Label of the reflections with ``h²+k²+l² = n2`` allowed by ``lattice`` (``"511/333"``)."""
-    lat = get_lattice(lattice, 1.0) if not isinstance(lattice, Lattice) else lattice
-    m = int(np.floor(np.sqrt(n2)))
-    labels = []
-    for h in range(m, -1, -1):
-        for k in range(h, -1, -1):
-            for l in range(k, -1, -1):  # noqa: E741
-                if h * h + k * k + l * l == n2 and lat.allowed([h, k, l]):
-                    labels.append(_class_label((h, k, l)))
-    return "/".join(labels)
-
-
-def _all_hkl(lat: Lattice, n2_max: float) -> np.ndarray:
-    m = int(np.floor(np.sqrt(n2_max + 1e-9)))
-    r = np.arange(-m, m + 1)
-    hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
-    n2 = (hkl**2).sum(axis=1)
-    keep = (n2 > 0) & (n2 <= n2_max + 1e-9)
-    hkl = hkl[keep]
-    return hkl[lat.allowed(hkl)]
-
-
-def expected_reflections(lattice="fcc", a_A: float | None = None, *, d_min_A: float, orientation=None,
-                         friedel_pairs: bool = True) -> list[Reflection]:
-    """Reflections of a cubic lattice down to ``d_min_A``, with extinctions.
-
-    Parameters
-    ----------
-    lattice : str or Lattice
-        ``"fcc"``, ``"bcc"``, ``"sc"`` (with ``a_A``) or an element (``"Au"``).
-    a_A : float, optional
-        Lattice constant (Å).
-    d_min_A : float
-        Smallest d-spacing to list (Å).
-    orientation : None, 3×3 rotation, "zone:[hkl]" or Euler angles
-        ``None`` = identity (``[100] ∥ x``, ``[010] ∥ y``, ``[001] ∥ z``).
-    friedel_pairs : bool
-        List one member of each ``±g`` pair (the one whose first non-zero index is positive).
-
-    Returns
-    -------
-    list of Reflection
-        Sorted by decreasing d, then hkl.
-
-    Notes
-    -----
-    Structure-factor extinctions: fcc allows h, k, l all even or all odd; bcc h+k+l even;
-    sc everything. ``d = a / √(h²+k²+l²)``.
-    """
-    lat = get_lattice(lattice, a_A)
-    d_min = float(d_min_A)
-    if not np.isfinite(d_min) or d_min <= 0:
-        raise ValueError(f"d_min_A must be a positive spacing in Å, got {d_min_A}")
-    rot = np.eye(3) if orientation is None else orientation_matrix(orientation)
-    hkl = _all_hkl(lat, (lat.a_A / d_min) ** 2)
-    if friedel_pairs and len(hkl):
-        first = np.where(hkl[:, 0] != 0, hkl[:, 0], np.where(hkl[:, 1] != 0, hkl[:, 1], hkl[:, 2]))
-        hkl = hkl[first > 0]
-    n2 = (hkl**2).sum(axis=1)
-    order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], n2))
-    labels: dict[int, str] = {}
-    out = []
-    for i in order:
-        key = int(n2[i])
-        if key not in labels:
-            labels[key] = family_label(lat, key)
-        g = (rot @ (hkl[i] / lat.a_A))[::-1]
-        out.append(Reflection(tuple(int(v) for v in hkl[i]), labels[key], float(lat.a_A / np.sqrt(key)),
-                              tuple(float(v) for v in g)))
-    return out
-
-
-# ---------------------------------------------------------------- missing wedge
-def wedge_regions(g, tilt_angles_deg, *, margin_inv_A: float = 0.0) -> np.ndarray:
-    """Vectorised :func:`wedge_region`: array of ``"measured"`` / ``"wedge"`` for ``g`` of shape (..., 3)."""
-    g = np.asarray(g, dtype=np.float64)
-    if g.shape[-1] != 3:
-        raise ValueError(f"g must have 3 components (kz, ky, kx), got shape {g.shape}")
-    if tilt_angles_deg is None:
-        return np.full(g.shape[:-1], "measured", dtype=object)
-    a = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError("tilt angles are empty or not finite: pass --tilt-range A B or --angles FILE")
-    lo, hi = float(a.min()), float(a.max())
-    gz, gx = g[..., 0], g[..., 2]
-    r = np.hypot(gz, gx)
-    phi = np.degrees(np.arctan2(gz, gx))
-    inside = np.zeros(phi.shape, dtype=bool)
-    dist_deg = np.full(phi.shape, np.inf)
-    for shift in (-360.0, -180.0, 0.0, 180.0, 360.0):
-        p = phi + shift
-        inside |= (p >= lo - 1e-9) & (p <= hi + 1e-9)
-        dist_deg = np.minimum(dist_deg, np.minimum(np.abs(p - lo), np.abs(p - hi)))
-    near = r * np.sin(np.radians(np.minimum(dist_deg, 90.0))) <= margin_inv_A
-    measured = inside | near | (r <= 1e-12)
-    return np.where(measured, "measured", "wedge").astype(object)
-
-
-def wedge_region(g, tilt_angles_deg, *, margin_inv_A: float = 0.0) -> str:
-    """Whether reciprocal vector ``g`` was measured by a single-axis tilt series.
-
-    Parameters
-    ----------
-    g : (kz, ky, kx)
-        Reciprocal vector (1/Å, or any unit: only its direction matters unless ``margin_inv_A``).
-    tilt_angles_deg : array_like
-        The series' tilt angles (only the range ``[θmin, θmax]`` matters).
-    margin_inv_A : float
-        ``g`` closer than this (1/Å) to the measured sector counts as measured.
-
-    Returns
-    -------
-    {"measured", "wedge"}
-
-    Notes
-    -----
-    By the Fourier-slice theorem the projection at tilt θ (``u = x cos θ + z sin θ``) measures
-    the central plane through ``ky`` and the direction ``(kx, kz) = (cos θ, sin θ)``. So ``g`` is
-    measured iff its azimuth ``φ = atan2(gz, gx)`` (modulo 180°) lies in ``[θmin, θmax]``; the
-    missing wedge is centred on ``kz`` and, for asymmetric ranges, is asymmetric about it.
-    ``g`` along ``ky`` (the tilt axis) is always measured.
-    """
-    return str(wedge_regions(np.asarray(g, dtype=np.float64)[None], tilt_angles_deg, margin_inv_A=margin_inv_A)[0])
-
-
-# ---------------------------------------------------------------- spot measuring
-@dataclass
-class Spot:
-    """A tested position in the power spectrum.
-
-    ``position_vox`` is where the spot is expected (z, y, x voxel indices of the centred spectrum),
-    ``found_vox`` the sub-voxel maximum near it, ``snr`` = (peak − median of the local shell) /
-    (1.4826 · MAD of the shell), on the 3×3×3-max-filtered log spectrum.
-    """
-
-    kind: str
-    hkl: tuple[int, int, int] | None
-    family: str
-    d_A: float
-    g_inv_A: tuple[float, float, float]
-    position_vox: tuple[float, float, float]
-    found_vox: tuple[float, float, float]
-    snr: float
-    region: str
-    detected: bool
-
-
-@dataclass
-class FamilyCount:
-    family: str
-    d_A: float
-    expected: dict = field(default_factory=dict)
-    detected: dict = field(default_factory=dict)
-
-
-def _shell_offsets(r_in: float, r_out: float) -> np.ndarray:
-    m = int(np.ceil(r_out))
-    r = np.arange(-m, m + 1)
-    o = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
-    d = np.sqrt((o**2).sum(axis=1))
-    return o[(d >= r_in) & (d <= r_out)]
-
-
-def _refine(spec: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Sub-voxel maximum of ``spec`` in the 3×3×3 neighbourhood of integer position ``q``."""
-    shape = np.array(spec.shape)
-    o = np.stack(np.meshgrid(*(np.arange(-1, 2),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    idx = (q[None] + o) % shape
-    vals = spec[idx[:, 0], idx[:, 1], idx[:, 2]]
-    best = q + o[int(np.argmax(vals))]
-    out = best.astype(np.float64)
-    for ax in range(3):
-        e = np.zeros(3, dtype=np.int64)
-        e[ax] = 1
-        a, b, c = (spec[tuple((best + s * e) % shape)] for s in (-1, 0, 1))
-        den = a - 2 * b + c
-        if den < 0:
-            out[ax] += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
-    return out
-
-
-def measure_spots(spec: np.ndarray, positions_vox, *, exclude_vox=None, shell_vox=(3.0, 6.0),
-                  exclude_radius_vox: float = 3.0, filtered: np.ndarray | None = None):
-    """Signal-to-background of spots in a centred log power spectrum.
-
-    Parameters
-    ----------
-    spec : ndarray, shape (nz, ny, nx)
-        Log power spectrum from :func:`napari_irdm.analysis.spectrum.power_spectrum_3d`.
-    positions_vox : ndarray, shape (M, 3)
-        Expected spot positions (fractional voxel indices).
-    exclude_vox : ndarray, shape (K, 3), optional
-        Positions (other reflections) whose neighbourhood is left out of every background shell.
-    shell_vox : (r_in, r_out)
-        Background shell radii in voxels.
-    exclude_radius_vox : float
-        Radius left out around each excluded position and around the origin (×2).
-
-    Returns
-    -------
-    snr : ndarray, shape (M,)
-    found : ndarray, shape (M, 3)
-        Sub-voxel maxima of ``spec`` within one voxel of the rounded positions.
-
-    Notes
-    -----
-    Peak and background are both taken from the 3×3×3 maximum-filtered spectrum, so a spot
-    that is pure background has the same statistics as its shell: the false-positive rate
-    of ``snr ≥ 3`` is small and is measured by the off-lattice controls.
-    """
-    from scipy.ndimage import maximum_filter
-
-    spec = np.asarray(spec)
-    shape = np.array(spec.shape)
-    m = maximum_filter(spec, size=3, mode="wrap") if filtered is None else filtered
-    pos = np.atleast_2d(np.asarray(positions_vox, dtype=np.float64))
-    offs = _shell_offsets(*shell_vox)
-    centre = shape // 2
-    excl = np.zeros((0, 3)) if exclude_vox is None else np.atleast_2d(np.asarray(exclude_vox, dtype=np.float64))
-    snr = np.empty(len(pos))
-    found = np.empty((len(pos), 3))
-    for i, p in enumerate(pos):
-        q = np.rint(p).astype(np.int64)
-        pts = q[None] + offs
-        keep = np.sqrt(((pts - centre) ** 2).sum(axis=1)) > 2 * exclude_radius_vox
-        if len(excl):
-            near = excl[np.abs(excl - p).max(axis=1) <= shell_vox[1] + exclude_radius_vox + 1]
-            near = near[np.sqrt(((near - p) ** 2).sum(axis=1)) > 0.5]  # not the spot itself
-            for e in near:
-                keep &= np.sqrt(((pts - e) ** 2).sum(axis=1)) > exclude_radius_vox
-        pts = pts[keep] % shape
-        qq = q % shape
-        peak = float(m[qq[0], qq[1], qq[2]])
-        if len(pts) < 10:
-            snr[i] = np.nan
-        else:
-            bg = m[pts[:, 0], pts[:, 1], pts[:, 2]].astype(np.float64)
-            med = float(np.median(bg))
-            sig = 1.4826 * float(np.median(np.abs(bg - med)))
-            sig = max(sig, 1e-6 * max(1.0, abs(med)))
-            snr[i] = (peak - med) / sig
-        found[i] = _refine(spec, qq) + (q - qq)
-    return snr, found
 
 
 # ------------------------------------------------------------------- the report
