@@ -141,12 +141,15 @@ def test_irdm_method_runs_wbp_then_the_model(series_file, tmp_path, capsys):
     gen = dl.build_generator({"preset": "cpu", "base_width": 4, "depth": 2})
     model = dl.save_model(gen, tmp_path / "tiny.pt")
     out = tmp_path / "irdm.mrc"
-    for extra in ([], ["--data-consistency"]):
+    mins = {}
+    for extra in ([], ["--data-consistency"], ["--nonnegative"]):
         rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", "irdm", "--model", str(model),
                    "--device", "cpu", "--quiet", *extra])
         assert rc == 0, capsys.readouterr().err
         with mrcfile.open(out) as m:
             assert m.data.shape == (N, 4, N) and np.all(np.isfinite(m.data))
+            mins[tuple(extra)] = float(m.data.min())
             assert float(m.voxel_size.x) == pytest.approx(2.5)
             labels = " ".join(m.header.label[i].decode() for i in range(int(m.header.nlabl)))
         assert "method=irdm" in labels
+    assert mins[()] < 0 and mins[("--nonnegative",)] == 0.0  # WBP ringing is negative; the clip removes it

@@ -148,3 +148,10 @@ def test_empty_slices_pass_through_unchanged():
     np.testing.assert_allclose(out_s, out * 1e-6, rtol=1e-3, atol=1e-12)
     with pytest.raises(ValueError, match="empty_fraction"):
         inpaint(v, model=net, device="cpu", empty_fraction=1.5)
+
+
+def test_nonnegative_clips_the_result(vol, net):
+    plain = inpaint(vol - 2.0, model=net, device="cpu")  # centred data: plenty of negative values
+    clipped = inpaint(vol - 2.0, model=net, device="cpu", nonnegative=True)
+    assert plain.min() < 0
+    np.testing.assert_array_equal(clipped, np.maximum(plain, 0))

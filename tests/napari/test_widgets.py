@@ -164,3 +164,6 @@ def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, wait_wor
     w.data_consistency.value = True
     wait_worker(w.run())
     assert viewer.layers[-1].name.startswith("IRDM") and viewer.layers[-1].metadata["data_consistency"] is True
+    w.nonnegative.value = True
+    wait_worker(w.run())
+    assert viewer.layers[-1].metadata["nonnegative"] is True and float(np.min(viewer.layers[-1].data)) >= 0.0

@@ -156,14 +156,15 @@ def test_evaluate_irdm_with_data_consistency(tmp_path):
     run_to_completion(train_iter(_tiny(max_steps=1), tmp_path / "run"))
     pt = export(tmp_path / "run", tmp_path / "model", command="test")
     res = evaluate(str(pt), dataset="D2", wedges=(60,), n=2, sources=["phantom"], size=32,
-                   methods=("wbp", "irdm", "irdm_dc"), device="cpu", batch_size=2)
+                   methods=("wbp", "irdm", "irdm_nonneg", "irdm_dc"), device="cpu", batch_size=2)
     ex = res["examples"]["phantom"][60.0]
     m = wedge_mask((32, 32), [-60, 60], soft_deg=3.0)
     f_dc, f_wbp, f_ir = (np.fft.fft2(ex[k]) for k in ("irdm_dc", "wbp", "irdm"))
     meas, wedge = m == 1, m == 0
     assert np.abs(f_dc - f_wbp)[meas].max() < 1e-3 * np.abs(f_wbp).max()
     assert np.abs(f_dc - f_ir)[wedge].max() < 1e-3 * np.abs(f_ir).max()
-    assert {r["method"] for r in res["summary"]} == {"wbp", "irdm", "irdm_dc"}
+    assert {r["method"] for r in res["summary"]} == {"wbp", "irdm", "irdm_nonneg", "irdm_dc"}
+    np.testing.assert_array_equal(ex["irdm_nonneg"], np.maximum(ex["irdm"], 0))
 
 
 def test_ssim_weight_changes_the_generator_loss(tmp_path):

@@ -22,8 +22,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=100, help="samples per source and wedge (default 100)")
     p.add_argument("--sources", nargs="+", default=None,
                    help="sources: phantom mgh nbia medical natural atomic (default: the dataset's)")
-    p.add_argument("--methods", nargs="+", default=["wbp", "sart", "tv", "irdm", "irdm_dc"],
-                   help="methods: wbp sart tv irdm irdm_dc (IRDM + data consistency) (default all)")
+    p.add_argument("--methods", nargs="+", default=["wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc"],
+                   help="methods: wbp sart tv irdm irdm_nonneg (IRDM clipped at 0, the prior SART/TV "
+                   "get) irdm_dc (IRDM + data consistency) (default all)")
     p.add_argument("--size", type=int, default=256, help="slice size in pixels (default 256)")
     p.add_argument("--tilt-step", type=float, default=2.0, help="tilt step in degrees (default 2)")
     p.add_argument("--noise", type=float, default=None, help="max relative Gaussian noise on projections")
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = [r for r in res["summary"] if r["source"] == ("all" if any(s["source"] == "all" for s in res["summary"])
                                                           else r["source"])]
-    print(f"{'source':>8} {'wedge':>6} {'method':>7} {'PSNR':>7} {'SSIM':>6} {'NRMSE':>6}")
+    print(f"{'source':>8} {'wedge':>6} {'method':>11} {'PSNR':>7} {'SSIM':>6} {'NRMSE':>6}")
     for r in rows:
-        print(f"{r['source']:>8} {r['wedge_deg']:>6g} {r['method']:>7} {r['psnr']:7.2f} {r['ssim']:6.3f} {r['nrmse']:6.3f}")
+        print(f"{r['source']:>8} {r['wedge_deg']:>6g} {r['method']:>11} {r['psnr']:7.2f} {r['ssim']:6.3f} {r['nrmse']:6.3f}")
     if res["skipped"]:
         print(f"skipped (not available): {', '.join(res['skipped'])}")
     print(f"wrote {len(res['files'])} files to {args.out}")

@@ -42,7 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="relaxation λ in (0, 2) for sirt/sart (default: sirt 1.0, sart 0.5)")
     parser.add_argument("--tv-weight", type=float, default=1e-4, metavar="W",
                         help="TV weight, dimensionless (default 1e-4; about 1e-5 to 1e-3)")
-    parser.add_argument("--nonnegative", action="store_true", help="constrain voxels to be >= 0 (sirt, sart, tv)")
+    parser.add_argument("--nonnegative", action="store_true",
+                        help="constrain voxels to be >= 0 (sirt, sart, tv; irdm: clip its output)")
     parser.add_argument("--thickness", type=int, default=None, metavar="NZ",
                         help="volume thickness nz in voxels (default: the image width)")
     parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu or cuda (default auto)")
@@ -92,7 +93,7 @@ def _parameters(args: argparse.Namespace) -> dict:
         params["relaxation"] = args.relaxation if args.relaxation is not None else DEFAULTS[m]["relaxation"]
     if m == "tv":
         params["tv_weight"] = args.tv_weight
-    if m in ("sirt", "sart", "tv"):
+    if m in ("sirt", "sart", "tv", "irdm"):
         params["nonnegative"] = bool(args.nonnegative)
     if m == "irdm":
         params["model"] = args.model
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "irdm":
         vol = drive(_generator("wbp", data, angles, params, args.thickness, device, None), "WBP", disable=quiet)
         vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency,
-                                 device=device), "IRDM", disable=quiet)
+                                 nonnegative=args.nonnegative, device=device), "IRDM", disable=quiet)
         write_volume(out_path, vol, pixel_size_A=px, provenance=provenance, tilt_angles_deg=angles)
     elif out_path.suffix.lower() in _MRC_SUFFIXES:
         with create_volume_mrc(out_path, shape, pixel_size_A=px, provenance=provenance,

@@ -74,6 +74,7 @@ def predict_slices(
     normalise: NormMethod = "robust",
     mask: torch.Tensor | None = None,
     min_span: float | None = None,
+    nonnegative: bool = False,
 ) -> torch.Tensor:
     """Run a prepared model on a batch of 2-D slices, in their own intensity units.
 
@@ -92,6 +93,8 @@ def predict_slices(
     min_span : float, optional
         Slices whose contrast (max − min, input units) is at most this are returned unchanged
         (see :func:`inpaint_iter`); constant slices always are.
+    nonnegative : bool
+        Clip the restored slices at 0 (after data consistency).
 
     Returns
     -------
@@ -105,6 +108,8 @@ def predict_slices(
     y = denormalise(y.float(), lo, hi)
     if mask is not None:
         y = apply_data_consistency(x, y, mask)
+    if nonnegative:
+        y = y.clamp(min=0.0)
     # a constant or nearly empty slice (space beyond the sample along the tilt axis) holds
     # nothing to restore; normalising it would stretch rounding noise to full contrast and the
     # network's response (or, for a constant slice, its bias times an arbitrary range) would
@@ -137,6 +142,7 @@ def inpaint_iter(
     soft_deg: float = 3.0,
     dc_min_freq: float = DC_MIN_FREQ,
     empty_fraction: float = 1e-3,
+    nonnegative: bool = False,
     out=None,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
@@ -175,6 +181,10 @@ def inpaint_iter(
         slice contrast (estimated on up to 64 evenly spaced slices) are passed through
         unchanged: empty space beyond the sample along the tilt axis has nothing to restore,
         and per-slice normalisation would blow its rounding noise up to full contrast.
+    nonnegative : bool
+        Clip the result at 0, the same prior SART/TV get with ``nonnegative=True``. Right for
+        HAADF/ADF data whose vacuum level is 0 (background-subtracted series); wrong when the
+        series was normalised to zero mean, which makes vacuum negative. Off by default.
     out : array-like, shape (nz, ny, nx), optional
         Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
         tensor input.
@@ -255,7 +265,8 @@ def inpaint_iter(
             t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(dev)
         if not torch.isfinite(t).all():
             raise ValueError(f"volume slices {y0}–{y1 - 1} contain NaN or Inf: clean the reconstruction first")
-        res = predict_slices(net, t.permute(1, 0, 2), normalise=normalise, mask=mask, min_span=min_span).permute(1, 0, 2)
+        res = predict_slices(net, t.permute(1, 0, 2), normalise=normalise, mask=mask, min_span=min_span,
+                             nonnegative=nonnegative).permute(1, 0, 2)
         if is_tensor:
             out[:, y0:y1, :] = res.to(out.device)
         else:

@@ -29,7 +29,7 @@ from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angl
 
 __all__ = ["EVAL_OFFSET", "METHODS", "evaluate", "evaluate_iter"]
 
-METHODS = ("wbp", "sart", "tv", "irdm", "irdm_dc")
+METHODS = ("wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc")
 #: held-back evaluation indices start here (apart from the training run's validation seeds)
 EVAL_OFFSET = 10**6
 
@@ -110,7 +110,8 @@ def evaluate_iter(
         Projection oversampling (see :class:`~napari_irdm.train.pairs.PairOptions`); 2 avoids
         the inverse crime of making the data with the reconstructions' own matrix.
     methods : sequence of str
-        Subset of ``("wbp", "sart", "tv", "irdm", "irdm_dc")``; ``irdm_dc`` is IRDM followed by
+        Subset of ``("wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc")``; ``irdm_nonneg`` is
+        IRDM clipped at 0 (the non-negativity SART and TV are given here); ``irdm_dc`` is IRDM followed by
         Fourier data consistency (:func:`~napari_irdm.dl.apply_data_consistency`: the WBP's
         spectrum on the measured cone, the network's in the wedge), as ``inpaint(...,
         data_consistency=True)``.
@@ -186,6 +187,7 @@ def evaluate_iter(
                     with torch.no_grad():
                         y = g(batch.inputs).float()[:, 0]
                     recs["irdm"] = denormalise(y, batch.lo, batch.hi)
+                    recs["irdm_nonneg"] = recs["irdm"].clamp(min=0.0)
                     if "irdm_dc" in methods:
                         mask = torch.from_numpy(consistency_mask(tuple(batch.wbp.shape[-2:]), ang)).to(dev)
                         recs["irdm_dc"] = apply_data_consistency(batch.wbp, recs["irdm"], mask)
