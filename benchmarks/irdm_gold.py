@@ -21,6 +21,8 @@ import argparse
 import json
 import time
 
+import numpy as np
+
 
 def _summary(rep, wbp_rep=None) -> dict:
     wedge_exp, wedge_det = rep.counts("wedge")
@@ -73,6 +75,7 @@ def main(argv=None) -> int:
         vols[f"IRDM{' + DC' if dc else ''}"] = inpaint(rec, ts.tilt_angles_deg, model=args.model,
                                                        data_consistency=dc, device=args.device)
         times[f"IRDM{' + DC' if dc else ''}"] = time.perf_counter() - t
+    vols["IRDM >= 0"] = np.maximum(vols["IRDM"], 0.0)  # inpaint(..., nonnegative=True)
     kw = dict(truth=truth, d_min_A=args.d_min)
     reps = {k: bragg_report(v, ts.pixel_size_A, ts.tilt_angles_deg, **kw) for k, v in vols.items()}
     reps["truth"] = bragg_report(truth.volume.data, ts.pixel_size_A, ts.tilt_angles_deg, **kw)
@@ -80,9 +83,9 @@ def main(argv=None) -> int:
     print(f"# Au {c.shape} {c.size_nm:g} nm ({c.n_atoms} atoms), {args.orientation}, seed {args.seed}, "
           f"{ts.n_tilts} tilts {args.tilt_range[0]:g}..{args.tilt_range[1]:g}°, dose {args.dose}, "
           f"volume {rec.shape} at 0.25 Å, model {args.model!r}")
-    for k in ("truth", "WBP", "IRDM", "IRDM + DC"):
+    for k in ("truth", "WBP", "IRDM", "IRDM + DC", "IRDM >= 0"):
         print(f"\n## {k}" + (f"  ({times[k]:.1f} s)" if k in times else "") + "\n" + reps[k].table())
-    summ = {k: _summary(reps[k], reps["WBP"]) for k in ("WBP", "IRDM", "IRDM + DC")}
+    summ = {k: _summary(reps[k], reps["WBP"]) for k in ("WBP", "IRDM", "IRDM + DC", "IRDM >= 0")}
     print("\n## bar 2 summary")
     print(f"{'method':<10} {'wedge det.':>12} {'meas. kept (of WBP det.)':>26} {'false pos.':>11} {'440 in wedge':>13} {'info limit':>11}")
     for k, s in summ.items():

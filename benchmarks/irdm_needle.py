@@ -45,11 +45,12 @@ def main(argv=None) -> int:
     for dc in (False, True):
         vols["IRDM + DC" if dc else "IRDM"] = inpaint(rec, ang, model=args.model, data_consistency=dc,
                                                       device=args.device)
+    vols["IRDM >= 0"] = np.maximum(vols["IRDM"], 0.0)  # inpaint(..., nonnegative=True)
     proj = ParallelProjector(ang, rec.shape)
     nb = float(np.linalg.norm(b))
     print(f"# {Path(args.file).name}: {ts.shape}, {ang.min():g}..{ang.max():g}°, pixel {ts.pixel_size_A} Å, "
           f"angles from {ts.angle_source}")
-    print(f"{'volume':<10} {'‖Ax−b‖/‖b‖':>12} {'with best gain':>15}")
+    print(f"{'volume':<11} {'‖Ax−b‖/‖b‖':>12} {'with best gain':>15}")
     res = {}
     for k, v in vols.items():
         ax = proj.forward(v)
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         gain = float(np.vdot(ax, b) / max(np.vdot(ax, ax), 1e-30))
         rg = float(np.linalg.norm(gain * ax - b)) / nb
         res[k] = (r, rg)
-        print(f"{k:<10} {r:12.4f} {rg:15.4f}   (gain {gain:.3f})")
+        print(f"{k:<11} {r:12.4f} {rg:15.4f}   (gain {gain:.3f})")
     if args.png:
         import matplotlib
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         import matplotlib.pyplot as plt
 
         ys = [76, 140, 204] if rec.shape[1] >= 205 else [rec.shape[1] // 4, rec.shape[1] // 2, 3 * rec.shape[1] // 4]
-        names = list(vols)
+        names = ["WBP", "IRDM", "IRDM + DC"]
         fig, axes = plt.subplots(len(names), len(ys), figsize=(3.2 * len(ys), 3.3 * len(names)))
         for i, k in enumerate(names):
             for j, y in enumerate(ys):
