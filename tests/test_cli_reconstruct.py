@@ -113,6 +113,7 @@ def test_bad_inputs_exit_2_with_one_line(series_file, tmp_path, capsys):
         [s, "--device", "cuda:7"],
         [s, "--device", "banana"],
         [s, "--data-consistency"],
+        [s, "--tta"],
         [s, "--method", "irdm", "--model", str(tmp_path / "no_such_model.pt")],
     ]
     for args in cases:
@@ -142,7 +143,7 @@ def test_irdm_method_runs_wbp_then_the_model(series_file, tmp_path, capsys):
     model = dl.save_model(gen, tmp_path / "tiny.pt")
     out = tmp_path / "irdm.mrc"
     mins = {}
-    for extra in ([], ["--data-consistency"], ["--nonnegative"]):
+    for extra in ([], ["--data-consistency"], ["--nonnegative"], ["--tta"]):
         rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", "irdm", "--model", str(model),
                    "--device", "cpu", "--quiet", *extra])
         assert rc == 0, capsys.readouterr().err

@@ -155,3 +155,36 @@ def test_nonnegative_clips_the_result(vol, net):
     clipped = inpaint(vol - 2.0, model=net, device="cpu", nonnegative=True)
     assert plain.min() < 0
     np.testing.assert_array_equal(clipped, np.maximum(plain, 0))
+
+
+def test_tta_flips_keep_the_missing_wedge():
+    """180° rotation keeps any tilt range's measured cone; a mirror maps [a, b] to [-b, -a]."""
+    from napari_irdm.dl.inference import tta_flips
+
+    def neg(m):  # the mask at -k in FFT index order
+        return np.roll(np.flip(m, axis=(0, 1)), 1, axis=(0, 1))
+
+    def mirror_x(m):  # kx -> -kx
+        return np.roll(np.flip(m, axis=1), 1, axis=1)
+
+    asym = np.arange(-50.0, 71.0, 2.0)
+    m = wedge_mask((32, 32), asym, soft_deg=0)
+    np.testing.assert_array_equal(neg(m), m)
+    np.testing.assert_array_equal(mirror_x(m), wedge_mask((32, 32), -asym, soft_deg=0))
+    assert not np.array_equal(mirror_x(m), m)  # so a mirror is wrong for an asymmetric range
+    assert tta_flips(asym) == ((), (-2, -1))
+    assert tta_flips(ANGLES) == ((), (-2,), (-1,), (-2, -1))
+    assert tta_flips(None) == ((), (-2, -1))
+
+
+def test_tta_averages_the_flipped_predictions(vol, net):
+    from napari_irdm.dl.inference import predict_slices
+
+    x = torch.from_numpy(vol).permute(1, 0, 2).contiguous()
+    flips = ((), (-2,), (-1,), (-2, -1))
+    want = sum(torch.flip(predict_slices(net.eval(), torch.flip(x, f) if f else x), f) if f
+               else predict_slices(net.eval(), x) for f in flips) / 4
+    got = predict_slices(net.eval(), x, flips=flips)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    out = inpaint(vol, ANGLES, model=net, device="cpu", tta=True)
+    np.testing.assert_allclose(out, got.permute(1, 0, 2).numpy(), atol=1e-4, rtol=1e-4)

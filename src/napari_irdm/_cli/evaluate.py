@@ -33,6 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tv-iterations", type=int, default=50)
     p.add_argument("--tv-weight", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--tta", action="store_true",
+                   help="IRDM with test-time augmentation (average over flips that keep the wedge)")
     p.add_argument("--out", default="evaluation", help="output folder (default ./evaluation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
     p.set_defaults(func=run)
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             model, dataset=args.dataset, wedges=args.wedges, n=args.n, sources=args.sources, size=args.size,
             tilt_step_deg=args.tilt_step, noise=args.noise, oversample=args.oversample, methods=args.methods,
             sart_iterations=args.sart_iterations, tv_iterations=args.tv_iterations, tv_weight=args.tv_weight,
-            batch_size=args.batch_size, out_dir=args.out, device=args.device,
+            batch_size=args.batch_size, tta=args.tta, out_dir=args.out, device=args.device,
         ),
         desc="evaluate",
     )

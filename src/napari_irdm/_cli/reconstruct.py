@@ -51,6 +51,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="IRDM model: a shipped name, 'auto', or a .pt file (method irdm)")
     parser.add_argument("--data-consistency", action="store_true",
                         help="irdm: keep the measured Fourier region of the WBP, use the network only in the wedge")
+    parser.add_argument("--tta", action="store_true",
+                        help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
+                        "(2-4x the time)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -78,6 +81,8 @@ def _check_args(args: argparse.Namespace) -> Path:
         raise ValueError(f"--thickness must be a positive number of voxels, got {args.thickness}")
     if args.method != "irdm" and args.data_consistency:
         raise ValueError("--data-consistency only applies to --method irdm")
+    if args.method != "irdm" and args.tta:
+        raise ValueError("--tta only applies to --method irdm")
     return out
 
 
@@ -98,6 +103,7 @@ def _parameters(args: argparse.Namespace) -> dict:
     if m == "irdm":
         params["model"] = args.model
         params["data_consistency"] = bool(args.data_consistency)
+        params["tta"] = bool(args.tta)
     return params
 
 
@@ -153,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "irdm":
         vol = drive(_generator("wbp", data, angles, params, args.thickness, device, None), "WBP", disable=quiet)
         vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency,
-                                 nonnegative=args.nonnegative, device=device), "IRDM", disable=quiet)
+                                 nonnegative=args.nonnegative, tta=args.tta, device=device), "IRDM",
+                    disable=quiet)
         write_volume(out_path, vol, pixel_size_A=px, provenance=provenance, tilt_angles_deg=angles)
     elif out_path.suffix.lower() in _MRC_SUFFIXES:
         with create_volume_mrc(out_path, shape, pixel_size_A=px, provenance=provenance,

@@ -17,7 +17,7 @@ from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, cons
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo.geometry import check_angles
 
-__all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model"]
+__all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model", "tta_flips"]
 
 DEFAULT_MODEL = "general"
 
@@ -67,6 +67,25 @@ def _fuse_conv_bn(module: nn.Module) -> None:
         _fuse_conv_bn(child)
 
 
+def tta_flips(tilt_angles_deg=None, *, symmetric_tol_deg: float = 1.0) -> tuple[tuple[int, ...], ...]:
+    """Flips of a ``(B, nz, nx)`` batch that keep a slice's missing wedge where it was.
+
+    A 180° rotation (flip of both ``z`` and ``x``) maps every Fourier direction onto its own
+    line, so it is valid for any tilt range. A single mirror (``z`` or ``x``) maps a tilt angle
+    θ to −θ, so it is valid only for a range symmetric about 0 (within ``symmetric_tol_deg``).
+
+    Returns
+    -------
+    tuple of axis tuples for :func:`predict_slices`: ``((), (-2, -1))`` or, for a symmetric
+    range, ``((), (-2,), (-1,), (-2, -1))``.
+    """
+    if tilt_angles_deg is not None:
+        a = np.asarray(tilt_angles_deg, dtype=np.float64)
+        if a.size and abs(float(a.min()) + float(a.max())) <= symmetric_tol_deg:
+            return ((), (-2,), (-1,), (-2, -1))
+    return ((), (-2, -1))
+
+
 def predict_slices(
     net: nn.Module,
     slices: torch.Tensor,
@@ -75,6 +94,7 @@ def predict_slices(
     mask: torch.Tensor | None = None,
     min_span: float | None = None,
     nonnegative: bool = False,
+    flips: tuple[tuple[int, ...], ...] = ((),),
 ) -> torch.Tensor:
     """Run a prepared model on a batch of 2-D slices, in their own intensity units.
 
@@ -95,6 +115,10 @@ def predict_slices(
         (see :func:`inpaint_iter`); constant slices always are.
     nonnegative : bool
         Clip the restored slices at 0 (after data consistency).
+    flips : tuple of axis tuples
+        Test-time augmentation: the network runs on each flipped copy (axes of the
+        ``(B, nz, nx)`` batch, ``()`` = as is), each output is flipped back and the outputs
+        are averaged. See :func:`tta_flips` for the flips a tilt range allows.
 
     Returns
     -------
@@ -104,8 +128,14 @@ def predict_slices(
     lo, hi = slice_range(x, method=normalise)
     xn = apply_norm(x, lo, hi)
     with torch.inference_mode():
-        y = net(xn[:, None].contiguous(memory_format=torch.channels_last))[:, 0]
-    y = denormalise(y.float(), lo, hi)
+        y = None
+        for axes in flips:
+            xi = torch.flip(xn, axes) if axes else xn
+            yi = net(xi[:, None].contiguous(memory_format=torch.channels_last))[:, 0].float()
+            yi = torch.flip(yi, axes) if axes else yi
+            y = yi if y is None else y + yi
+        y = y / len(flips)
+    y = denormalise(y, lo, hi)
     if mask is not None:
         y = apply_data_consistency(x, y, mask)
     if nonnegative:
@@ -143,6 +173,7 @@ def inpaint_iter(
     dc_min_freq: float = DC_MIN_FREQ,
     empty_fraction: float = 1e-3,
     nonnegative: bool = False,
+    tta: bool = False,
     out=None,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
@@ -185,6 +216,11 @@ def inpaint_iter(
         Clip the result at 0, the same prior SART/TV get with ``nonnegative=True``. Right for
         HAADF/ADF data whose vacuum level is 0 (background-subtracted series); wrong when the
         series was normalised to zero mean, which makes vacuum negative. Off by default.
+    tta : bool
+        Test-time augmentation: average the model over the flips that keep the missing wedge
+        in place (:func:`tta_flips`: the 180° rotation, plus both mirrors for a symmetric tilt
+        range). 2–4× the time; on held-back 256² phantoms it gained about +0.5 dB PSNR and
+        +0.02 SSIM (docs/models/general.md).
     out : array-like, shape (nz, ny, nx), optional
         Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
         tensor input.
@@ -240,6 +276,7 @@ def inpaint_iter(
         if np.isfinite(c):
             contrast = max(contrast, c)
     min_span = float(empty_fraction) * contrast
+    flips = tta_flips(tilt_angles_deg) if tta else ((),)
 
     mask = None
     if data_consistency:
@@ -266,7 +303,7 @@ def inpaint_iter(
         if not torch.isfinite(t).all():
             raise ValueError(f"volume slices {y0}–{y1 - 1} contain NaN or Inf: clean the reconstruction first")
         res = predict_slices(net, t.permute(1, 0, 2), normalise=normalise, mask=mask, min_span=min_span,
-                             nonnegative=nonnegative).permute(1, 0, 2)
+                             nonnegative=nonnegative, flips=flips).permute(1, 0, 2)
         if is_tensor:
             out[:, y0:y1, :] = res.to(out.device)
         else:

@@ -83,6 +83,7 @@ def evaluate_iter(
     tv_iterations: int = 50,
     tv_weight: float | None = None,
     batch_size: int = 16,
+    tta: bool = False,
     out_dir: str | os.PathLike | None = None,
     device: Any = None,
 ) -> Generator[Progress, None, dict[str, Any]]:
@@ -119,6 +120,8 @@ def evaluate_iter(
         Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv`.
     batch_size : int
         Slices per batch.
+    tta : bool
+        IRDM with test-time augmentation (:func:`napari_irdm.dl.inference.tta_flips`).
     out_dir : path, optional
         Where to write ``per_sample.csv``, ``summary.csv`` and PNGs.
     device : str or torch.device, optional
@@ -161,6 +164,7 @@ def evaluate_iter(
     yield Progress(0, total, "evaluating" + (f" (skipping {', '.join(missing)}: not available)" if missing else ""))
     from napari_irdm.dl import denormalise
     from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask
+    from napari_irdm.dl.inference import tta_flips
 
     for w in wedges:  # wedge outermost: the projectors of one geometry stay cached across sources
         for src in srcs:
@@ -184,8 +188,11 @@ def evaluate_iter(
                         r = _call(fns["tv"], series, ang, dev, **kw)
                         recs["tv"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
                 if g is not None:
-                    with torch.no_grad():
-                        y = g(batch.inputs).float()[:, 0]
+                    flips = tta_flips(ang) if tta else ((),)
+                    with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
+                        y = sum(torch.flip(g(torch.flip(batch.inputs, f)).float(), f) if f
+                                else g(batch.inputs).float() for f in flips)
+                        y = (y / len(flips))[:, 0]
                     recs["irdm"] = denormalise(y, batch.lo, batch.hi)
                     recs["irdm_nonneg"] = recs["irdm"].clamp(min=0.0)
                     if "irdm_dc" in methods:

@@ -49,12 +49,15 @@ class InpaintWidget(WidgetBase):
         self.nonnegative = CheckBox(label="non-negative", value=False,
                                     tooltip="clip the result at 0 (densities are >= 0). Only for series whose vacuum "
                                             "level is 0, not for zero-mean normalised series")
+        self.tta = CheckBox(label="test-time augmentation", value=False,
+                            tooltip="average the model over the flips that keep the missing wedge in place "
+                                    "(2-4x the time, slightly better)")
         self.batch_size = SpinBox(label="batch size", min=1, max=1024, value=8)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
         self.run_button = PushButton(text="Inpaint missing wedge")
         self.panel = RunPanel(label="")
         self.extend([self.layer, self.model, self.model_file, self.note, self.data_consistency,
-                     self.nonnegative, self.batch_size, self.device, self.run_button, self.panel])
+                     self.nonnegative, self.tta, self.batch_size, self.device, self.run_button, self.panel])
         self.model.changed.connect(self._model_changed)
         self.run_button.changed.connect(self.run)
         self._model_changed()
@@ -109,7 +112,7 @@ class InpaintWidget(WidgetBase):
                              "reconstruct it with the Reconstruct widget or switch data consistency off")
         nn = bool(self.nonnegative.value)
         opts = {"model": model, "batch_size": int(self.batch_size.value), "device": self.device.value,
-                "data_consistency": dc, "nonnegative": nn}
+                "data_consistency": dc, "nonnegative": nn, "tta": bool(self.tta.value)}
         provenance = volume.provenance + (
             f"IRDM by napari-irdm {__version__} (model={model_name}, data_consistency={dc}, nonnegative={nn}) "
             f"from layer {layer.name!r}",
