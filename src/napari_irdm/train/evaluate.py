@@ -164,7 +164,7 @@ def evaluate_iter(
     yield Progress(0, total, "evaluating" + (f" (skipping {', '.join(missing)}: not available)" if missing else ""))
     from napari_irdm.dl import denormalise
     from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask
-    from napari_irdm.dl.inference import tta_flips
+    from napari_irdm.dl.inference import flip_average, tta_flips
 
     for w in wedges:  # wedge outermost: the projectors of one geometry stay cached across sources
         for src in srcs:
@@ -190,9 +190,7 @@ def evaluate_iter(
                 if g is not None:
                     flips = tta_flips(ang) if tta else ((),)
                     with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
-                        y = sum(torch.flip(g(torch.flip(batch.inputs, f)).float(), f) if f
-                                else g(batch.inputs).float() for f in flips)
-                        y = (y / len(flips))[:, 0]
+                        y = flip_average(g, batch.inputs, flips)[:, 0]
                     recs["irdm"] = denormalise(y, batch.lo, batch.hi)
                     recs["irdm_nonneg"] = recs["irdm"].clamp(min=0.0)
                     if "irdm_dc" in methods:
