@@ -53,3 +53,41 @@ def wait_worker(qtbot):
         return worker.irdm_outcome
 
     return wait
+
+
+def open_plugin_widget(viewer, name: str):
+    """Open widget ``name`` the way a user does (Plugins > napari-irdm > name) and return it.
+
+    napari builds it through npe2 and injects the viewer (a ``PublicOnlyProxy``), so a widget
+    that cannot be opened from the menu fails here.
+    """
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-irdm", name)
+    return widget
+
+
+@pytest.fixture
+def plugin_widget():
+    """:func:`open_plugin_widget` as a fixture."""
+    return open_plugin_widget
+
+
+@pytest.fixture(autouse=True)
+def _napari_deprecations_are_errors():
+    """napari's (and Qt's) deprecation and future warnings fail the viewer tests.
+
+    Third-party internals that napari itself triggers on import (pydantic's ``json_encoders``)
+    are not ours to fix and stay warnings.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=DeprecationWarning)
+        warnings.filterwarnings("error", category=PendingDeprecationWarning)
+        warnings.filterwarnings("error", category=FutureWarning)
+        try:
+            from pydantic.warnings import PydanticDeprecatedSince20
+
+            warnings.filterwarnings("default", category=PydanticDeprecatedSince20)
+        except ImportError:  # pragma: no cover
+            pass
+        yield

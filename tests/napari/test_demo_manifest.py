@@ -32,7 +32,7 @@ def test_sample_data_small_gold_particle_with_truth():
 
     series, truth = gold_layers(50.0, size_px=48, pixel_size_A=0.5)
     data, kw, _ = series
-    assert data.shape == (51, 48, 48) and kw["scale"] == pytest.approx((1, 0.5, 0.5))
+    assert data.shape == (51, 48, 48) and kw["scale"] == pytest.approx((0.5, 0.5, 0.5))
     angles = np.asarray(kw["metadata"]["tilt_angles_deg"])
     assert angles.min() == pytest.approx(-50) and angles.max() == pytest.approx(50)
     tdata, tkw, _ = truth
@@ -66,7 +66,7 @@ def test_demo_screenshot_shows_grid_with_spectra_and_bragg_circles(make_napari_v
                               tilt_step_deg=3.0) == 0
     finally:
         _demo.build_demo = real_build
-    assert "UNTRAINED" in built["note"] and "UNTRAINED" in viewer.text_overlay.text
+    assert "UNTRAINED" in built["note"] and "UNTRAINED" in viewer.canvas.overlays.text.text
     assert [p["name"] for p in built["panels"]] == ["WBP", "IRDM", "ground truth"]
     grid = viewer.canvas.grid
     assert grid.enabled and tuple(grid.shape) == (2, 3)

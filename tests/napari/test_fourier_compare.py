@@ -51,11 +51,11 @@ def _expected_kx_kz_positions(a=A, n=N, px=PX, g_max=1.0):
     return out
 
 
-def test_bragg_circles_land_on_lattice_spots(lattice_viewer, qtbot, wait_worker):
-    from napari_irdm._napari._widgets.fourier import DETECTED_COLOR, MISSING_COLOR, FourierInspectorWidget
+def test_bragg_circles_land_on_lattice_spots(plugin_widget, lattice_viewer, qtbot, wait_worker):
+    from napari_irdm._napari._widgets.fourier import DETECTED_COLOR, MISSING_COLOR
 
     viewer, layer = lattice_viewer
-    w = FourierInspectorWidget(viewer)
+    w = plugin_widget(viewer, "Fourier inspector")
     w.layers.value = [layer]
     assert w.reference.value == "lattice preset"
     w.a_A.value = A
@@ -101,11 +101,10 @@ def _rgb(hex_color: str):
     return [int(hex_color[i: i + 2], 16) / 255 for i in (1, 3, 5)]
 
 
-def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbot, wait_worker):
-    from napari_irdm._napari._widgets.fourier import FourierInspectorWidget
+def test_unknown_orientation_draws_rings_at_family_spacings(plugin_widget, lattice_viewer, qtbot, wait_worker):
 
     viewer, layer = lattice_viewer
-    w = FourierInspectorWidget(viewer)
+    w = plugin_widget(viewer, "Fourier inspector")
     w.layers.value = [layer]
     w.a_A.value = A
     w.crystal_orientation.value = "unknown"
@@ -121,11 +120,10 @@ def test_unknown_orientation_draws_rings_at_family_spacings(lattice_viewer, qtbo
     assert radius_px == pytest.approx(0.5 * N * PX, abs=1e-6)  # |g| = 1/d = 0.5 1/Å → 12 voxels
 
 
-def test_compare_lays_out_grid_with_spectra(make_napari_viewer, tiny_series, qtbot, wait_worker):
+def test_compare_lays_out_grid_with_spectra(plugin_widget, make_napari_viewer, tiny_series, qtbot, wait_worker):
     from napari.layers import Layer
 
     from napari_irdm._napari._layers import volume_layer_data
-    from napari_irdm._napari._widgets.compare import CompareWidget
     from napari_irdm.data import Volume
     from napari_irdm.tomo import wbp
 
@@ -134,7 +132,7 @@ def test_compare_lays_out_grid_with_spectra(make_napari_viewer, tiny_series, qtb
     viewer.add_image(data, name="series", metadata={"kind": "tilt_series"})
     for name, vol in (("ground truth", phantom), ("WBP", wbp(data, angles)), ("IRDM", phantom * 0.9)):
         viewer.add_layer(Layer.create(*volume_layer_data(Volume(vol, 0.5, angles), name=name)))
-    w = CompareWidget(viewer)
+    w = plugin_widget(viewer, "Compare")
     assert [lyr.name for lyr in w.chosen()] == ["WBP", "IRDM", "ground truth"]
     assert wait_worker(w.run()) == "done"
     grid = viewer.canvas.grid

@@ -28,7 +28,9 @@ def test_reader_opens_tilt_series_with_angles_and_scale(tmp_path, suffix):
     [(data, kwargs, ltype)] = reader(str(path))
     assert ltype == "image" and data.shape == (5, 8, 10)
     np.testing.assert_allclose(data, ts.data, rtol=1e-6)
-    assert kwargs["scale"] == pytest.approx((1.0, 0.5, 0.5))
+    assert kwargs["scale"] == pytest.approx((0.5, 0.5, 0.5))
+    # the tilt index is centred on a default volume's z (nz = nx = 10): tilts 0..4 at z 2.5..4.5 px
+    assert kwargs["translate"] == pytest.approx((0.5 * (10 - 5) * 0.5, 0.0, 0.0))
     md = kwargs["metadata"]
     assert md["kind"] == "tilt_series"
     np.testing.assert_allclose(md["tilt_angles_deg"], ts.tilt_angles_deg)
@@ -118,4 +120,4 @@ def test_viewer_opens_through_plugin(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(path), plugin="napari-irdm")
     assert layer.metadata["kind"] == "tilt_series"
-    assert tuple(layer.scale) == pytest.approx((1.0, 0.5, 0.5))
+    assert tuple(layer.scale) == pytest.approx((0.5, 0.5, 0.5))

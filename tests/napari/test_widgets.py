@@ -18,12 +18,11 @@ def _peak_zx(vol: np.ndarray) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("method", ["WBP", "SIRT"])
-def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot, wait_worker, method):
-    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+def test_reconstruct_widget_makes_volume_layer(plugin_widget, series_layer, tiny_series, qtbot, wait_worker, method):
 
     viewer, layer = series_layer
     _, angles, phantom = tiny_series
-    w = ReconstructWidget(viewer)
+    w = plugin_widget(viewer, "Reconstruct")
     assert w.layer.value is layer and w.angles_from.value == "layer metadata"
     w.method.value = method
     w.iterations.value = 15
@@ -40,34 +39,34 @@ def test_reconstruct_widget_makes_volume_layer(series_layer, tiny_series, qtbot,
     assert _peak_zx(phantom) in {(21, 10), (21, 11), (22, 10), (22, 11)}
 
 
-def test_reconstruct_angles_from_range_and_tilt_axis_x(series_layer, tiny_series, qtbot, wait_worker):
-    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
-
+def test_reconstruct_angles_from_range_and_tilt_axis_x(plugin_widget, series_layer, tiny_series, qtbot, wait_worker):
     viewer, layer = series_layer
     data, angles, _ = tiny_series
     # the same series with the tilt axis along x and no angles in the metadata
     layer2 = viewer.add_image(np.swapaxes(data, 1, 2).copy(), name="transposed", scale=(1, 0.5, 0.5))
-    w = ReconstructWidget(viewer)
+    w = plugin_widget(viewer, "Reconstruct")
     w.layer.value = layer2
     assert w.angles_from.value == "range"
     w.tilt_start.value, w.tilt_stop.value, w.tilt_step.value = -60, 60, 3
     w.tilt_axis.value = "x"
     wait_worker(w.run())
-    ref = ReconstructWidget(viewer)
-    ref.layer.value = layer
-    wait_worker(ref.run())
+    # the series follows the volume into the house frame (a view, no copy): one world
+    np.testing.assert_array_equal(np.asarray(layer2.data), data)
+    assert layer2.metadata["tilt_axis"] == "y" and "transposed" in layer2.metadata["provenance"][-1]
+    w.layer.value = layer
+    assert w.tilt_axis.value == "y"
+    wait_worker(w.run())
     a, b = (np.asarray(lyr.data) for lyr in viewer.layers if lyr.name.startswith("WBP"))
     np.testing.assert_allclose(a, b, atol=1e-4 * float(np.abs(b).max()))
     assert viewer.layers[-2].metadata["pixel_size_A"] == pytest.approx(0.5)  # from the scale
 
 
-def test_bad_input_shows_one_line_error_and_starts_nothing(series_layer, monkeypatch):
-    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+def test_bad_input_shows_one_line_error_and_starts_nothing(plugin_widget, series_layer, monkeypatch):
 
     viewer, _ = series_layer
     errors = []
     monkeypatch.setattr("napari.utils.notifications.show_error", errors.append)
-    w = ReconstructWidget(viewer)
+    w = plugin_widget(viewer, "Reconstruct")
     w.angles_from.value = "range"
     w.tilt_start.value, w.tilt_stop.value, w.tilt_step.value = -60, 60, 2  # 61 angles for 41 images
     n = len(viewer.layers)
@@ -76,11 +75,10 @@ def test_bad_input_shows_one_line_error_and_starts_nothing(series_layer, monkeyp
     assert len(errors) == 1 and "61 tilt angles for 41 images" in errors[0] and "\n" not in errors[0]
 
 
-def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(series_layer, qtbot, wait_worker):
-    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+def test_cancel_stops_long_sirt_within_a_second_and_leaves_no_layer(plugin_widget, series_layer, qtbot, wait_worker):
 
     viewer, _ = series_layer
-    w = ReconstructWidget(viewer)
+    w = plugin_widget(viewer, "Reconstruct")
     w.method.value = "SIRT"
     w.iterations.value = 100000  # hours of work
     n = len(viewer.layers)
@@ -135,17 +133,16 @@ def tiny_model():
     return UNetPlusPlus(in_channels=1, out_channels=1, base_width=4, depth=2, residual=True)
 
 
-def test_inpaint_widget_with_module_and_saved_file(series_layer, qtbot, wait_worker, tiny_model, tmp_path):
-    from napari_irdm._napari._widgets.inpaint import FROM_FILE, InpaintWidget
-    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+def test_inpaint_widget_with_module_and_saved_file(plugin_widget, series_layer, qtbot, wait_worker, tiny_model, tmp_path):
+    from napari_irdm._napari._widgets.inpaint import FROM_FILE
     from napari_irdm.dl.inference import inpaint
     from napari_irdm.dl.registry import save_model
 
     viewer, _ = series_layer
-    rec = ReconstructWidget(viewer)
+    rec = plugin_widget(viewer, "Reconstruct")
     wait_worker(rec.run())
     wbp = viewer.layers["WBP"]
-    w = InpaintWidget(viewer)
+    w = plugin_widget(viewer, "IRDM inpaint")
     assert w.layer.value is wbp  # tilt series are not offered
     w.add_model("tiny", tiny_model)
     w.batch_size.value = 16

@@ -81,10 +81,7 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = Fa
         ``layers`` (name -> layer), ``widgets``, ``note`` (str or None), ``panels`` (Compare panels).
     """
     from napari_irdm._napari._sample_data import SAMPLE_PIXEL_A, SAMPLE_SIZE_PX, SAMPLE_STEP_DEG, gold_layers
-    from napari_irdm._napari._widgets.compare import CompareWidget
-    from napari_irdm._napari._widgets.fourier import FourierInspectorWidget
-    from napari_irdm._napari._widgets.inpaint import InpaintWidget, shipped_models
-    from napari_irdm._napari._widgets.reconstruct import ReconstructWidget
+    from napari_irdm._napari._widgets.inpaint import shipped_models
 
     _pump(viewer, "simulating a gold nanocrystal tilt series...")
     from napari.layers import Layer
@@ -95,14 +92,11 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = Fa
         viewer.add_layer(Layer.create(data, kwargs, ltype))
     series_layer = viewer.layers[-2]
 
-    rec = ReconstructWidget(viewer)
-    inp = InpaintWidget(viewer)
-    fourier = FourierInspectorWidget(viewer)
-    compare = CompareWidget(viewer)
-    widgets = {"Reconstruct": rec, "IRDM inpaint": inp, "Fourier inspector": fourier, "Compare": compare}
-    docks = {}
-    for name, w in widgets.items():
-        docks[name] = viewer.window.add_dock_widget(w, name=name, area="right", tabify=bool(docks))
+    # the widgets come through napari's plugin machinery, exactly as from Plugins > napari-irdm
+    widgets, docks = {}, {}
+    for name in ("Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"):
+        docks[name], widgets[name] = viewer.window.add_plugin_dock_widget("napari-irdm", name, tabify=bool(docks))
+    rec, inp, fourier, compare = (widgets[k] for k in ("Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"))
 
     rec.layer.value = series_layer
     rec.method.value = "WBP"
@@ -142,17 +136,17 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = Fa
     compare.layers.value = chosen
     panels = _run_widget(compare, viewer, "Compare")
 
-    viewer.text_overlay.visible = True
-    viewer.text_overlay.font_size = 10
-    viewer.text_overlay.color = "white"
-    viewer.text_overlay.position = "bottom_left"
+    _text_overlay(viewer).visible = True
+    _text_overlay(viewer).font_size = 10
+    _text_overlay(viewer).color = "white"
+    _text_overlay(viewer).position = "bottom_left"
     px = panels[0]["pixel_size_A"] if panels else None
     lines = [f"gold nanocrystal, ±{tilt_max_deg:g}° tilts, {px:g} Å/voxel" if px else "gold nanocrystal",
              "top: xz slice (perpendicular to the tilt axis y); bottom: kx-kz power spectrum",
              "Bragg circles: green detected, red missing; yellow: missing-wedge boundary"]
     if note:
         lines.append(f"NOTE: {note}")
-    viewer.text_overlay.text = "\n".join(lines)
+    _text_overlay(viewer).text = "\n".join(lines)
     if note and notify:
         from napari.utils.notifications import show_warning
 
@@ -162,6 +156,11 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = Fa
     _pump(viewer, "demo ready")
     return {"layers": {lyr.name: lyr for lyr in viewer.layers}, "widgets": widgets, "note": note,
             "panels": panels}
+
+
+def _text_overlay(viewer):
+    """The viewer's canvas text overlay (napari >= 0.9: ``viewer.canvas.overlays.text``)."""
+    return viewer.canvas.overlays.text
 
 
 def _close_notifications(viewer) -> None:

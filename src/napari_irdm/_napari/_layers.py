@@ -2,7 +2,9 @@
 
 Metadata keys every napari-irdm image layer carries (flat, so users can read them in the
 console): ``kind`` (``"tilt_series"``, ``"volume"``, ``"spectrum"``...), ``pixel_size_A``,
-``tilt_angles_deg`` (list or ``None``), ``angle_source``, ``tilt_axis``, ``source``,
+``tilt_angles_deg`` (list or ``None``), ``angle_source``, ``tilt_axis`` (the image axis the
+tilt axis runs along in the layer's data: ``"y"`` unless a user says otherwise),
+``file_tilt_axis`` (along which it ran in the file), ``source``,
 ``provenance`` (tuple of str).
 """
 
@@ -32,25 +34,32 @@ def _angles_list(angles) -> list[float] | None:
 
 
 def series_layer_data(series: TiltSeries, name: str | None = None, **extra: Any) -> tuple:
-    """``(data, kwargs, "image")`` for a tilt series: scale ``(1, px, px)`` (tilt index, Å, Å)."""
+    """``(data, kwargs, "image")`` for a tilt series: scale ``(px, px, px)`` and the tilt index
+    centred on a default volume's ``z`` (see :mod:`napari_irdm._napari._view`), so series and
+    volumes share ``y``/``x`` exactly and never stretch each other's sliders."""
+    from napari_irdm._napari._view import series_translate
+
     px = _px(series.pixel_size_A)
+    data = np.asarray(series.data, dtype=np.float32)
     meta = {
         "kind": "tilt_series",
         "pixel_size_A": series.pixel_size_A,
         "tilt_angles_deg": _angles_list(series.tilt_angles_deg),
         "angle_source": series.angle_source,
-        "tilt_axis": series.tilt_axis,
+        "tilt_axis": "y",  # in the layer's data: the reader already turned the images into the house frame
+        "file_tilt_axis": series.tilt_axis,
         "source": series.source,
         "provenance": tuple(series.provenance),
     }
     kwargs = {
         "name": name or "tilt series",
-        "scale": (1.0, px, px),
+        "scale": (px, px, px),
+        "translate": series_translate(data.shape[0], data.shape[2], px),
         "metadata": meta,
         "colormap": "gray",
     }
     kwargs.update(extra)
-    return (np.asarray(series.data, dtype=np.float32), kwargs, "image")
+    return (data, kwargs, "image")
 
 
 def volume_layer_data(volume: Volume, name: str | None = None, *, kind: str = "volume", **extra: Any) -> tuple:

@@ -53,11 +53,11 @@ def call_supported(fn: Callable, *args: Any, **kwargs: Any):
 class WidgetBase(Container):
     """A magicgui container bound to a napari viewer, with layer pickers kept up to date."""
 
-    def __init__(self, viewer, **kwargs):
+    def __init__(self, napari_viewer, **kwargs):
         super().__init__(**kwargs)
-        self.viewer = viewer
+        self.viewer = napari_viewer
         self._pickers: list[ComboBox | Select] = []
-        events = viewer.layers.events
+        events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._refresh_choices)
 

@@ -10,7 +10,7 @@ the central kx-kz section with the wedge boundary and the Bragg circles in the s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import ComboBox, PushButton
@@ -27,6 +27,9 @@ from napari_irdm._napari._widgets.fourier import (
     family_text,
     spectrum_job,
 )
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["PLANES", "CompareWidget", "default_order"]
 
@@ -52,8 +55,8 @@ def default_order(names: list[str]) -> list[str]:
 class CompareWidget(WidgetBase):
     """Lay out volumes and their spectra in napari's grid with linked views."""
 
-    def __init__(self, viewer: Any):
-        super().__init__(viewer, labels=True)
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(napari_viewer, labels=True)
         self.layers = self._layer_picker("volumes", self._volume_layers, multiple=True)
         self.bragg = ComboBox(label="Bragg circles from", choices=self._bragg_choices)
         self._pickers.append(self.bragg)

@@ -18,7 +18,7 @@ information limit per volume, and shows ``|k|`` and ``d`` under the cursor in th
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import ComboBox, FloatSpinBox, LineEdit, PushButton, Table
@@ -35,6 +35,9 @@ from napari_irdm._napari._widgets._spectra import (
     with_friedel_mates,
 )
 from napari_irdm.progress import Progress
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["DETECTED_COLOR", "LATTICE_PRESETS", "MISSING_COLOR", "FourierInspectorWidget", "attach_d_status",
            "family_text", "spectrum_job"]
@@ -156,8 +159,8 @@ def attach_d_status(layer, freqs, section: str | None = None) -> None:
 class FourierInspectorWidget(WidgetBase):
     """Power spectra, Bragg circles (detected / missing), wedge boundary and a per-family table."""
 
-    def __init__(self, viewer: Any):
-        super().__init__(viewer, labels=True)
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(napari_viewer, labels=True)
         self.layers = self._layer_picker("volumes", self._volume_layers, multiple=True)
         self.reference = ComboBox(label="reflections from", choices=self._reference_choices)
         self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
@@ -257,7 +260,21 @@ class FourierInspectorWidget(WidgetBase):
                 added += new
             rows += self._table_rows(r)
         self.table.value = {"data": rows, "index": list(range(len(rows))), "columns": list(TABLE_COLUMNS)}
+        if added:
+            self._frame(added, results)
         return added
+
+    def _frame(self, added: list, results: list[dict]) -> None:
+        """Show the spectra: the sections lie in the (y, x) plane of the world, beside the volumes."""
+        viewer = self.viewer
+        viewer.dims.ndisplay = 2
+        viewer.dims.order = (0, 1, 2)
+        nz = results[0]["data"].shape[0]
+        viewer.dims.set_point(0, (nz // 2) * results[0]["pixel_size_A"])
+        # the fit needs a layer with the viewer's full dimensionality (napari indexes the
+        # extent by the displayed world axes): the source volumes, beside the 2D sections
+        sources = [lyr for lyr in viewer.layers if lyr.name in {r["name"] for r in results} and lyr.ndim == 3]
+        viewer.reset_view(layers=sources + [lyr for lyr in added if lyr.visible])
 
     def _remove_previous(self, name: str) -> None:
         """Drop this widget's layers from an earlier run on the same volume (re-run = refresh)."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton, SpinBox
 
 from napari_irdm._napari._layers import layer_angles, volume_from_layer, volume_layer_data
+from napari_irdm._napari._view import VIEWS, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["FROM_FILE", "InpaintWidget", "shipped_models"]
 
@@ -35,8 +39,8 @@ class InpaintWidget(WidgetBase):
     :func:`napari_irdm.dl.registry.save_model`.
     """
 
-    def __init__(self, viewer: Any):
-        super().__init__(viewer, labels=True)
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(napari_viewer, labels=True)
         self._extra_models: dict[str, Any] = {}
         self.layer = self._layer_picker("volume", self._volume_layers)
         self.model = ComboBox(label="model", choices=self._model_choices)
@@ -54,10 +58,12 @@ class InpaintWidget(WidgetBase):
                                     "(2-4x the time, slightly better)")
         self.batch_size = SpinBox(label="batch size", min=1, max=1024, value=8)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self.view = ComboBox(label="show", choices=list(VIEWS), value=next(iter(VIEWS)),
+                             tooltip="what the viewer shows when the result is ready")
         self.run_button = PushButton(text="Inpaint missing wedge")
         self.panel = RunPanel(label="")
         self.extend([self.layer, self.model, self.model_file, self.note, self.data_consistency,
-                     self.nonnegative, self.tta, self.batch_size, self.device, self.run_button, self.panel])
+                     self.nonnegative, self.tta, self.batch_size, self.device, self.view, self.run_button, self.panel])
         self.model.changed.connect(self._model_changed)
         self.run_button.changed.connect(self.run)
         self._model_changed()
@@ -129,9 +135,11 @@ class InpaintWidget(WidgetBase):
 
         def finish(vol: np.ndarray):
             new = volume.replace(data=vol, tilt_angles_deg=angles, provenance=provenance)
-            return self.add_layer(volume_layer_data(new, name="IRDM", metadata={
+            out = self.add_layer(volume_layer_data(new, name="IRDM", metadata={
                 "method": "IRDM", "model": model_name, "data_consistency": dc, "nonnegative": nn,
                 "source_layer": layer.name}))
+            show_volume(self.viewer, out, self.view.value)
+            return out
 
         return work(), finish
 

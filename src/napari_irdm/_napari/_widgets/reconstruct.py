@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, PushButton, SpinBox
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size, volume_layer_data
+from napari_irdm._napari._view import VIEWS, series_translate, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel, start_worker
 from napari_irdm.data import Volume
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["METHODS", "ReconstructWidget"]
 
@@ -26,8 +30,8 @@ class ReconstructWidget(WidgetBase):
     and metadata holding the tilt angles, the pixel size and the provenance.
     """
 
-    def __init__(self, viewer: Any):
-        super().__init__(viewer, labels=True)
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(napari_viewer, labels=True)
         self.layer = self._layer_picker("tilt series", self._series_layers)
         self.angles_from = ComboBox(label="angles from", choices=ANGLE_SOURCES, value="layer metadata")
         self.angles_file = FileEdit(label="angles file", mode="r", filter="*.rawtlt *.tlt *.txt *.csv *.mdoc")
@@ -44,12 +48,15 @@ class ReconstructWidget(WidgetBase):
         self.nonnegative = CheckBox(label="non-negative", value=True)
         self.thickness = SpinBox(label="thickness (0 = width)", min=0, max=100000, value=0)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self.view = ComboBox(label="show", choices=list(VIEWS), value=next(iter(VIEWS)),
+                             tooltip="what the viewer shows when the volume is ready: its middle slice "
+                                     "perpendicular to the tilt axis, or a 3D rendering")
         self.run_button = PushButton(text="Reconstruct")
         self.panel = RunPanel(label="")
         self.extend([
             self.layer, self.angles_from, self.angles_file, self.tilt_start, self.tilt_stop, self.tilt_step,
             self.tilt_axis, self.method, self.filter_name, self.iterations, self.relaxation, self.tv_weight,
-            self.nonnegative, self.thickness, self.device, self.run_button, self.panel,
+            self.nonnegative, self.thickness, self.device, self.view, self.run_button, self.panel,
         ])
         self.method.changed.connect(self._method_changed)
         self.angles_from.changed.connect(self._update_visibility)
@@ -68,6 +75,7 @@ class ReconstructWidget(WidgetBase):
         if layer is None:
             return
         self.angles_from.value = "layer metadata" if layer_angles(layer) is not None else "range"
+        self.tilt_axis.value = "x" if layer.metadata.get("tilt_axis") == "x" else "y"
 
     def _method_changed(self, *_):
         # the core's default relaxation per method (SART updates per projection: smaller steps)
@@ -117,7 +125,8 @@ class ReconstructWidget(WidgetBase):
         data = np.asarray(layer.data)
         if data.ndim != 3:
             raise ValueError(f"layer {layer.name!r} is not a 3D tilt series (n_tilts, ny, nx)")
-        if self.tilt_axis.value == "x":
+        transpose = self.tilt_axis.value == "x"
+        if transpose:
             data = np.swapaxes(data, 1, 2)
         data = np.ascontiguousarray(data, dtype=np.float32)
         angles, angle_source = self._angles(layer, data.shape[0])
@@ -163,11 +172,15 @@ class ReconstructWidget(WidgetBase):
             return np.asarray(vol, dtype=np.float32)
 
         def finish(vol: np.ndarray):
+            if transpose and layer in self.viewer.layers:
+                _to_tilt_axis_y(layer)
             volume = Volume(data=vol, pixel_size_A=px, tilt_angles_deg=angles, provenance=provenance)
-            return self.add_layer(
+            new = self.add_layer(
                 volume_layer_data(volume, name=method, metadata={"method": method, "source_layer": layer.name,
                                                                  "angle_source": angle_source})
             )
+            show_volume(self.viewer, new, self.view.value)
+            return new
 
         return work(), finish
 
@@ -182,3 +195,21 @@ class ReconstructWidget(WidgetBase):
             return None
         return start_worker(gen, on_result=finish, panel=self.panel,
                             description=f"{self.method.value} reconstruction")
+
+
+def _to_tilt_axis_y(layer) -> None:
+    """Turn a tilt-series layer whose tilt axis runs along x into the house frame (a view, no copy).
+
+    After a reconstruction with tilt axis x the volume is in the house frame (tilt axis along
+    y); the series follows, so both share one world and the series' images line up with the
+    volume's projections.
+    """
+    data = np.swapaxes(np.asarray(layer.data), 1, 2)
+    px = float(np.asarray(layer.scale)[-1])
+    meta = dict(layer.metadata)
+    meta["tilt_axis"] = "y"
+    meta["provenance"] = (*tuple(meta.get("provenance", ()) or ()),
+                          "napari: images transposed (tilt axis x -> y) for the house frame")
+    layer.data = data
+    layer.translate = series_translate(data.shape[0], data.shape[2], px)
+    layer.metadata = meta
