@@ -55,6 +55,7 @@ def series_layer_data(series: TiltSeries, name: str | None = None, **extra: Any)
         "name": name or "tilt series",
         "scale": (px, px, px),
         "translate": series_translate(data.shape[0], data.shape[2], px),
+        "axis_labels": ("tilt", "y", "x"),
         "metadata": meta,
         "colormap": "gray",
     }
@@ -76,6 +77,7 @@ def volume_layer_data(volume: Volume, name: str | None = None, *, kind: str = "v
     kwargs = {
         "name": name or "volume",
         "scale": (px, px, px),
+        "axis_labels": ("z", "y", "x"),
         "metadata": meta,
         "colormap": "gray",
     }

@@ -81,12 +81,18 @@ def show_volume(viewer, layer, view: str = "slice ⟂ tilt axis (xz)") -> None:
     y_mid = float(layer.translate[1]) + float(layer.scale[1]) * (int(ny) // 2)
     viewer.dims.set_point(1, y_mid)
     if rendering is not None:
+        level = _iso_threshold(np.asarray(layer.data))
         layer.rendering = rendering
         if rendering == "iso":
-            layer.iso_threshold = _iso_threshold(np.asarray(layer.data))
+            layer.iso_threshold = level
         else:
+            # background (vacuum and its streaks) below the object/background split is dark
+            hi = float(layer.contrast_limits[1])
+            if hi > level:
+                layer.contrast_limits = (level, hi)
             layer.attenuation = 0.05
     viewer.reset_view(layers=[layer])
     if ndisplay == 3:
-        # look along the beam (z) with the tilt axis (y) up the screen, tipped a little for depth
-        viewer.camera.angles = (0.0, 20.0, 90.0)
+        # tipped views of the whole box, so that its depth reads
+        viewer.scene.camera.angles = (0.0, 20.0, 90.0)
+        viewer.scene.camera.zoom = 0.8 * float(viewer.scene.camera.zoom)
