@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# CPU wheel of torch (a plain 'torch' would pull a multi-GB CUDA build)
-	$(BIN)/python -m pip install -q "torch==2.13.0" || $(BIN)/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-	$(BIN)/python -m pip install -q -e ".[pyqt,test]"
+	# torch: the CUDA build where an NVIDIA GPU is, else the CPU build (not the multi-GB CUDA one)
+	bash tools/install_torch.sh $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[all,test]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -174,6 +174,15 @@ def _close_notifications(viewer) -> None:
         pass
 
 
+def _require_qt() -> None:
+    """One line instead of napari's long traceback when no Qt binding is installed."""
+    try:
+        import qtpy  # noqa: F401 -- raises when none of PyQt6/PySide6/PyQt5/PySide2 imports
+    except ImportError as err:
+        raise ValueError("napari needs a Qt binding and none is installed: "
+                         "pip install 'napari-irdm[all]' (adds PyQt6)") from err
+
+
 def _has_display() -> bool:
     if sys.platform in ("darwin", "win32"):
         return True
@@ -200,6 +209,7 @@ def run_demo(*, screenshot: str | os.PathLike | None = None, viewer=None, window
     int
         Exit code (0).
     """
+    _require_qt()
     if not _has_display():
         raise ValueError("the demo needs a display: run it under Xvfb, e.g. "
                          "`xvfb-run -a napari-irdm demo --screenshot demo.png`")
