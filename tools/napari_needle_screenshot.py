@@ -18,8 +18,9 @@ NEEDLE = REPO.parent / "shared" / "data" / "etspy-needle-haadf" / "HAADF_aligned
 
 
 def main(out: str, view: str | None = None) -> int:
-    import napari
     from qtpy.QtWidgets import QApplication
+
+    import napari
 
     viewer = napari.Viewer(title="napari-irdm", show=True)
     viewer.window._qt_window.resize(1500, 950)
