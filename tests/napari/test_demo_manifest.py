@@ -74,7 +74,9 @@ def test_demo_screenshot_shows_grid_with_spectra_and_bragg_circles(make_napari_v
     types = list(overlay.shape_type)
     assert types.count("line") == 2 and types.count("ellipse") >= 4  # wedge + Bragg circles
     table = built["widgets"]["Fourier inspector"].table.data.to_list()
-    assert sum(r[1] == "information limit" for r in table) == 3
+    limits = {r[0]: (r[3], r[4]) for r in table if r[1] == "info limit"}
+    assert set(limits) == {"WBP", "IRDM", "ground truth"}
+    assert limits["ground truth"][1] != "none"  # the truth has wedge reflections
     stds = _cells_nonblank(viewer.screenshot(canvas_only=True, flash=False))
     assert min(stds) > 2.0, stds  # six panels, none empty
     img = imread(png)  # the whole window: canvas plus docks

@@ -87,10 +87,15 @@ def test_bragg_circles_land_on_lattice_spots(plugin_widget, lattice_viewer, qtbo
     wedge = viewer.layers["lattice wedge"]
     slopes = sorted(np.degrees(np.arctan2(ln[1, 0] - ln[0, 0], ln[1, 1] - ln[0, 1])) for ln in wedge.data)
     np.testing.assert_allclose(slopes, [-TILT, TILT], atol=1e-6)
-    # table: information limit + one row per family
+    # table: one row per family (detected/expected per region), then the information limit per region
     rows = w.table.data.to_list()
-    assert rows[0][1] == "information limit" and float(rows[0][2]) > 0
     assert "200" in [r[1] for r in rows]
+    [lim] = [r for r in rows if r[1] == "info limit"]
+    rep = w.results[0]["report"]
+    assert lim[3] == f"{rep.information_limit('measured'):.2f} Å"
+    assert lim[4] == "none" and rep.information_limit("wedge") is None  # wedge spots were removed
+    # every column fits: no horizontal scrolling in the dock
+    assert w.table.native.horizontalScrollBar().maximum() == 0 or not w.table.native.isVisible()
     # |k| and d under the cursor in the status bar, at the (200) spot (row c, col c + 12)
     world = np.array(section.data_to_world((N // 2, N // 2 + 12)))
     status = section.get_status(np.concatenate([[0.0], world]), world=True)

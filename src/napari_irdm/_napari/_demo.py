@@ -137,7 +137,7 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = Fa
     panels = _run_widget(compare, viewer, "Compare")
 
     _text_overlay(viewer).visible = True
-    _text_overlay(viewer).font_size = 10
+    _text_overlay(viewer).font_size = 9
     _text_overlay(viewer).color = "white"
     _text_overlay(viewer).position = "bottom_left"
     px = panels[0]["pixel_size_A"] if panels else None
@@ -189,7 +189,7 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run_demo(*, screenshot: str | os.PathLike | None = None, viewer=None, window_size: tuple[int, int] = (1600, 1000),
+def run_demo(*, screenshot: str | os.PathLike | None = None, viewer=None, window_size: tuple[int, int] = (1900, 900),
              **demo_options: Any) -> int:
     """Open napari with the demo; with ``screenshot``, save the whole window to that PNG and exit.
 

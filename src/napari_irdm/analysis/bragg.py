@@ -60,7 +60,9 @@ class BraggReport:
     controls : list of Spot
         Off-lattice positions at the same |g| tested the same way.
     information_limit_A : float or None
-        Smallest d of any detected reflection.
+        Smallest d of any detected reflection (either region). The missing-wedge story is in
+        :meth:`information_limit` per region: a WBP can reach the truth's limit in the measured
+        region and find nothing in the wedge.
     false_positive_fraction : float
         Fraction of controls "detected" (should be ≤ ~5 %).
     """
@@ -82,6 +84,7 @@ class BraggReport:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["families"] = [asdict(f) for f in self.families]
+        d["information_limit_by_region_A"] = {r: self.information_limit(r) for r in ("measured", "wedge")}
         return _jsonable(d)
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -105,6 +108,11 @@ class BraggReport:
                 os.unlink(tmp)
             raise
 
+    def information_limit(self, region: str) -> float | None:
+        """Smallest d (Å) of a detected reflection in ``region`` (``"measured"`` or ``"wedge"``), or ``None``."""
+        ds = [float(sp.d_A) for sp in self.spots if sp.detected and sp.region == region]
+        return min(ds) if ds else None
+
     def counts(self, region: str) -> tuple[int, int]:
         """Total (expected, detected) spots in ``region`` over all families."""
         exp = sum(int(f.expected.get(region) or 0) for f in self.families)
@@ -127,7 +135,11 @@ class BraggReport:
         else:
             n_all = sum(int(f.expected.get("total") or 0) for f in self.families)
             rows.append(f"{'total':>9} {'':>7} {'':>9}  {f'{dm}/?':>9}  {f'{dw}/?':>9}   (of {n_all} spots in all)")
-        lim = "none" if self.information_limit_A is None else f"{self.information_limit_A:.3f} Å"
+        def fmt(v):
+            return "none" if v is None else f"{v:.3f} Å"
+
+        lim = (f"{fmt(self.information_limit_A)} (measured region {fmt(self.information_limit('measured'))}, "
+               f"wedge {fmt(self.information_limit('wedge'))})")
         nctl = len(self.controls)
         nfp = sum(c.detected for c in self.controls)
         rows.append(f"information limit: {lim}; off-lattice controls detected: {nfp}/{nctl} "

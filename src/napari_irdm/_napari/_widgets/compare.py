@@ -187,7 +187,12 @@ class CompareWidget(WidgetBase):
             pos, keep = section_spots(idx, "kx-kz", freqs)
             rad = max(2.0, 0.035 * len(freqs[2]))
             kept = [s for s, k in zip(spots, keep) if k]
-            for (zr, xc), s, text in zip(pos, kept, family_text(kept)):
+            # circles that would cross the panel's edge (near Nyquist) spill into the next panel
+            nz, nx = len(freqs[0]), len(freqs[2])
+            inside = [rad - 0.5 <= zr <= nz - 0.5 - rad and rad - 0.5 <= xc <= nx - 0.5 - rad for zr, xc in pos]
+            pos = [p for p, ok in zip(pos, inside) if ok]
+            kept = [s for s, ok in zip(kept, inside) if ok]
+            for (zr, xc), s, text in zip(pos, kept, family_text(kept, positions=pos)):
                 shapes.append(np.array([[zr - rad, yc, xc - rad], [zr - rad, yc, xc + rad],
                                         [zr + rad, yc, xc + rad], [zr + rad, yc, xc - rad]]))
                 types.append("ellipse")
@@ -197,7 +202,7 @@ class CompareWidget(WidgetBase):
                       metadata={"kind": "bragg_overlay", "source_layer": name}, ndim=3)
         if shapes:
             return Shapes(shapes, shape_type=types, edge_color=colors, features={"label": labels},
-                          text={"string": "{label}", "color": "white", "size": 8, "anchor": "upper_left"}, **kwargs)
+                          text={"string": "{label}", "color": "white", "size": 8, "anchor": "upper_right"}, **kwargs)
         return Shapes(**kwargs)
 
     def _apply_plane(self, *_):

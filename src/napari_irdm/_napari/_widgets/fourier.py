@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSpinBox, LineEdit, PushButton, Table
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushButton, Table
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, image_layers
@@ -47,7 +47,8 @@ MISSING_COLOR = "#ff4040"
 RING_COLOR = "#5ab4ff"
 WEDGE_COLOR = "#ffd23c"
 SECTIONS = ("kx-kz", "kx-ky")
-TABLE_COLUMNS = ("volume", "family", "d (Å)", "detected", "measured", "wedge")
+#: the per-family table: detected/expected spots in each missing-wedge region
+TABLE_COLUMNS = ("volume", "family", "d (Å)", "measured", "wedge")
 
 #: label -> (structure, lattice constant in Å)
 LATTICE_PRESETS = OrderedDict([
@@ -71,20 +72,31 @@ def _family_label(spot) -> str:
     return str(fam)
 
 
-def family_text(spots, n: int = 5) -> list[str]:
+def family_text(spots, n: int = 5, positions=None) -> list[str]:
     """Text label per spot: the family name on one spot of each of the ``n`` lowest-order
     families (largest d), empty elsewhere -- readable at atomic resolution, where dozens of
-    families and symmetry-equivalent spots are tested."""
+    families and symmetry-equivalent spots are tested.
+
+    With ``positions`` (``(row, col)`` per spot in the section), the labelled spot of a family
+    is the one furthest right and nearest the horizontal axis, so that labels sit beside
+    their own circles, fanned out along the +kx axis instead of piled at the centre.
+    """
     ds: dict[str, float] = {}
     for s in spots:
         ds.setdefault(_family_label(s), float(s.d_A))
-    named = set(sorted(ds, key=lambda f: -ds[f])[:n])
-    out = []
-    for s in spots:
-        fam = _family_label(s)
-        out.append(fam if fam in named else "")
-        named.discard(fam)
-    return out
+    named = sorted(ds, key=lambda f: -ds[f])[:n]
+    chosen: dict[str, int] = {}
+    if positions is not None and len(positions) == len(spots):
+        pos = np.asarray(positions, dtype=float)
+        centre = pos.mean(axis=0) if len(pos) else np.zeros(2)
+        for fam in named:
+            idx = [i for i, s in enumerate(spots) if _family_label(s) == fam]
+            chosen[fam] = max(idx, key=lambda i: (pos[i, 1] - centre[1]) - 2.0 * abs(pos[i, 0] - centre[0]))
+    else:
+        for fam in named:
+            chosen[fam] = next(i for i, s in enumerate(spots) if _family_label(s) == fam)
+    by_index = {i: fam for fam, i in chosen.items()}
+    return [by_index.get(i, "") for i in range(len(spots))]
 
 
 def spectrum_job(volumes: list[dict], reference: dict, snr_threshold: float = 3.0):
@@ -160,7 +172,8 @@ class FourierInspectorWidget(WidgetBase):
     """Power spectra, Bragg circles (detected / missing), wedge boundary and a per-family table."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(napari_viewer, labels=True)
+        # the inputs in a labelled form; the table below it at the dock's full width
+        super().__init__(napari_viewer, labels=False)
         self.layers = self._layer_picker("volumes", self._volume_layers, multiple=True)
         self.reference = ComboBox(label="reflections from", choices=self._reference_choices)
         self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
@@ -173,8 +186,9 @@ class FourierInspectorWidget(WidgetBase):
         self.panel = RunPanel(label="")
         self.table = Table(value={"data": [], "index": [], "columns": list(TABLE_COLUMNS)})
         self.table.min_height = 180
-        self.extend([self.layers, self.reference, self.preset, self.a_A, self.crystal_orientation, self.snr, self.run_button, self.panel,
-                     self.table])
+        self.form = Container(labels=True, widgets=[self.layers, self.reference, self.preset, self.a_A,
+                                                     self.crystal_orientation, self.snr])
+        self.extend([self.form, self.run_button, self.panel, self.table])
         self._pickers.append(self.reference)
         self.preset.changed.connect(self._preset_changed)
         self.reference.changed.connect(self._reference_changed)
@@ -260,9 +274,20 @@ class FourierInspectorWidget(WidgetBase):
                 added += new
             rows += self._table_rows(r)
         self.table.value = {"data": rows, "index": list(range(len(rows))), "columns": list(TABLE_COLUMNS)}
+        self._fit_table()
         if added:
             self._frame(added, results)
         return added
+
+    def _fit_table(self) -> None:
+        """Columns as wide as their contents, no row numbers: the counts fit the dock, no side scrolling."""
+        from qtpy.QtWidgets import QHeaderView
+
+        native = self.table.native
+        native.verticalHeader().setVisible(False)
+        header = native.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
 
     def _frame(self, added: list, results: list[dict]) -> None:
         """Show the spectra: the sections lie in the (y, x) plane of the world, beside the volumes."""
@@ -321,7 +346,7 @@ class FourierInspectorWidget(WidgetBase):
                 kept = [s for s, k in zip(spots, keep) if k]
                 if len(kept):
                     detected = np.array([bool(s.detected) for s in kept])
-                    features = {"family": [_family_label(s) for s in kept], "label": family_text(kept),
+                    features = {"family": [_family_label(s) for s in kept], "label": family_text(kept, positions=pos),
                                 "detected": detected,
                                 "d_A": [float(s.d_A) for s in kept],
                                 "snr": [float(getattr(s, "snr", np.nan)) for s in kept]}
@@ -369,20 +394,22 @@ class FourierInspectorWidget(WidgetBase):
 
     @staticmethod
     def _table_rows(r: dict) -> list[list]:
-        """Rows ``[volume, family, d, detected/expected, measured, wedge]`` plus the information limit."""
+        """Rows ``[volume, family, d, measured, wedge]``: detected/expected spots per region, then
+        the information limit (smallest d detected) of each region -- the missing-wedge story."""
         report = r["report"]
         if report is None:
-            return [[r["name"], "(no tilt angles: no Bragg report)", "", "", "", ""]]
-        limit = getattr(report, "information_limit_A", None)
-        rows = [[r["name"], "information limit", "none" if limit is None else f"{float(limit):.3f}", "", "", ""]]
+            return [[r["name"], "(no angles: no report)", "", "", ""]]
 
         def cell(f, region):
             e, d = f.expected.get(region), int(f.detected.get(region, 0) or 0)
             return f"{d}/{e}" if e is not None else f"{d}/?"
 
-        for f in list(getattr(report, "families", []) or []):
-            det = sum(int(v or 0) for v in f.detected.values())
-            exp = [v for v in f.expected.values() if v is not None]
-            total = f"{det}/{sum(int(v) for v in exp)}" if exp else f"{det}/?"
-            rows.append([r["name"], str(f.family), f"{float(f.d_A):.3f}", total, cell(f, "measured"), cell(f, "wedge")])
+        rows = [[r["name"], str(f.family), f"{float(f.d_A):.3f}", cell(f, "measured"), cell(f, "wedge")]
+                for f in list(getattr(report, "families", []) or [])]
+
+        def limit(region):
+            v = report.information_limit(region) if hasattr(report, "information_limit") else None
+            return "none" if v is None else f"{float(v):.2f} Å"
+
+        rows.append([r["name"], "info limit", "", limit("measured"), limit("wedge")])
         return rows
