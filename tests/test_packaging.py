@@ -113,3 +113,42 @@ def test_installed_wheel_is_discovered_by_npe2(wheel, tmp_path):
     assert {"gold_70", "gold_50"} <= set(info["samples"])
     assert "*.mrc" in info["readers"] and "*.tif" in info["readers"]
     assert info["version"]
+
+
+_NAPARI_W = r"""
+import json, sys
+import napari
+import napari.__main__ as cli
+
+def _report(*args, **kwargs):  # instead of entering the event loop
+    viewer = napari.current_viewer()
+    docked = {name: type(w).__module__ + "." + type(w).__name__ for name, w in viewer.window.dock_widgets.items()}
+    files = {name: sys.modules[type(w).__module__].__file__ for name, w in viewer.window.dock_widgets.items()}
+    print(json.dumps({"docked": docked, "files": files}))
+    viewer.close()
+
+napari.run = _report
+sys.argv = ["napari", "-w", "napari-irdm", "__all__"]
+cli._run()
+"""
+
+
+def test_napari_dash_w_docks_every_widget_from_the_wheel(wheel, tmp_path):
+    """``napari -w napari-irdm __all__`` after a non-editable install docks our four widgets, from the wheel."""
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs a display (the test suite starts Xvfb)")
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = os.pathsep.join([str(target), sysconfig.get_paths()["purelib"]])
+    proc = subprocess.run([sys.executable, "-S", "-c", _NAPARI_W], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(info["docked"]) == {f"{n} (napari-irdm)" for n in ("Reconstruct", "IRDM inpaint", "Fourier inspector",
+                                                                   "Compare")}
+    assert info["docked"]["Reconstruct (napari-irdm)"].endswith("reconstruct.ReconstructWidget")
+    for f in info["files"].values():
+        assert Path(f).resolve().is_relative_to(target.resolve()), f

@@ -164,3 +164,21 @@ def test_inpaint_widget_with_module_and_saved_file(plugin_widget, series_layer, 
     w.nonnegative.value = True
     wait_worker(w.run())
     assert viewer.layers[-1].metadata["nonnegative"] is True and float(np.min(viewer.layers[-1].data)) >= 0.0
+
+
+@pytest.mark.parametrize("name", ["Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"])
+def test_any_failure_checking_inputs_is_one_line_notification(plugin_widget, series_layer, monkeypatch, name):
+    """Not only ValueError: an OSError or a bug while checking inputs is one line, not a traceback toast."""
+    viewer, _ = series_layer
+    errors = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", errors.append)
+    w = plugin_widget(viewer, name)
+
+    def broken_job(self):
+        raise OSError("cannot read /data/angles.rawtlt: Input/output error\n  File ... traceback text")
+
+    monkeypatch.setattr(type(w), "job", broken_job)
+    n = len(viewer.layers)
+    assert w.run() is None
+    assert errors == ["cannot read /data/angles.rawtlt: Input/output error"]
+    assert len(viewer.layers) == n and not w.panel.busy

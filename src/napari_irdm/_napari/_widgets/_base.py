@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ from magicgui.widgets import ComboBox, Container, Select
 from napari.layers import Image, Layer
 
 __all__ = ["WidgetBase", "call_supported", "device_choices", "image_layers"]
+
+log = logging.getLogger(__name__)
 
 
 def device_choices() -> list[str]:
@@ -76,6 +79,26 @@ class WidgetBase(Container):
                 w.reset_choices()
             except Exception:  # noqa: BLE001 -- a removed layer may still be selected
                 pass
+
+    def launch(self, description: str):
+        """Check the inputs (``self.job()``) and start the work in a worker with this widget's panel.
+
+        Any failure while checking the inputs -- bad values, a missing or unreadable file, a
+        model that does not load -- is one napari error notification (its first line), never a
+        traceback toast; the traceback goes to the log at debug level. Returns the worker, or
+        ``None`` when nothing was started.
+        """
+        from napari.utils.notifications import show_error
+
+        from napari_irdm._napari._widgets._runner import one_line, start_worker
+
+        try:
+            gen, finish = self.job()
+        except Exception as err:  # noqa: BLE001 -- a widget shows one line, whatever went wrong
+            log.debug("%s: inputs refused", description, exc_info=True)
+            show_error(one_line(err))
+            return None
+        return start_worker(gen, on_result=finish, panel=self.panel, description=description)
 
     def add_layer(self, layer_data: tuple) -> Layer:
         """Add a ``(data, kwargs, type)`` tuple to the viewer (main thread only)."""

@@ -17,7 +17,7 @@ from magicgui.widgets import ComboBox, PushButton
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
 from napari_irdm._napari._widgets._base import WidgetBase, image_layers
-from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm._napari._widgets._spectra import section_spots, spot_indices, wedge_lines, with_friedel_mates
 from napari_irdm._napari._widgets.fourier import (
     DETECTED_COLOR,
@@ -105,14 +105,8 @@ class CompareWidget(WidgetBase):
         return spectrum_job(volumes, reference), self.show
 
     def run(self, *_):
-        from napari.utils.notifications import show_error
-
-        try:
-            gen, finish = self.job()
-        except ValueError as err:
-            show_error(str(err).splitlines()[0])
-            return None
-        return start_worker(gen, on_result=finish, panel=self.panel, description="comparison spectra")
+        """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
+        return self.launch("comparison spectra")
 
     # -- main thread -------------------------------------------------------------------------
     def _remove_previous(self) -> None:

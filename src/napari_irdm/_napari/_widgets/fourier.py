@@ -25,7 +25,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushBu
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, image_layers
-from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm._napari._widgets._spectra import (
     SECTION_AXES,
     d_spacing_at,
@@ -242,14 +242,8 @@ class FourierInspectorWidget(WidgetBase):
         return spectrum_job(volumes, self._reference_kwargs(), float(self.snr.value)), self.show_results
 
     def run(self, *_):
-        from napari.utils.notifications import show_error
-
-        try:
-            gen, finish = self.job()
-        except ValueError as err:
-            show_error(str(err).splitlines()[0])
-            return None
-        return start_worker(gen, on_result=finish, panel=self.panel, description="power spectra")
+        """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
+        return self.launch("power spectra")
 
     # -- main thread: show -------------------------------------------------------------------
     def show_results(self, results: list[dict], *, add_layers: bool = True) -> list:

@@ -10,7 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton, Sp
 from napari_irdm._napari._layers import layer_angles, volume_from_layer, volume_layer_data
 from napari_irdm._napari._view import VIEWS, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
-from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+from napari_irdm._napari._widgets._runner import RunPanel
 
 if TYPE_CHECKING:
     import napari
@@ -144,12 +144,5 @@ class InpaintWidget(WidgetBase):
         return work(), finish
 
     def run(self, *_):
-        """Start inpainting in a worker; returns the worker (``None`` on bad input)."""
-        from napari.utils.notifications import show_error
-
-        try:
-            gen, finish = self.job()
-        except (ValueError, ImportError, FileNotFoundError) as err:
-            show_error(str(err).splitlines()[0])
-            return None
-        return start_worker(gen, on_result=finish, panel=self.panel, description="IRDM inpainting")
+        """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
+        return self.launch("IRDM inpainting")

@@ -10,7 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, PushBut
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size, volume_layer_data
 from napari_irdm._napari._view import VIEWS, series_translate, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
-from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm.data import Volume
 
 if TYPE_CHECKING:
@@ -185,16 +185,8 @@ class ReconstructWidget(WidgetBase):
         return work(), finish
 
     def run(self, *_):
-        """Start the reconstruction in a worker; returns the worker (``None`` on bad input)."""
-        from napari.utils.notifications import show_error
-
-        try:
-            gen, finish = self.job()
-        except ValueError as err:
-            show_error(str(err).splitlines()[0])
-            return None
-        return start_worker(gen, on_result=finish, panel=self.panel,
-                            description=f"{self.method.value} reconstruction")
+        """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
+        return self.launch(f"{self.method.value} reconstruction")
 
 
 def _to_tilt_axis_y(layer) -> None:
