@@ -121,3 +121,24 @@ def test_viewer_opens_through_plugin(make_napari_viewer, tmp_path):
     [layer] = viewer.open(str(path), plugin="napari-irdm")
     assert layer.metadata["kind"] == "tilt_series"
     assert tuple(layer.scale) == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_sample_and_writer_through_the_plugin_machinery(make_napari_viewer, tmp_path):
+    """File > Open Sample > napari-irdm, then File > Save Selected Layers with our writer, then File > Open."""
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("napari-irdm", "gold_50")
+    series = next(lyr for lyr in layers if lyr.metadata.get("kind") == "tilt_series")
+    truth = next(lyr for lyr in layers if lyr.metadata.get("kind") == "ground_truth")
+    px = series.metadata["pixel_size_A"]
+    assert tuple(series.scale) == pytest.approx((px,) * 3) and tuple(truth.scale) == pytest.approx((px,) * 3)
+    # the series' y/x coincide with the truth's, and its tilt index lies inside the truth's z range
+    assert tuple(series.translate)[1:] == pytest.approx((0.0, 0.0))
+    z0 = series.translate[0]
+    assert 0 <= z0 and z0 + (series.data.shape[0] - 1) * px <= (truth.data.shape[0] - 1) * px
+    viewer.layers.selection = {truth}
+    out = tmp_path / "truth.mrc"
+    [written] = viewer.layers.save(str(out), selected=True, plugin="napari-irdm")
+    assert written == str(out)
+    [back] = viewer.open(str(out), plugin="napari-irdm")
+    assert back.metadata["kind"] == "volume" and tuple(back.scale) == pytest.approx((px,) * 3)
+    np.testing.assert_allclose(np.asarray(back.data), np.asarray(truth.data), rtol=1e-6)
