@@ -76,6 +76,28 @@ def nonnegative(text: str) -> float:
     return v
 
 
+def check_numbers(args: argparse.Namespace, *, positive: Iterable[str] = (), nonnegative: Iterable[str] = (),
+                  finite: Iterable[str] = ()) -> None:
+    """Refuse NaN / Inf (and values <= 0 or < 0) in the named float options (``None`` skipped).
+
+    Names are ``args`` attributes (``"pixel_size"`` is reported as ``--pixel-size``); list
+    options are checked element by element. Raises a one-line ``ValueError``.
+    """
+    def values(name):
+        v = getattr(args, name, None)
+        return [] if v is None else (list(v) if isinstance(v, (list, tuple)) else [v])
+
+    for kind, names in (("a positive number", positive), ("a number >= 0", nonnegative), ("a finite number", finite)):
+        for name in names:
+            for v in values(name):
+                ok = math.isfinite(v) and (v > 0 if kind == "a positive number" else v >= 0 if
+                                           kind == "a number >= 0" else True)
+                if not ok:
+                    opt = "--a" if name == "a_A" else "--" + name.replace("_", "-")
+                    words = "lattice constant" if name == "a_A" else name.replace("_", " ")
+                    raise ValueError(f"{opt}: the {words} must be {kind}, got {v:g}")
+
+
 # --------------------------------------------------------------------------- shipped models
 
 
@@ -334,7 +356,8 @@ class _LineProgress:
             self.message = " ".join(str(message).split())[:80]
         now = time.monotonic()
         decile = int(10 * self.step / self.total) if self.total else 0
-        if now - self.last_t >= self.interval or (self.total and decile > self.last_decile):
+        due = now - self.last_t >= self.interval
+        if due or (self.total and decile > self.last_decile and now - self.last_t >= min(1.0, self.interval)):
             self.emit(now)
             self.last_decile = decile
 
@@ -357,7 +380,7 @@ class _LineProgress:
             pass
 
     def close(self, finished: bool) -> None:
-        if finished and time.monotonic() - self.t0 >= 1.0 and self.step != getattr(self, "_emitted_step", None):
+        if finished and time.monotonic() - self.t0 >= min(2.0, self.interval) and self.step != getattr(self, "_emitted_step", None):
             self.emit()
 
 
