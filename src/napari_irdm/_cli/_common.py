@@ -143,15 +143,16 @@ def check_output_file(out, *, inputs: Iterable = (), option: str = "-o/--output"
         raise ValueError(f"{option} {out} has an unknown suffix {out.suffix.lower() or '(none)'!r}: "
                          f"use {', '.join(suffixes)}")
     parent = out.parent if str(out.parent) else Path(".")
+    if len(os.fsencode(out.name)) > _name_max(parent if parent.is_dir() else Path(".")):
+        raise ValueError(f"{option} name is {len(os.fsencode(out.name))} bytes long, more than the "
+                         f"{_name_max(parent if parent.is_dir() else Path('.'))} this file system allows: "
+                         "choose a shorter name")
     if out.is_dir():
         raise ValueError(f"{option} {out} is a folder: give a file name such as {out / ('out' + (suffixes or ('',))[0])}")
     if not parent.is_dir():
         raise ValueError(f"{option}: folder {parent} does not exist: create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{option}: folder {parent} is not writable: choose another location")
-    if len(os.fsencode(out.name)) > _name_max(parent):
-        raise ValueError(f"{option} name is {len(os.fsencode(out.name))} bytes long, more than the "
-                         f"{_name_max(parent)} this file system allows: choose a shorter name")
     check_not_input(out, inputs, option=option)
     return out
 

@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--val-every must be >= 1, got {args.val_every}")
         cfg.val_every = args.val_every
         cfg.ckpt_every = args.val_every
+    if not args.resume:
+        cfg.filled()  # every value checked before the run folder is created
     summary = drive(train_iter(cfg, args.out, resume=args.resume), desc=f"train {args.dataset}")
     v, w = summary["val"], summary["val_wbp"]
     print(

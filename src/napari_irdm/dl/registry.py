@@ -196,7 +196,7 @@ def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
     try:
         state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged or foreign file raises many types
-        raise ValueError(f"{str(pt)!r} is not a readable model file ({_first_line(err)[:120]}): "
+        raise ValueError(f"{str(pt)!r} is not a readable model file ({torch_load_reason(err)}): "
                          "reinstall the package or re-export the model") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{str(pt)!r} does not hold a state dict of weights (found {type(state).__name__}): "
@@ -209,6 +209,19 @@ def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
         raise ValueError(f"weights in {str(pt)!r} do not fit the architecture in its card "
                          f"({_describe_mismatch(model, state)}): re-export the model") from None
     return model.to(resolve_device(device)).eval()
+
+
+def torch_load_reason(err: BaseException) -> str:
+    """A short reason from a ``torch.load`` failure (its weights-only text is many lines)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for ln in lines:
+        if "WeightsUnpickler error:" in ln:
+            return ln.split("WeightsUnpickler error:", 1)[1].strip()[:100] or "refused by the safe loader"
+    for ln in lines:
+        if "Weights only load failed" in ln or ln.startswith("(1)") or ln.startswith("(2)"):
+            continue
+        return ln[:100]
+    return type(err).__name__
 
 
 def _first_line(err: BaseException) -> str:

@@ -338,10 +338,10 @@ def load_checkpoint(run_dir: str | os.PathLike, *, map_location: Any = "cpu") ->
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - damaged files raise many types
-        text = str(err).strip().splitlines()
-        reason = next((t.strip() for t in text if t.strip() and "Weights only load failed" not in t), "")
+        from napari_irdm.dl.registry import torch_load_reason
+
         raise ValueError(f"checkpoint {path} is damaged or not a napari-irdm checkpoint "
-                         f"({(reason or type(err).__name__)[:100]}): {fix}") from None
+                         f"({torch_load_reason(err)}): {fix}") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
         missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
         raise ValueError(f"checkpoint {path} is incomplete (no {', '.join(missing[:3])}): {fix}")
