@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import assert_one_line_error, run_cli, snapshot, with_irdm_meta, write_series
+from .conftest import assert_one_line_error, run_cli, snapshot, with_irdm_meta
 
 
 def _fifo(w: Path, name: str = "angles.rawtlt") -> Path:

@@ -249,6 +249,8 @@ def inpaint_iter(
         volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"inpaint needs a (nz, ny, nx) volume, got shape {tuple(volume.shape)}: pass a 3-D volume")
+    if getattr(volume, "is_meta", False):
+        raise ValueError("inpaint got a tensor on the 'meta' device (it holds no data): pass real data")
     if min(volume.shape) < 1:
         raise ValueError(f"inpaint got an empty volume of shape {tuple(volume.shape)}")
     if int(batch_size) < 1:

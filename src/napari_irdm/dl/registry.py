@@ -103,7 +103,9 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     ModelNotFoundError
         When there is no such model, with what is available and how to make one.
     """
-    p = Path(name_or_path)
+    from napari_irdm.io._errors import as_path
+
+    p = as_path(name_or_path, "model (a shipped name or a .pt path)")
     if _is_name(name_or_path) and not p.exists():
         pt = WEIGHTS_DIR / f"{name_or_path}.pt"
         if not pt.is_file():

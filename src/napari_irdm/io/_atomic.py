@@ -156,16 +156,19 @@ def _as_write_error(err: OSError, path: Path, tmp: Path | None = None) -> WriteE
     text = err.strerror or str(err) or type(err).__name__
     if tmp is not None:
         text = text.replace(str(tmp), str(path)).replace(tmp.name, path.name)
-    if err.errno == errno.ENOSPC or err.errno == getattr(errno, "EDQUOT", -1):
+    short_write = err.errno is None and "requested and" in text and "written" in text  # tifffile's ENOSPC
+    if err.errno == errno.ENOSPC or err.errno == getattr(errno, "EDQUOT", -1) or short_write:
         folder = _folder(path)
         free = _free_bytes(folder)
         extra = f" ({format_bytes(free)} free in {folder})" if free is not None else ""
-        new: WriteError = DiskFullError(err.errno, f"no space left to write {path}{extra}: free some space or "
-                                                   "write to another disk")
+        new: WriteError = DiskFullError(errno.ENOSPC, f"no space left to write {path}{extra}: free some space or "
+                                                      "write to another disk")
     elif err.errno == errno.ENAMETOOLONG:
         new = WriteError(err.errno, f"cannot write {path}: file name too long; choose a shorter name")
     elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         new = WriteError(err.errno, f"cannot write {path}: {text} (choose another output folder)")
+    elif err.errno is None:
+        new = WriteError(f"cannot write {path}: {text}")
     else:
         new = WriteError(err.errno, f"cannot write {path}: {text}")
     return new
@@ -179,7 +182,7 @@ def _free_bytes(folder: Path) -> int | None:
 
 
 def ensure_free_space(path: str | os.PathLike, nbytes: int, *, what: str = "the output") -> None:
-    """Raise :class:`DiskFullError` when the file system of ``path`` lacks ``nbytes`` (+16 MiB).
+    """Raise :class:`DiskFullError` when the file system of ``path`` lacks ``nbytes`` (+10 %, ≤ 16 MiB).
 
     Parameters
     ----------
@@ -196,7 +199,7 @@ def ensure_free_space(path: str | os.PathLike, nbytes: int, *, what: str = "the 
     free = _free_bytes(folder)
     if free is None:
         return
-    need = int(nbytes) + _HEADROOM
+    need = int(nbytes) + min(_HEADROOM, int(nbytes) // 10 + 2**16)
     if need > free:
         raise DiskFullError(
             errno.ENOSPC,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.io._errors import missing_file
+from napari_irdm.io._errors import as_path, missing_file
 from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
 from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
@@ -122,7 +122,7 @@ def _file_kind(path: Path) -> str:
 
 
 def open_raw(path: str | os.PathLike, what: str) -> Raw:
-    path = Path(path)
+    path = as_path(path, what)
     if not path.exists():
         raise missing_file(path, what)
     if path.is_dir():

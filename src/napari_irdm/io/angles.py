@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_irdm.io._atomic import atomic_path
-from napari_irdm.io._errors import missing_file
+from napari_irdm.io._errors import as_path, missing_file
 
 __all__ = [
     "ANGLE_SUFFIXES",
@@ -58,7 +58,7 @@ def read_angles(path: str | os.PathLike) -> np.ndarray:
     ValueError
         Missing, empty or unparsable file (the message names the file and the line).
     """
-    path = Path(path)
+    path = as_path(path, "tilt angle file")
     _check_readable(path, "tilt angle file")
     if path.suffix.lower() == ".mdoc":
         return read_mdoc(path)
