@@ -63,38 +63,46 @@ def _quiet_broken_pipe() -> int:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    from napari_irdm._cli._common import error_line, format_warning
+    from napari_irdm._cli import _common
+
+    _common._SEEN_WARNINGS.clear()
+    format_warning = _common.format_warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # each distinct warning once (format_warning dedupes), as one line
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # for developers, not users
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        warnings.showwarning = format_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    from napari_irdm._cli._common import error_line
     from napari_irdm._signals import signals_as_exceptions
 
-    old_showwarning = warnings.showwarning
-    warnings.showwarning = format_warning
-    try:
-        with signals_as_exceptions():
-            try:
-                parser = build_parser()
-                args = parser.parse_args(argv)  # usage errors: SystemExit(2) after one line
-                if not getattr(args, "command", None):
-                    print("napari-irdm: error: no command given: choose one of "
-                          f"{', '.join(SUBCOMMANDS)} (see 'napari-irdm --help')", file=sys.stderr)
-                    return 2
-                code = int(args.func(args) or 0)
-                sys.stdout.flush()
-                return code
-            except BrokenPipeError:
-                return _quiet_broken_pipe()
-            except SystemExit:
+    with signals_as_exceptions():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)  # usage errors: SystemExit(2) after one line
+            if not getattr(args, "command", None):
+                print("napari-irdm: error: no command given: choose one of "
+                      f"{', '.join(SUBCOMMANDS)} (see 'napari-irdm --help')", file=sys.stderr)
+                return 2
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
+        except SystemExit:
+            raise
+        except BaseException as err:  # noqa: BLE001 - the one place errors become exit codes
+            if os.environ.get("NAPARI_IRDM_TRACEBACK") and not isinstance(err, KeyboardInterrupt):
                 raise
-            except BaseException as err:  # noqa: BLE001 - the one place errors become exit codes
-                if os.environ.get("NAPARI_IRDM_TRACEBACK") and not isinstance(err, KeyboardInterrupt):
-                    raise
-                code, line = error_line(err)
-                try:
-                    print(line, file=sys.stderr)
-                except (OSError, ValueError):  # pragma: no cover - stderr gone
-                    pass
-                return code
-    finally:
-        warnings.showwarning = old_showwarning
+            code, line = error_line(err)
+            try:
+                print(line, file=sys.stderr)
+            except (OSError, ValueError):  # pragma: no cover - stderr gone
+                pass
+            return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import SRC, assert_one_line_error, run_cli, snapshot, write_series
+from .conftest import SRC, assert_one_line_error, run_cli, snapshot
 
 
 def _temps(folder: Path) -> list[str]:

@@ -249,9 +249,15 @@ def _signame(signum: int) -> str:
         return f"signal {signum}"
 
 
+_SEEN_WARNINGS: set[str] = set()
+
+
 def format_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """``warnings.showwarning`` replacement: one ``napari-irdm: warning: ...`` line on stderr."""
     text = " ".join(str(message).split())
+    if text in _SEEN_WARNINGS:  # once per run (the "once" filter forgets whenever filters change)
+        return
+    _SEEN_WARNINGS.add(text)
     stream = sys.stderr if file is None else file
     try:
         stream.write(f"{PROG}: warning: {text}\n")
