@@ -209,7 +209,8 @@ def test_outputs_get_the_umask_mode_not_0600(work, capsys):
 
         truth = load_truth(work / "sim")
         vol = read_volume(work / "sim" / "truth_volume.mrc")
-        report = bragg_report(vol.data, vol.pixel_size_A, vol.tilt_angles_deg, truth=truth)
+        report = bragg_report(vol.data, vol.pixel_size_A, vol.tilt_angles_deg, truth=truth, d_min_A=1.5,
+                              n_controls=0)
         report.save_json(work / "report.json")
         files = sorted((work / "sim").iterdir()) + [work / "report.json"]
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}

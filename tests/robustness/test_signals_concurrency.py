@@ -97,7 +97,7 @@ def test_two_concurrent_runs_writing_one_output_leave_one_valid_file(long_series
     w = long_series
     out = w / "same.mrc"
     procs = [_popen(["reconstruct", w / "ts.mrc", "-o", out, "--method", "sirt", "--iterations", str(n)])
-             for n in (30, 31)]
+             for n in (8, 9)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-400:]
@@ -107,7 +107,7 @@ def test_two_concurrent_runs_writing_one_output_leave_one_valid_file(long_series
     vol = read_volume(out)
     assert vol.shape == (48, 48, 48) and np.isfinite(vol.data).all()
     prov = " ".join(open_raw(out, "volume").file_provenance)
-    assert "iterations=30" in prov or "iterations=31" in prov  # one run's file, whole
+    assert "iterations=8" in prov or "iterations=9" in prov  # one run's file, whole
     assert not _temps(w)
 
 

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,9 @@ def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
             "the card does not belong to these weights; re-export the model"
         )
     try:
-        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes about pickle protocols: not the user's business
+            state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged or foreign file raises many types
         raise ValueError(f"{str(pt)!r} is not a readable model file ({torch_load_reason(err)}): "
                          "reinstall the package or re-export the model") from None

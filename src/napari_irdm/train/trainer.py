@@ -22,6 +22,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -335,7 +336,8 @@ def load_checkpoint(run_dir: str | os.PathLike, *, map_location: Any = "cpu") ->
         raise FileNotFoundError(f"no checkpoint in {str(run_dir)!r}: train first (napari-irdm train --out {run_dir})")
     fix = "delete it to start again, or train into a new --out folder"
     try:
-        with torch.serialization.safe_globals(_safe_globals()):
+        with torch.serialization.safe_globals(_safe_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes about pickle protocols
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - damaged files raise many types
         from napari_irdm.dl.registry import torch_load_reason
