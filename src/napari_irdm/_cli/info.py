@@ -28,7 +28,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     import warnings
 
     from napari_irdm.io import inspect_file
@@ -37,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # inspect_file returns them in info["warnings"]
         info = inspect_file(args.file, quick=getattr(args, "quick", False), **kwargs)
-    for warning in info.get("warnings", []):  # said once, on stderr, like every warning
-        print(f"napari-irdm: warning: {' '.join(str(warning).split())}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(info, indent=2))
     else:
