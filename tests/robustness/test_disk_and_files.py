@@ -220,15 +220,17 @@ def test_outputs_get_the_umask_mode_not_0600(work, capsys):
 
 
 def test_stale_temp_of_a_dead_writer_is_removed_by_the_next_run(work, capsys):
-    from napari_irdm.io._atomic import _temp_prefix
+    from napari_irdm.io._atomic import _HOST, _temp_prefix
 
     out = work / "vol2.mrc"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)
-    stale = work / f"{_temp_prefix(out)}{pid}.{uuid.uuid4().hex[:8]}.tmp.mrc"
+    stale = work / f"{_temp_prefix(out)}{pid}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp.mrc"
+    other_host = work / f"{_temp_prefix(out)}{pid}@zzzzzz.{uuid.uuid4().hex[:8]}.tmp.mrc"  # maybe alive there
+    other_host.write_bytes(b"\0")
     stale.write_bytes(b"\0" * 4096)
-    live = work / f"{_temp_prefix(out)}{os.getpid()}.abcdefgh.tmp.mrc"  # a concurrent (live) writer's
+    live = work / f"{_temp_prefix(out)}{os.getpid()}@{_HOST}.abcdefgh.tmp.mrc"  # a concurrent (live) writer's
     live.write_bytes(b"\0" * 10)
     code, _, err = run_cli(["reconstruct", work / "ts.mrc", "-o", out, "--quiet"], capsys)
     assert code == 0, err
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and other_host.exists()

@@ -73,8 +73,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _inputs(args: argparse.Namespace) -> list:
     """Every file this run reads (an output must be none of them)."""
-    from napari_irdm.io.angles import find_sidecar_angles  # noqa: F401 - cheap, numpy only
-
     tilt = Path(args.tilt)
     stem = tilt.with_suffix("")
     sidecars = [stem.with_name(stem.name + s) for s in (".rawtlt", ".tlt", ".mdoc")]

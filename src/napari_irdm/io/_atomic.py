@@ -13,10 +13,11 @@ same guarantees by using them:
   map (``posix_fallocate``), so a full disk is an error, not a SIGBUS.
 - :func:`check_not_input`: refuse an output that is, or links to, one of the inputs.
 
-Temp names are short (``.<first 32 chars of the name>~<hash>.<pid>.<random>.tmp<suffix>``),
+Temp names are short (``.<first 32 chars of the name>~<hash>.<pid>@<host>.<random>.tmp<suffix>``),
 so a 250-character output name still fits the file-name limit, and carry the writer's
-process id: a temp file left by a killed run (SIGKILL: nothing can clean it) is removed by
-the next run that writes the same output, once its process is gone.
+process id and a tag of its machine: a temp file left by a killed run (SIGKILL: nothing can
+clean it) is removed by the next run on the same machine that writes the same output, once
+its process is gone.
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ def _folder(path: Path) -> Path:
     return path.parent if str(path.parent) else Path(".")
 
 
+def _host_tag() -> str:
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+_HOST = _host_tag()
+
+
 def _temp_prefix(path: Path) -> str:
     digest = hashlib.sha1(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return f".{path.name[:32]}~{digest}."
@@ -117,8 +127,10 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     for name in names:
         if not name.startswith(prefix) or ".tmp" not in name:
             continue
-        pid_text = name[len(prefix):].split(".", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        owner = name[len(prefix):].split(".", 1)[0]  # "<pid>@<host>"
+        pid_text, _, host = owner.partition("@")
+        # only temp files of this machine: a pid on another host (a shared network disk) says nothing here
+        if host != _HOST or not pid_text.isdigit() or _pid_alive(int(pid_text)):
             continue
         with contextlib.suppress(OSError):
             (folder / name).unlink()
@@ -141,7 +153,8 @@ def temp_path_for(path: str | os.PathLike, suffix: str | None = None) -> Path:
     suffix = suffix[:16]
     clean_stale_temps(path)
     try:
-        fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=f".tmp{suffix}", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}@{_HOST}.", suffix=f".tmp{suffix}",
+                                    dir=folder)
     except OSError as err:
         raise _as_write_error(err, path) from None
     os.close(fd)
