@@ -151,3 +151,17 @@ def tiny_models(tmp_path_factory):
         "huge_width": variant("huge_width", good.read_bytes(), base_width=100_000),
         "wrong_arch": variant("wrong_arch", good.read_bytes(), depth=3),
     }
+
+
+def _sparse_header_file(path: Path, nx: int, ny: int, nz: int) -> Path:
+    """An MRC whose header (and sparse size) claims ``nz`` images of ``ny x nx`` float32."""
+    import struct
+
+    head = bytearray(1024)
+    head[0:16] = struct.pack("<4i", nx, ny, nz, 2)
+    head[208:212] = b"MAP "
+    head[212:216] = b"\x44\x44\x00\x00"
+    with open(path, "wb") as fh:
+        fh.write(bytes(head))
+        fh.truncate(1024 + 4 * nx * ny * nz)
+    return path

@@ -234,3 +234,29 @@ def test_stale_temp_of_a_dead_writer_is_removed_by_the_next_run(work, capsys):
     code, _, err = run_cli(["reconstruct", work / "ts.mrc", "-o", out, "--quiet"], capsys)
     assert code == 0, err
     assert not stale.exists() and live.exists() and other_host.exists()
+
+
+@pytest.mark.slow
+def test_16_gib_header_under_a_6_gib_address_space_cap(tmp_path):
+    """A (sparse) file whose header claims 16 GiB, read under ``ulimit -v 6 GiB``: ``info --quick``
+    works (no memory map to fail), ``reconstruct`` is refused up front with the numbers."""
+    import resource
+
+    from .conftest import _sparse_header_file
+
+    huge = _sparse_header_file(tmp_path / "huge.mrc", 64, 64, 2**20)  # 2^20 images of 64x64 float32
+    cap = 6 * 2**30
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    env = dict(os.environ, PYTHONPATH=str(SRC), NAPARI_IRDM_DEVICE="cpu")
+    r = subprocess.run([sys.executable, "-m", "napari_irdm.cli", "info", str(huge), "--quick"], env=env,
+                       capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr[-400:]
+    assert "1048576 images x 64 x 64" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "napari_irdm.cli", "reconstruct", str(huge), "-o",
+                        str(tmp_path / "v.mrc"), "--tilt-range", "-60", "60", "--tilt-step", "1"], env=env,
+                       capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert_one_line_error(r.returncode, r.stderr, contains="of memory")
+    assert not (tmp_path / "v.mrc").exists() and not _temps(tmp_path)
