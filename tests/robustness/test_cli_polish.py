@@ -128,6 +128,8 @@ def test_error_translator_maps_every_kind_to_one_line():
         code, line = error_line(err)
         assert code == 2 and "\n" not in line and line.startswith("napari-irdm: error: "), (name, line)
     assert "--device cpu" not in error_line(cases["memory"])[1]  # CPU memory: no GPU advice
+    assert "--device cpu" not in error_line(cases["cpu-oom"])[1]
+    assert "GPU" in error_line(cases["torch-oom"])[1]
     assert "out of memory" in error_line(cases["enomem"])[1]
     assert "x.mrc" in error_line(cases["missing"])[1]
     assert error_line(KeyboardInterrupt()) == (130, "napari-irdm: interrupted")

@@ -136,9 +136,9 @@ def check_output_file(out, *, inputs: Iterable = (), option: str = "-o/--output"
     """
     from napari_irdm.io._atomic import check_not_input
 
-    out = Path(out)
     if not str(out).strip():
         raise ValueError(f"{option} is empty: give a file name")
+    out = Path(out)
     if suffixes is not None and out.suffix.lower() not in suffixes:
         raise ValueError(f"{option} {out} has an unknown suffix {out.suffix.lower() or '(none)'!r}: "
                          f"use {', '.join(suffixes)}")
@@ -162,9 +162,9 @@ def check_output_dir(out, *, inputs: Iterable = (), option: str = "--out", conte
     writable, and none of the files it will hold (``contents``) is an input."""
     from napari_irdm.io._atomic import check_not_input
 
-    out = Path(out)
     if not str(out).strip():
         raise ValueError(f"{option} is empty: give a folder name")
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{option} {out} is an existing file, not a folder: give a folder name (it is created)")
     inputs = [i for i in inputs if i is not None]
@@ -226,8 +226,11 @@ def error_line(err: BaseException) -> tuple[int, str]:
         return 2, (f"{PROG}: error: out of memory ({err.strerror or msg}): bin or crop the input, or ask for less "
                    "(--thickness, --batch-size, --size)")
     if isinstance(err, RuntimeError) and ("out of memory" in msg.lower() or "can't allocate memory" in msg.lower()):
-        return 2, (f"{PROG}: error: out of memory on the device ({msg[:160]}): a smaller --batch-size or "
-                   "--thickness, or --device cpu when the GPU is too small")
+        if "cuda" in msg.lower() or "hip" in msg.lower() or "mps" in msg.lower():
+            return 2, (f"{PROG}: error: out of memory on the GPU ({msg[:120]}): a smaller --batch-size or "
+                       "--thickness, or --device cpu when the GPU is too small")
+        return 2, (f"{PROG}: error: out of memory ({msg[-120:]}): bin or crop the input, or ask for less "
+                   "(--thickness, --batch-size, --size, --width, --oversample)")
     if isinstance(err, OSError):
         if err.filename is not None and err.strerror and str(err.filename) not in msg:
             msg = f"{err.filename}: {err.strerror}"

@@ -169,6 +169,13 @@ class TrainConfig:
             raise ValueError(f"--size must be at most 2048 pixels, got {cfg.size}: train on crops")
         if not (math.isfinite(float(cfg.size_factor)) and 0 < cfg.size_factor <= 1000):
             raise ValueError(f"--size-factor must be in (0, 1000], got {cfg.size_factor}")
+        if not 1 <= int(cfg.oversample) <= 8:
+            raise ValueError(f"--oversample must be between 1 and 8, got {cfg.oversample}")
+        if cfg.num_workers is not None and not 0 <= int(cfg.num_workers) <= 64:
+            raise ValueError(f"--workers must be between 0 and 64, got {cfg.num_workers}")
+        width = cfg.generator.get("base_width") if isinstance(cfg.generator, dict) else None
+        if width is not None and not 1 <= int(width) <= 256:
+            raise ValueError(f"--width must be between 1 and 256, got {width}")
         if cfg.n_val is not None and not 1 <= int(cfg.n_val) <= 100_000:
             raise ValueError(f"--n-val must be between 1 and 100000, got {cfg.n_val}")
         if cfg.max_steps is not None and cfg.max_steps < 1:
