@@ -1,14 +1,21 @@
 """``napari-irdm`` command line: one subcommand per job (DESIGN rule 15).
 
 Each subcommand lives in ``napari_irdm._cli.<name>`` and provides
-``add_parser(subparsers)`` and ``run(args) -> int``. This module never imports Qt.
-Bad input ends with exit code 2 and a one-line message on stderr, no traceback.
+``add_parser(subparsers)`` and ``run(args) -> int``. This module never imports Qt, and
+``--help`` imports no torch (the subcommand modules import heavy things inside ``run``).
+
+Every failure ends the same way (see ``napari_irdm._cli._common.error_line``): exit code 2
+and one line ``napari-irdm: error: ...`` on stderr, no traceback; Ctrl-C, SIGTERM and
+SIGHUP end with 130 / 143 / 129 after the temp files are removed; warnings print as one
+``napari-irdm: warning: ...`` line; a closed stdout (``napari-irdm info X | head``) ends
+quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 __all__ = ["main"]
@@ -25,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block) so every bad input reads the same."""
 
     def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        message = " ".join(str(message).split())
+        self.exit(2, f"napari-irdm: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,29 +50,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
+def _quiet_broken_pipe() -> int:
+    """stdout was closed by the reader (``| head``): no traceback, no second error at exit."""
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("napari-irdm: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, MemoryError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if isinstance(err, MemoryError):
-            msg = f"out of memory ({msg}): use --device cpu, a smaller --thickness, or bin the data"
-        print(f"napari-irdm: error: {msg}", file=sys.stderr)
-        return 2
-    except RuntimeError as err:
-        text = str(err)
-        if "out of memory" in text.lower():
-            print(f"napari-irdm: error: out of memory on the device: use --device cpu or a smaller batch ({text.splitlines()[0]})", file=sys.stderr)
-            return 2
-        raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover
+        pass
+    return 141  # 128 + SIGPIPE, what a program killed by the signal would report
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from napari_irdm._cli import _common
+
+    _common._SEEN_WARNINGS.clear()
+    format_warning = _common.format_warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # each distinct warning once (format_warning dedupes), as one line
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # for developers, not users
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        warnings.showwarning = format_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    from napari_irdm._cli._common import error_line
+    from napari_irdm._signals import signals_as_exceptions
+
+    with signals_as_exceptions():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)  # usage errors: SystemExit(2) after one line
+            if not getattr(args, "command", None):
+                print("napari-irdm: error: no command given: choose one of "
+                      f"{', '.join(SUBCOMMANDS)} (see 'napari-irdm --help')", file=sys.stderr)
+                return 2
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
+        except SystemExit:
+            raise
+        except BaseException as err:  # noqa: BLE001 - the one place errors become exit codes
+            if os.environ.get("NAPARI_IRDM_TRACEBACK") and not isinstance(err, KeyboardInterrupt):
+                raise
+            code, line = error_line(err)
+            try:
+                print(line, file=sys.stderr)
+            except (OSError, ValueError):  # pragma: no cover - stderr gone
+                pass
+            return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--screenshot", metavar="OUT.png", default=None,
                    help="build the demo, save a screenshot of the window and exit (needs a display: use xvfb-run -a)")
-    p.add_argument("--model", default="general", help="shipped IRDM model (default: general)")
+    from napari_irdm._cli._common import model_help
+
+    p.add_argument("--model", default="general", help=model_help(" (default general)"))
     p.add_argument("--random-model", action="store_true",
                    help="use an untrained random network for the IRDM step (pipeline check only)")
     p.add_argument("--tilt-max", type=float, default=70.0, metavar="DEG", help="tilt range ±DEG (default 70)")
@@ -32,6 +34,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.screenshot is not None:
+        from napari_irdm._cli._common import check_output_file
+
+        check_output_file(args.screenshot, option="--screenshot", suffixes=(".png",))
     if not 5.0 <= args.tilt_max <= 90.0:
         raise ValueError(f"--tilt-max {args.tilt_max:g} must be between 5 and 90 degrees")
     if args.size is not None and not 16 <= args.size <= 512:

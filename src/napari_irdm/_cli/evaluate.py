@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_irdm._cli._common import check_numbers, check_output_dir, model_help
+
 __all__ = ["add_parser", "run"]
 
 
@@ -14,8 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Reconstruct the same held-back pairs (never used in training) with WBP, SART, TV and IRDM at "
         "each missing wedge; write per_sample.csv, summary.csv, metrics_vs_wedge*.png and grid_<source>.png.",
     )
-    p.add_argument("--model", default="general", help="shipped model name or path to a .pt (default general); "
-                   "'none' skips IRDM")
+    p.add_argument("--model", default="general", help=model_help("; 'none' skips IRDM (default general)"))
     p.add_argument("--dataset", default="D2", help="dataset spec whose sources are used (default D2)")
     p.add_argument("--wedges", type=float, nargs="+", default=[40, 50, 60, 70, 80], metavar="DEG",
                    help="missing-wedge openings in degrees (default 40 50 60 70 80)")
@@ -29,23 +30,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tilt-step", type=float, default=2.0, help="tilt step in degrees (default 2)")
     p.add_argument("--noise", type=float, default=None, help="max relative Gaussian noise on projections")
     p.add_argument("--oversample", type=int, default=2, help="projection oversampling (default 2: no inverse crime)")
-    p.add_argument("--sart-iterations", type=int, default=20)
-    p.add_argument("--tv-iterations", type=int, default=50)
-    p.add_argument("--tv-weight", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--sart-iterations", type=int, default=20, metavar="N", help="SART iterations (default 20)")
+    p.add_argument("--tv-iterations", type=int, default=50, metavar="N", help="TV iterations (default 50)")
+    p.add_argument("--tv-weight", type=float, default=None, metavar="W",
+                   help="TV weight (default: the evaluation's per-size choice)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="B",
+                   help="slices per IRDM / reconstruction batch (default 16)")
     p.add_argument("--tta", action="store_true",
                    help="IRDM with test-time augmentation (average over flips that keep the wedge)")
     p.add_argument("--out", default="evaluation", help="output folder (default ./evaluation)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto; env NAPARI_IRDM_DEVICE)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from napari_irdm._cli._common import drive
     from napari_irdm.train.evaluate import evaluate_iter
 
+    check_numbers(args, positive=("wedges", "tilt_step"), nonnegative=("noise", "tv_weight"))
     model = None if str(args.model).lower() == "none" else args.model
+    mpath = Path(model) if model is not None and Path(model).suffix else None
+    check_output_dir(args.out, inputs=[mpath, mpath.with_suffix(".json") if mpath else None],
+                     contents=("per_sample.csv", "summary.csv"))
+    if not 1 <= args.batch_size <= 4096:
+        raise ValueError(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
+    if not 16 <= args.size <= 2048:
+        raise ValueError(f"--size must be between 16 and 2048 pixels, got {args.size}")
+    if not 1 <= args.n <= 100_000:
+        raise ValueError(f"--n must be between 1 and 100000, got {args.n}")
+    for name in ("sart_iterations", "tv_iterations"):
+        if not 0 <= getattr(args, name) <= 100_000:
+            raise ValueError(f"--{name.replace('_', '-')} must be between 0 and 100000, got {getattr(args, name)}")
+    if not 1 <= args.oversample <= 8:
+        raise ValueError(f"--oversample must be between 1 and 8, got {args.oversample}")
+    from napari_irdm.resources import require_memory
+
+    # a lower bound: the batch of slices, their sinograms and the network's activations (width 16)
+    require_memory(args.batch_size * args.size**2 * 4 * 64.0 + args.size**2 * 4 * 180 * args.oversample,
+                   f"evaluating batches of {args.batch_size} slices of {args.size}x{args.size}",
+                   hint="use a smaller --batch-size or --size")
     res = drive(
         evaluate_iter(
             model, dataset=args.dataset, wedges=args.wedges, n=args.n, sources=args.sources, size=args.size,

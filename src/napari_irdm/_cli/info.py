@@ -14,8 +14,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "info",
         help="summarise a tilt series or volume file (shape, pixel size, angles, tilt axis)",
-        description="Print shape, dtype, pixel size (Å), tilt angles (count, range, step, source), "
-        "tilt axis and data range of an MRC or TIFF file.",
+        description="Print what an MRC or TIFF file is (tilt series or volume), its shape, dtype, pixel "
+        "size (Å), tilt angles (count, range, step, source), tilt axis, data range and its full provenance.",
     )
     parser.add_argument("file", metavar="FILE", help="MRC (.mrc .st .ali .mrcs .preali .rec .map) or TIFF file")
     add_series_options(parser)
@@ -50,8 +50,16 @@ def _fmt(value: float) -> str:
 def format_info(info: dict, *, list_angles: bool = False) -> str:
     """Readable multi-line summary of :func:`napari_irdm.io.inspect_file`'s result."""
     n, ny, nx = info["shape"]
+    content = info.get("content")
     lines = [f"file:         {info['path']} ({info['kind']})"]
-    shape = f"{n} images x {ny} x {nx} (n_tilts, ny, nx)"
+    if content is not None:
+        lines.append(f"content:      {content} ({info.get('content_source')})")
+    else:
+        lines.append(f"content:      unknown: tilt series or volume ({info.get('content_source')})")
+    if content == "volume":
+        shape = f"{n} x {ny} x {nx} voxels (nz, ny, nx)"
+    else:
+        shape = f"{n} images x {ny} x {nx} (n_tilts, ny, nx)"
     if tuple(info["file_shape"]) != tuple(info["shape"]):
         shape += f"; in the file {'x'.join(map(str, info['file_shape']))}"
     lines.append(f"shape:        {shape}")
@@ -61,7 +69,16 @@ def format_info(info: dict, *, list_angles: bool = False) -> str:
         lines.append("pixel size:   unknown (give --pixel-size A)")
     else:
         lines.append(f"pixel size:   {_fmt(px)} Å ({info['pixel_size_source']}); field of view {_fmt(px * nx / 10)} nm")
-    if info["tilt_angles_deg"] is None:
+    series = info.get("series_tilt_angles_deg")
+    if info["tilt_angles_deg"] is None and series:
+        lo, hi = min(series), max(series)
+        lines.append(f"tilt angles:  of the series it was reconstructed from: {len(series)}, {_fmt(lo)}° to "
+                     f"{_fmt(hi)}° (missing wedge {_fmt(max(0.0, 180.0 - (hi - lo)))}°)")
+        if list_angles:
+            lines.append("  angles:     " + " ".join(_fmt(a) for a in series))
+    elif info["tilt_angles_deg"] is None and content == "volume":
+        lines.append("tilt angles:  none stored (a volume)")
+    elif info["tilt_angles_deg"] is None:
         lines.append("tilt angles:  none found (give --angles FILE or --tilt-range A B --tilt-step S)")
     else:
         lo, hi = info["tilt_range_deg"]
@@ -76,14 +93,21 @@ def format_info(info: dict, *, list_angles: bool = False) -> str:
     axis_text = "y (image rows; no change)" if axis == "y" else "x in the file (images transposed so it runs along y)"
     if info.get("rotation_deg"):
         axis_text += f", rotated by {_fmt(info['rotation_deg'])}° (undone on read)"
-    lines.append(f"tilt axis:    {axis_text}")
+    if content != "volume":
+        lines.append(f"tilt axis:    {axis_text}")
     lines.append(f"data range:   {_fmt(info['data_min'])} to {_fmt(info['data_max'])}, mean {_fmt(info['data_mean'])}"
                  f" (file units, {info.get('data_stats', 'exact')})")
     if info.get("offset") is not None:
         lines.append(f"offset:       {_fmt(info['offset'])} (integer data with a negative detector offset; "
                      "subtracted on reading)")
-    for label in info.get("labels", [])[:10]:
-        lines.append(f"label:        {label}")
+    provenance = info.get("provenance") or []
+    labels = info.get("labels", [])
+    if provenance and provenance != labels:  # the full history (MRC labels are cut at 80 characters)
+        for line in provenance:
+            lines.append(f"provenance:   {line}")
+    else:
+        for label in labels[:10]:
+            lines.append(f"label:        {label}")
     for warning in info.get("warnings", []):
         lines.append(f"warning:      {warning}")
     return "\n".join(lines)

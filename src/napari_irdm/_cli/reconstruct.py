@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from napari_irdm._cli._common import add_series_options, drive, series_from_args
+from napari_irdm._cli._common import (
+    add_series_options,
+    check_output_file,
+    drive,
+    model_help,
+    series_from_args,
+    series_kwargs,
+)
 
 __all__ = ["METHODS", "add_parser", "run"]
 
@@ -19,11 +25,15 @@ DEFAULTS = {
 }
 _MRC_SUFFIXES = (".mrc", ".rec", ".map", ".mrcs", ".st", ".ali")
 _TIFF_SUFFIXES = (".tif", ".tiff")
+#: the WBP filters of napari_irdm.tomo.filters.FILTERS (listed here so --help needs no torch;
+#: tests/robustness checks that the two agree)
+FILTER_NAMES = ("ramp", "shepp-logan", "cosine", "hamming", "hann", "none")
+#: sane upper limits (a mistyped number must not run for hours or fill the disk)
+MAX_ITERATIONS = 100_000
+MAX_THICKNESS_FACTOR = 4  # --thickness up to 4x the image width (and at least 4096 allowed)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from napari_irdm.tomo.filters import FILTERS
-
     parser = subparsers.add_parser(
         "reconstruct",
         help="reconstruct a volume from a tilt series (WBP, SIRT, SART, TV, IRDM)",
@@ -35,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map or .tif)")
     add_series_options(parser)
     parser.add_argument("--method", choices=METHODS, default="wbp", help="reconstruction method (default wbp)")
-    parser.add_argument("--filter", default="ramp", choices=FILTERS, help="WBP filter (default ramp)")
+    parser.add_argument("--filter", default="ramp", choices=FILTER_NAMES, help="WBP filter (default ramp)")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="iterations (default: sirt 50, sart 10, tv 100)")
     parser.add_argument("--relaxation", type=float, default=None, metavar="R",
@@ -45,10 +55,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--nonnegative", action="store_true",
                         help="constrain voxels to be >= 0 (sirt, sart, tv; irdm: clip its output)")
     parser.add_argument("--thickness", type=int, default=None, metavar="NZ",
-                        help="volume thickness nz in voxels (default: the image width)")
-    parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu or cuda (default auto)")
+                        help="volume thickness nz in voxels (default: the image width; at most "
+                        f"{MAX_THICKNESS_FACTOR}x the width)")
+    parser.add_argument("--device", default="auto", metavar="DEV",
+                        help="auto, cpu, cuda or cuda:N (default auto; env NAPARI_IRDM_DEVICE)")
     parser.add_argument("--model", default="general", metavar="NAME|PATH",
-                        help="IRDM model: a shipped name, 'auto', or a .pt file (method irdm)")
+                        help=model_help(" (method irdm; default general)"))
     parser.add_argument("--data-consistency", action="store_true",
                         help="irdm: keep the measured Fourier region of the WBP, use the network only in the wedge")
     parser.add_argument("--tta", action="store_true",
@@ -59,20 +71,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _inputs(args: argparse.Namespace) -> list:
+    """Every file this run reads (an output must be none of them)."""
+    tilt = Path(args.tilt)
+    stem = tilt.with_suffix("")
+    sidecars = [stem.with_name(stem.name + s) for s in (".rawtlt", ".tlt", ".mdoc")]
+    sidecars.append(tilt.with_name(tilt.name + ".mdoc"))
+    model = Path(args.model) if args.method == "irdm" and Path(args.model).suffix else None
+    return [tilt, args.angles, *[p for p in sidecars if p.exists()], model,
+            model.with_suffix(".json") if model is not None else None]
+
+
 def _check_args(args: argparse.Namespace) -> Path:
-    out = Path(args.output)
-    suffix = out.suffix.lower()
-    if suffix not in _MRC_SUFFIXES + _TIFF_SUFFIXES:
-        raise ValueError(f"output {out} has an unknown suffix {suffix!r}: use .mrc, .rec, .map or .tif")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"output folder {parent} does not exist: create it first")
-    if out.is_dir():
-        raise ValueError(f"output {out} is a folder: give a file name such as {out / 'volume.mrc'}")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"output folder {parent} is not writable: choose another -o")
-    if args.iterations is not None and args.iterations < 0:
-        raise ValueError(f"--iterations must be >= 0, got {args.iterations}")
+    out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
+    if args.iterations is not None and not 0 <= args.iterations <= MAX_ITERATIONS:
+        raise ValueError(f"--iterations must be between 0 and {MAX_ITERATIONS}, got {args.iterations}")
     if args.relaxation is not None and not 0 < args.relaxation < 2:
         raise ValueError(f"--relaxation must be in (0, 2), got {args.relaxation}")
     if not args.tv_weight >= 0:
@@ -132,6 +145,49 @@ def _inpaint_iter():
     return inpaint_iter
 
 
+def _check_resources(args, out_path: Path, shape_file: tuple[int, int, int], itemsize: int) -> None:
+    """Refuse, before reading, what cannot fit in memory or on the disk (with the numbers)."""
+    from napari_irdm.io._atomic import ensure_free_space, format_bytes
+    from napari_irdm.resources import require_memory
+
+    n, ny, nx = shape_file
+    if args.tilt_axis == "x":
+        ny, nx = nx, ny
+    nz = args.thickness or nx
+    limit = max(MAX_THICKNESS_FACTOR * nx, 4096)
+    if nz > limit:
+        raise ValueError(f"--thickness {nz} is more than {MAX_THICKNESS_FACTOR}x the image width {nx} "
+                         f"(at most {limit}): give the sample thickness in voxels, e.g. --thickness {min(nx, limit)}")
+    vol_bytes = 4 * nz * ny * nx
+    series_bytes = 4 * n * ny * nx  # read as float32, whatever the file's type (itemsize)
+    in_ram_volume = args.method == "irdm" or out_path.suffix.lower() in _TIFF_SUFFIXES
+    # series + its filtered copy; a volume in memory (TIFF output, IRDM: WBP + network output)
+    need = 2 * series_bytes + (3 if args.method == "irdm" else 1) * vol_bytes * in_ram_volume
+    need += 64 * 2**20  # working chunk
+    shape_txt = f"{nz}x{ny}x{nx}"
+    require_memory(
+        need, f"reconstructing a {shape_txt} volume ({args.method}) from {n} images of {ny}x{nx}",
+        hint="bin the series (e.g. 2x), crop it, give a smaller --thickness"
+        + ("" if in_ram_volume else ", or set NAPARI_IRDM_MEMORY_LIMIT_MB for fewer slices per chunk")
+        + (" or write .mrc instead of .tif (written chunk by chunk)" if out_path.suffix.lower() in _TIFF_SUFFIXES
+           else ""),
+    )
+    ensure_free_space(out_path, vol_bytes + 2**16, what=f"the {shape_txt} float32 volume ({format_bytes(vol_bytes)})")
+
+
+def _peek(args) -> tuple[tuple[int, int, int], int] | None:
+    """Shape and item size of the series from its header, without reading the data (MRC)."""
+    from napari_irdm.io._raw import open_raw
+
+    try:
+        raw = open_raw(args.tilt, "tilt series")
+    except ValueError:
+        return None  # reading it properly gives the one-line error
+    if raw.kind != "mrc":
+        return None
+    return tuple(raw.data.shape), raw.data.dtype.itemsize
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_irdm import __version__
     from napari_irdm.device import resolve_device
@@ -139,10 +195,16 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.tomo import clear_projector_cache
 
     out_path = _check_args(args)
+    series_kwargs(args)  # option pairs checked before anything is read
     device = resolve_device(args.device)  # a bad --device fails before the file is read
+    peek = _peek(args)
+    if peek is not None:
+        _check_resources(args, out_path, *peek)
     ts = series_from_args(args, args.tilt)
     data, angles = ts.data, ts.tilt_angles_deg
     n_tilts, ny, nx = data.shape
+    if peek is None:
+        _check_resources(args, out_path, (n_tilts, nx, ny) if ts.tilt_axis == "x" else data.shape, 4)
     nz = args.thickness or nx
     params = _parameters(args)
     lo, hi = float(min(angles)), float(max(angles))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from napari_irdm._cli._common import drive
+from napari_irdm._cli._common import check_numbers, check_output_dir, drive
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--sigma", type=float, default=0.35, metavar="A", help="atom Gaussian width σ in Å (default 0.35)")
     parser.add_argument("--dose", type=float, default=None, metavar="E_PER_A2",
                         help="electron dose per image (e-/Å²) for Poisson noise (default: noise-free)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (noise, jitter, random orientation)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (noise, jitter, random orientation; default 0)")
     parser.add_argument("--orientation", default="zone:[100]",
                         help="'zone:[hkl]' (axis along the tilt axis y), 'random', or Euler angles 'phi,theta,psi' "
                         "(ZYZ, deg); default zone:[100]")
@@ -50,19 +50,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from napari_irdm.simulate.crystal import make_nanocrystal
-    from napari_irdm.simulate.store import save_simulation
+    from napari_irdm.simulate.store import FILES, save_simulation
     from napari_irdm.simulate.tiltseries import simulate_iter
 
+    check_numbers(args, positive=("size_nm", "tilt_step", "pixel_size", "sigma", "dose", "a_A"),
+                  nonnegative=("jitter", "shift", "vacancies"), finite=("tilt_range",))
+    check_output_dir(args.output, inputs=[args.angles], option="-o/--output", contents=FILES.values())
+    if args.box is not None and not 8 <= args.box <= 2048:
+        raise ValueError(f"--box must be between 8 and 2048 pixels, got {args.box}")
+    if not 0 <= args.vacancies < 1:
+        raise ValueError(f"--vacancies is a fraction of atoms in [0, 1), got {args.vacancies:g}")
     if args.angles:
         from napari_irdm.io import read_angles
+        from napari_irdm.io.angles import check_angles_for
 
-        angles = read_angles(args.angles)
+        angles = check_angles_for(read_angles(args.angles), None, source=f"--angles {args.angles}")
     else:
         from napari_irdm.io import angles_from_range
 
         if not args.tilt_step > 0:
             raise ValueError(f"--tilt-step must be a positive number of degrees, got {args.tilt_step:g}")
+        from napari_irdm.io.angles import check_angles_for
+
         angles = angles_from_range(args.tilt_range[0], args.tilt_range[1], args.tilt_step)
+        angles = check_angles_for(angles, None, source=f"--tilt-range {args.tilt_range[0]:g} {args.tilt_range[1]:g}")
     crystal = make_nanocrystal(args.sample, shape=args.shape, size_nm=args.size_nm, a_A=args.a_A,
                                orientation=args.orientation, seed=args.seed, vacancy_fraction=args.vacancies,
                                twin=args.twin)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_irdm._cli._common import check_numbers, check_output_file
+
 __all__ = ["add_parser", "run"]
 
 
@@ -28,8 +30,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="tilt range of the series (degrees)")
     parser.add_argument("--tilt-step", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--angles", metavar="FILE", default=None, help="tilt angles file (.rawtlt/.tlt/.mdoc)")
-    parser.add_argument("--pixel-size", type=float, default=None, metavar="A", help="voxel size in Å (overrides the header)")
-    parser.add_argument("--snr", type=float, default=3.0, help="detection threshold (default 3)")
+    parser.add_argument("--pixel-size", type=float, default=None, metavar="A",
+                        help="voxel size in Å (overrides the header)")
+    parser.add_argument("--snr", type=float, default=3.0, metavar="S",
+                        help="detection threshold: a spot counts when its SNR is at least S (default 3)")
     parser.add_argument("--d-min", type=float, default=None, metavar="A",
                         help="finest d-spacing to test in Å (default: Nyquist, 2 × pixel size)")
     parser.add_argument("--controls", type=int, default=2, metavar="N", help="off-lattice controls per reflection")
@@ -44,6 +48,19 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.analysis.bragg import bragg_report
     from napari_irdm.io import read_angles, read_volume
 
+    check_numbers(args, positive=("a_A", "pixel_size", "snr", "d_min"), finite=("tilt_range",))
+    inputs = [args.volume, args.angles]
+    if args.truth is not None:
+        from pathlib import Path
+
+        inputs += [Path(args.truth) / n for n in ("atoms.csv", "crystal.json", "truth_volume.mrc", "tilt_series.mrc")]
+    if args.json:
+        check_output_file(args.json, inputs=inputs, option="--json")
+    if args.tilt_range is not None and any(abs(a) > 90 for a in args.tilt_range):
+        raise ValueError(f"--tilt-range {args.tilt_range[0]:g} {args.tilt_range[1]:g} goes beyond ±90°: "
+                         "give the tilt range of the series in degrees within [-90, 90]")
+    if not 0 <= args.controls <= 100:
+        raise ValueError(f"--controls must be between 0 and 100, got {args.controls}")
     if args.truth is None and args.lattice is None:
         raise ValueError("no lattice given: pass --truth DIR (a simulation) or --lattice fcc --a 4.078")
     truth = None
@@ -56,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if pixel is None:
         raise ValueError(f"{args.volume} has no pixel size in its header: pass --pixel-size A (Å)")
     if args.angles:
-        angles = read_angles(args.angles)
+        from napari_irdm.io.angles import check_angles_for
+
+        angles = check_angles_for(read_angles(args.angles), None, source=f"--angles {args.angles}")
     elif args.tilt_range is not None:
         angles = np.asarray(args.tilt_range, dtype=np.float64)
     elif vol.tilt_angles_deg is not None:

@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from napari_irdm._cli._common import check_numbers, model_help
+
 __all__ = ["add_parser", "run"]
 
 
@@ -38,15 +40,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--time-limit-min", type=float, default=None, help="stop cleanly (checkpoint) after this many minutes")
     p.add_argument("--val-every", type=int, default=None, help="validation interval in steps")
     p.add_argument("--n-val", type=int, default=None, help="held-back validation pairs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the run (default 0)")
     p.add_argument("--workers", type=int, default=None, help="data-loader processes (default 0 on CPU, ≤8 on CUDA)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW layout on CUDA (default NHWC)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto; env NAPARI_IRDM_DEVICE)")
     p.add_argument("--out", required=True, help="run folder (checkpoint, logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--init-from", default=None, metavar="MODEL",
-                   help="fine-tune: start the generator from this model (shipped name or .pt); its width is used")
+                   help=model_help("; fine-tune: the generator starts from it and takes its width"))
     p.add_argument("--export", default=None, metavar="NAME",
                    help="after training, export the generator as a shipped model NAME (or to a path)")
     p.set_defaults(func=run)
@@ -54,8 +56,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_irdm._cli._common import drive
+    from pathlib import Path
+
+    from napari_irdm._cli._common import check_output_dir, drive
     from napari_irdm.train.trainer import TrainConfig, export, train_iter
+
+    check_numbers(args, positive=("epochs", "size_factor", "lr", "tilt_step", "time_limit_min"),
+                  nonnegative=("content_weight", "ssim_weight", "noise"))
+    init = Path(args.init_from) if args.init_from is not None and Path(args.init_from).suffix else None
+    check_output_dir(args.out, inputs=[init, init.with_suffix(".json") if init else None],
+                     contents=("checkpoint.pt", "config.json", "log.csv", "val.csv"))
 
     cfg = TrainConfig(
         dataset=args.dataset,
@@ -99,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--val-every must be >= 1, got {args.val_every}")
         cfg.val_every = args.val_every
         cfg.ckpt_every = args.val_every
+    if not args.resume:
+        cfg.filled()  # every value checked before the run folder is created
     summary = drive(train_iter(cfg, args.out, resume=args.resume), desc=f"train {args.dataset}")
     v, w = summary["val"], summary["val_wbp"]
     print(

@@ -93,20 +93,9 @@ class BraggReport:
 
     def save_json(self, path) -> None:
         """Write :meth:`to_json` to ``path`` atomically."""
-        import os
-        import tempfile
-        from pathlib import Path
+        from napari_irdm.io._atomic import atomic_write_text
 
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, self.to_json())  # temp file + rename; mode per umask (not 0600)
 
     def information_limit(self, region: str) -> float | None:
         """Smallest d (Å) of a detected reflection in ``region`` (``"measured"`` or ``"wedge"``), or ``None``."""

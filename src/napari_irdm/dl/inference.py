@@ -249,6 +249,8 @@ def inpaint_iter(
         volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"inpaint needs a (nz, ny, nx) volume, got shape {tuple(volume.shape)}: pass a 3-D volume")
+    if getattr(volume, "is_meta", False):
+        raise ValueError("inpaint got a tensor on the 'meta' device (it holds no data): pass real data")
     if min(volume.shape) < 1:
         raise ValueError(f"inpaint got an empty volume of shape {tuple(volume.shape)}")
     if int(batch_size) < 1:
@@ -264,6 +266,11 @@ def inpaint_iter(
     nz, ny, nx = (int(s) for s in volume.shape)
 
     dev = resolve_device(device)
+    from napari_irdm.resources import require_memory
+
+    # the float32 input copy, the output and (data consistency / TTA) one more volume
+    require_memory(4.0 * nz * ny * nx * (3 + bool(data_consistency) + bool(tta)),
+                   f"IRDM on a {nz}x{ny}x{nx} volume", hint="bin or crop the volume, or give a smaller --thickness")
     yield Progress(0, ny, "loading IRDM model")
     net = prepare_model(model, device=dev, tilt_angles_deg=tilt_angles_deg)
     per_slice = _bytes_per_slice(net, nz, nx)

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,9 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     ModelNotFoundError
         When there is no such model, with what is available and how to make one.
     """
-    p = Path(name_or_path)
+    from napari_irdm.io._errors import as_path
+
+    p = as_path(name_or_path, "model (a shipped name or a .pt path)")
     if _is_name(name_or_path) and not p.exists():
         pt = WEIGHTS_DIR / f"{name_or_path}.pt"
         if not pt.is_file():
@@ -133,8 +136,10 @@ def model_info(name_or_path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"model {str(pt)!r} has no {js.name} beside it: re-export it with save_model")
     try:
         info = json.loads(js.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"model card {str(js)!r} is not valid JSON ({err}): re-export the model") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"model card {str(js)!r} is not valid JSON ({err}): re-export the model") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"model card {str(js)!r} is not a JSON object: re-export the model with save_model")
     for key in ("config", "sha256"):
         if key not in info:
             raise ValueError(f"model card {str(js)!r} lacks {key!r}: re-export the model with save_model")
@@ -177,17 +182,75 @@ def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
     arch = info.get("architecture", "UNetPlusPlus")
     if arch != "UNetPlusPlus":
         raise ValueError(f"model {str(pt)!r} has architecture {arch!r}; this version loads only 'UNetPlusPlus'")
+    card = str(pt.with_suffix(".json"))
+    config = info["config"]
+    if not isinstance(config, dict):
+        raise ValueError(f"model card {card!r} has a bad config (not an object): re-export the model")
     try:
-        model = UNetPlusPlus(**info["config"])
-    except TypeError as err:
-        raise ValueError(f"model card {str(pt.with_suffix('.json'))!r} has a bad config: {err}") from err
-    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        with torch.device("meta"):  # no memory: only to count what the card claims
+            n_params = sum(p.numel() for p in UNetPlusPlus(**config).parameters())
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"model card {card!r} has a bad config ({_first_line(err)}): re-export the model") from None
+    if n_params * 2 > 4 * len(blob) + 2**20:  # stored as float16 or float32: the file must hold them
+        raise ValueError(
+            f"model card {card!r} claims {n_params:,} parameters but {str(pt)!r} is only {len(blob):,} bytes: "
+            "the card does not belong to these weights; re-export the model"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes about pickle protocols: not the user's business
+            state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a damaged or foreign file raises many types
+        raise ValueError(f"{str(pt)!r} is not a readable model file ({torch_load_reason(err)}): "
+                         "reinstall the package or re-export the model") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{str(pt)!r} does not hold a state dict of weights (found {type(state).__name__}): "
+                         "export models with save_model / napari-irdm train --export")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    model = UNetPlusPlus(**config)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"weights in {str(pt)!r} do not fit the architecture in its card: {err}") from err
+    except RuntimeError:
+        raise ValueError(f"weights in {str(pt)!r} do not fit the architecture in its card "
+                         f"({_describe_mismatch(model, state)}): re-export the model") from None
     return model.to(resolve_device(device)).eval()
+
+
+def torch_load_reason(err: BaseException) -> str:
+    """A short reason from a ``torch.load`` failure (its weights-only text is many lines)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for ln in lines:
+        if "WeightsUnpickler error:" in ln:
+            return ln.split("WeightsUnpickler error:", 1)[1].strip()[:100] or "refused by the safe loader"
+    for ln in lines:
+        if "Weights only load failed" in ln or ln.startswith("(1)") or ln.startswith("(2)"):
+            continue
+        return ln[:100]
+    return type(err).__name__
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _describe_mismatch(model, state: dict) -> str:
+    """``"3 missing, 2 unexpected, 1 of another shape, e.g. x_0_0.0.weight"``: one short line."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected")
+    if shape:
+        k = shape[0]
+        parts.append(f"{len(shape)} of another shape, e.g. {k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}")
+    example = (missing or unexpected or [""])[0]
+    text = ", ".join(parts) or "different weights"
+    return text + (f", e.g. {example}" if example and not shape else "")
 
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.io._errors import missing_file
+from napari_irdm.io._errors import as_path, missing_file
 from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
 from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
@@ -58,6 +60,29 @@ class Raw:
             return tuple(lab for lab in self.contents.labels if lab)
         return ()
 
+    @property
+    def content_kind(self) -> tuple[str | None, str]:
+        """``("volume" | "tilt series" | None, how we know)`` from our metadata, the MRC space
+        group (0 = image stack, 1 = volume) or the TIFF axes (T = series, Z = volume)."""
+        meta = self.contents.irdm_metadata
+        if meta and meta.get("kind") in ("volume", "tilt series"):
+            return meta["kind"], "napari-irdm metadata"
+        c = self.contents
+        if isinstance(c, MrcContents):
+            if c.ispg == 0:
+                return "tilt series", "MRC space group 0 (image stack)"
+            if 1 <= c.ispg <= 230:
+                return "volume", f"MRC space group {c.ispg} (volume)"
+            if 401 <= c.ispg <= 630:
+                return "volume", f"MRC space group {c.ispg} (volume stack)"
+            return None, f"MRC space group {c.ispg} (unknown)"
+        axes = getattr(c, "axes", "")
+        if axes[:1] in ("T", "I"):
+            return "tilt series", f"TIFF axes {axes}"
+        if axes[:1] == "Z":
+            return "volume", f"TIFF axes {axes}"
+        return None, f"TIFF axes {axes or '?'}"
+
     def describe(self) -> str:
         if isinstance(self.contents, MrcContents):
             return f"MRC mode {self.contents.mode} ({self.data.dtype.name})"
@@ -77,9 +102,19 @@ def _file_kind(path: Path) -> str:
     except OSError:
         pass
     if is_tiff_header(head):
-        return "tiff"
-    if len(head) == 1024 and head[208:212] == b"MAP ":
-        return "mrc"
+        kind = "tiff"
+    elif len(head) == 1024 and head[208:212] == b"MAP ":
+        kind = "mrc"
+    else:
+        kind = None
+    if kind is not None:
+        warnings.warn(
+            f"{path} has the suffix {suffix or '(none)'!r} but holds {kind.upper()} data: read as {kind.upper()}; "
+            f"rename it to {path.with_suffix('.mrc' if kind == 'mrc' else '.tif').name} to silence this",
+            UserWarning,
+            stacklevel=3,
+        )
+        return kind
     raise ValueError(
         f"{path}: unsupported file type {suffix or '(no extension)'!r}: "
         f"give an MRC ({' '.join(MRC_SUFFIXES)}) or TIFF ({' '.join(TIFF_SUFFIXES)}) file"
@@ -87,11 +122,13 @@ def _file_kind(path: Path) -> str:
 
 
 def open_raw(path: str | os.PathLike, what: str) -> Raw:
-    path = Path(path)
+    path = as_path(path, what)
     if not path.exists():
         raise missing_file(path, what)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a {what}: give the file")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{path} is not a regular file (a pipe, socket or device): give a {what} file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes): re-copy or re-export the file")
     kind = _file_kind(path)

@@ -197,7 +197,10 @@ def inspect_file(
         ``tilt_step_deg`` (median step of the sorted angles), ``missing_wedge_deg``,
         ``tilt_axis``, ``rotation_deg``, ``data_min``/``data_max``/``data_mean`` (file units),
         ``data_stats`` ("exact" or "subsample"), ``offset`` (what reading would subtract),
-        ``labels`` and ``warnings``.
+        ``labels``, ``warnings``, ``content`` (``"volume"``, ``"tilt series"`` or ``None``) and
+        ``content_source`` (how we know: napari-irdm metadata, MRC space group, TIFF axes),
+        ``series_tilt_angles_deg`` (a volume napari-irdm wrote: the angles of its series) and
+        ``provenance`` (the full history from the napari-irdm metadata, else the labels).
 
     Other Parameters
     ----------------
@@ -225,9 +228,21 @@ def inspect_file(
         # a volume napari-irdm wrote keeps the angles of its tilt series in the header: their
         # count is not the number of z-slices, and that is no error for `info`
         given = tilt_angles_deg is not None or tilt_range is not None or angles_file is not None
-        if given or "napari-irdm" not in str(err):
+        if given or not (str(err).startswith("got ") and "(napari-irdm header)" in str(err)):
             raise
         angles, source = None, "none (a volume: its header holds the angles of the tilt series it came from)"
+    content, content_source = raw.content_kind
+    series_angles = None
+    meta = raw.contents.irdm_metadata
+    if meta and meta.get("tilt_angles_deg") is not None:
+        series_angles = [float(a) for a in meta["tilt_angles_deg"]]
+    ours = content_source == "napari-irdm metadata"
+    if content == "volume" and ours and angles is not None and tilt_angles_deg is None and tilt_range is None \
+            and angles_file is None and source.startswith("napari-irdm"):
+        angles, source = None, "none (a volume)"  # the header's angles are the series', shown apart
+    elif content == "volume" and not ours and angles is not None:
+        # many writers leave space group 1 on image stacks; angles for every image say "series"
+        content, content_source = "tilt series", f"tilt angles found; the header's {content_source} is ignored"
     px, px_source = resolve_pixel(raw, pixel_size_A)
     lo, hi, mean, bad = _data_stats(raw.data, quick=quick)
     if bad:
@@ -256,6 +271,10 @@ def inspect_file(
         "data_stats": "subsample" if quick else "exact",
         "offset": detect_offset(raw.data),
         "labels": list(raw.contents.labels) if isinstance(raw.contents, MrcContents) else [],
+        "content": content,
+        "content_source": content_source,
+        "series_tilt_angles_deg": series_angles if content == "volume" else None,
+        "provenance": list(raw.file_provenance),
         "warnings": [str(w.message) for w in caught],
     }
     if angles is not None:

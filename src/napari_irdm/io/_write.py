@@ -60,6 +60,9 @@ def write_tilt_series(path: str | os.PathLike, ts: TiltSeries, *, provenance: Se
     A ``.tif``/``.tiff`` path writes an ImageJ TIFF (axes ``TYX``) instead, also with the
     ``.rawtlt``. Angles and pixel size are also kept in the file's own metadata.
     """
+    from napari_irdm.io._errors import as_path
+
+    path = as_path(path, "output")
     if not isinstance(ts, TiltSeries):
         raise ValueError(f"write_tilt_series({path}) needs a TiltSeries, got {type(ts).__name__}")
     path = Path(path)
@@ -70,7 +73,11 @@ def write_tilt_series(path: str | os.PathLike, ts: TiltSeries, *, provenance: Se
 
 
 def _write_stack(path, data, pixel_size_A, provenance, tilt_angles_deg, *, image_stack: bool) -> Path:
-    path = Path(path)
+    from napari_irdm.io._errors import as_path
+
+    path = as_path(path, "output")
+    if getattr(data, "is_meta", False):
+        raise ValueError(f"cannot write {path}: the tensor is on the 'meta' device (it holds no data)")
     if hasattr(data, "detach"):  # a torch tensor, possibly on a GPU
         data = data.detach().cpu().numpy()
     data = np.asarray(data) if not isinstance(data, np.ndarray) else data

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from napari_irdm.io._atomic import atomic_path
-from napari_irdm.io._errors import missing_file
+from napari_irdm.io._errors import as_path, missing_file
 
 __all__ = [
     "ANGLE_SUFFIXES",
@@ -27,6 +28,11 @@ __all__ = [
 
 #: suffixes :func:`read_angles` understands (anything else is read as one number per line)
 ANGLE_SUFFIXES = (".rawtlt", ".tlt", ".mdoc", ".txt", ".csv")
+
+#: no tilt series has more images than this; a range giving more is a mistyped step
+MAX_ANGLES = 100_000
+#: an angle file larger than this is not an angle file
+_MAX_ANGLE_FILE_BYTES = 16 * 2**20
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
 
@@ -52,7 +58,7 @@ def read_angles(path: str | os.PathLike) -> np.ndarray:
     ValueError
         Missing, empty or unparsable file (the message names the file and the line).
     """
-    path = Path(path)
+    path = as_path(path, "tilt angle file")
     _check_readable(path, "tilt angle file")
     if path.suffix.lower() == ".mdoc":
         return read_mdoc(path)
@@ -143,7 +149,13 @@ def angles_from_range(start: float, stop: float, step: float) -> np.ndarray:
     if step == 0:
         raise ValueError("tilt step is 0: give a non-zero step in degrees (e.g. --tilt-step 2)")
     step = abs(step) if stop >= start else -abs(step)
-    n = int(np.floor((stop - start) / step + 1e-6)) + 1
+    count = np.floor((stop - start) / step + 1e-6) + 1
+    if count > MAX_ANGLES:
+        raise ValueError(
+            f"tilt range {start:g}:{stop:g} with step {abs(step):g} gives {count:.3g} angles (at most {MAX_ANGLES}): "
+            "give the step in degrees (e.g. --tilt-step 2)"
+        )
+    n = int(count)
     return start + step * np.arange(n, dtype=np.float64)
 
 
@@ -218,6 +230,12 @@ def _check_readable(path: Path, what: str) -> None:
         raise missing_file(path, what)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a {what}: give the file")
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block forever, a device never end
+        raise ValueError(f"{path} is not a regular file (a pipe, socket or device): give a {what} on disk")
+    if st.st_size > _MAX_ANGLE_FILE_BYTES:
+        raise ValueError(f"{path} is {st.st_size / 2**20:.0f} MiB, too large for a {what} (one angle per line): "
+                         "check the path")
 
 
 def _read_text(path: Path) -> str:

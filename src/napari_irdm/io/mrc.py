@@ -1,6 +1,8 @@
 """MRC / CCP4 files (``.mrc .st .ali .mrcs .preali .rec .map``) through ``mrcfile``.
 
-Reading memory-maps the data (nothing is loaded until used). Files without the
+Reading is lazy (nothing is loaded until used) but does not memory-map: the data come
+through :class:`~napari_irdm.io._filearray.FileArray`, ordinary reads that turn a file
+truncated while it is read into a one-line error instead of a SIGBUS. Files without the
 ``MAP `` id string (old FEI / TIA exports) are read in ``mrcfile``'s permissive mode
 with a warning. Tilt angles and pixel size are taken from the extended header when it
 is one we know: FEI1/FEI2, the legacy FEI layout (1024 records of 32 float32: field 0
@@ -24,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.io._atomic import atomic_path
+from napari_irdm.io._atomic import atomic_path, ensure_free_space, format_bytes, reserve_space
 from napari_irdm.io._errors import missing_file
+from napari_irdm.io._filearray import FileArray
 
 __all__ = [
     "MRC_SUFFIXES",
@@ -47,10 +50,10 @@ _PIXEL_RANGE_A = (1e-3, 1e5)
 
 @dataclass
 class MrcContents:
-    """What :func:`open_mrc` found in an MRC file (data memory-mapped, read-only)."""
+    """What :func:`open_mrc` found in an MRC file (data read lazily, read-only)."""
 
     path: Path
-    data: np.ndarray
+    data: FileArray
     mode: int
     voxel_size_A: tuple[float, float, float]
     labels: list[str]
@@ -61,6 +64,8 @@ class MrcContents:
     nint: int = 0
     nreal: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: MRC space group: 0 = image stack (a tilt series), 1 = a volume (401: stack of volumes)
+    ispg: int = 0
 
     @property
     def pixel_size_A(self) -> float | None:
@@ -84,14 +89,51 @@ class MrcContents:
 
     @property
     def irdm_metadata(self) -> dict | None:
-        """The JSON block napari-irdm writes in the extended header, or ``None``."""
+        """The JSON block napari-irdm writes in the extended header (checked), or ``None``.
+
+        Raises
+        ------
+        ValueError
+            When the block is ours but holds values of the wrong type (angles not a list of
+            numbers, pixel size not a positive number, provenance not a list of text).
+        """
         if self.exttyp != _IRDM_EXTTYP.decode() or not self.ext_header:
             return None
         try:
             meta = json.loads(self.ext_header.rstrip(b"\0 ").decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             return None
-        return meta if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):
+            return None
+        return check_irdm_metadata(meta, self.path, "MRC extended header")
+
+
+def check_irdm_metadata(meta: dict, path, where: str) -> dict:
+    """Validate the types in a napari-irdm metadata block (MRC extended header or TIFF Info).
+
+    Raises a one-line ``ValueError`` naming the file and the bad field.
+    """
+    fix = "re-write the file with napari-irdm, or pass --angles / --pixel-size to override"
+    angles = meta.get("tilt_angles_deg")
+    if angles is not None:
+        ok = isinstance(angles, list) and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in angles)
+        if not ok or not angles:
+            raise ValueError(f"{path}: 'tilt_angles_deg' in the napari-irdm {where} is not a list of numbers "
+                             f"(got {type(angles).__name__}): {fix}")
+    px = meta.get("pixel_size_A")
+    if px is not None:
+        ok = isinstance(px, (int, float)) and not isinstance(px, bool) and np.isfinite(px) and px > 0
+        if not ok:
+            raise ValueError(f"{path}: 'pixel_size_A' in the napari-irdm {where} is not a positive number "
+                             f"(got {json.dumps(px)[:40]}): {fix}")
+    prov = meta.get("provenance")
+    if prov is not None and not (isinstance(prov, list) and all(isinstance(p, str) for p in prov)):
+        raise ValueError(f"{path}: 'provenance' in the napari-irdm {where} is not a list of text lines: {fix}")
+    kind = meta.get("kind")
+    if kind is not None and kind not in ("volume", "tilt series"):
+        raise ValueError(f"{path}: 'kind' in the napari-irdm {where} must be 'volume' or 'tilt series', "
+                         f"got {json.dumps(kind)[:40]}: {fix}")
+    return meta
 
 
 def is_mrc_header(head: bytes) -> bool:
@@ -171,7 +213,7 @@ def open_mrc(path: str | os.PathLike) -> MrcContents:
     with open(path, "rb") as fh:
         fh.seek(_HEADER_BYTES)
         ext = fh.read(nsymbt)
-    data = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    data = FileArray(path, dtype, shape, offset)
     nint, nreal = (int(v) for v in np.frombuffer(head[128:132], dtype=f"{byteorder}i2"))
     exttyp = bytes(header.exttyp).decode("latin-1").strip("\0 ")
     if not has_map_id:
@@ -191,6 +233,7 @@ def open_mrc(path: str | os.PathLike) -> MrcContents:
         nint=nint,
         nreal=nreal,
         warnings=caught,
+        ispg=int(header.ispg),
     )
 
 
@@ -301,11 +344,12 @@ def _ascii(text: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else "?" for c in out)
 
 
-def _irdm_ext_header(pixel_size_A, provenance, tilt_angles_deg) -> np.ndarray:
+def _irdm_ext_header(pixel_size_A, provenance, tilt_angles_deg, kind: str = "volume") -> np.ndarray:
     from napari_irdm import __version__
 
     meta = {
         "napari_irdm": __version__,
+        "kind": kind,
         "pixel_size_A": None if pixel_size_A is None else float(pixel_size_A),
         "tilt_angles_deg": None if tilt_angles_deg is None else [float(v) for v in np.asarray(tilt_angles_deg).ravel()],
         "provenance": [str(p) for p in provenance],
@@ -367,10 +411,21 @@ def create_volume_mrc(
         raise ValueError(f"cannot create {path} with shape {shape}: give a positive 3-D shape (nz, ny, nx)")
     px = _check_pixel_size(pixel_size_A, path)
     provenance = tuple(str(p) for p in provenance)
-    ext = _irdm_ext_header(px, provenance, tilt_angles_deg)
+    ext = _irdm_ext_header(px, provenance, tilt_angles_deg, "tilt series" if image_stack else "volume")
+    nbytes = _HEADER_BYTES + ext.size + 4 * int(np.prod(shape, dtype=np.int64))
+    what = f"the {'x'.join(map(str, shape))} float32 {'tilt series' if image_stack else 'volume'} " \
+           f"({format_bytes(nbytes)})"
+    ensure_free_space(path, nbytes, what=what)
     with atomic_path(path) as tmp:
+        # the blocks are allocated before the memory map is written: a full disk is then a
+        # clean error here, never a SIGBUS half-way through
         mrc = mrcfile.new_mmap(tmp, shape, mrc_mode=2, overwrite=True, extended_header=ext, exttyp=_IRDM_EXTTYP)
         try:
+            fd = os.open(tmp, os.O_RDWR)
+            try:
+                reserve_space(fd, os.fstat(fd).st_size, path, what=what)
+            finally:
+                os.close(fd)
             yield mrc.data
             if image_stack:
                 mrc.set_image_stack()

@@ -74,6 +74,12 @@ def open_tiff(path: str | os.PathLike) -> TiffContents:
     with open(path, "rb") as fh:
         if not is_tiff_header(fh.read(4)):
             raise ValueError(f"{path} is not a TIFF file (bad magic number): check the file or its format")
+    import logging
+
+    tiff_log = logging.getLogger("tifffile")
+    old_level, old_prop = tiff_log.level, tiff_log.propagate
+    tiff_log.setLevel(logging.CRITICAL + 1)  # tifffile logs damage itself; our one-line error says it once
+    tiff_log.propagate = False
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -87,6 +93,12 @@ def open_tiff(path: str | os.PathLike) -> TiffContents:
     except Exception as err:  # tifffile raises many types for damaged files
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{path} is not a readable TIFF file ({text}): re-copy or re-export the file") from None
+    finally:
+        tiff_log.setLevel(old_level)
+        tiff_log.propagate = old_prop
+    if photometric == 3:  # PALETTE: the values are indices into a colour map, not intensities
+        raise ValueError(f"{path} is a palette-colour (indexed) TIFF: its values are colour indices, not "
+                         "intensities; save the stack as grey-scale (e.g. Fiji: Image > Type > 32-bit)")
     if data.dtype.kind == "c":
         raise ValueError(f"{path} holds complex data: give real-valued images")
     if data.dtype.kind not in "biuf":
@@ -100,7 +112,7 @@ def open_tiff(path: str | os.PathLike) -> TiffContents:
     keep = [i for i, s in enumerate(data.shape) if s > 1 or axes[i] in "YX"]
     data = data.reshape([data.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
-    meta = _irdm_meta(ij.get("Info"))
+    meta = _irdm_meta(ij.get("Info"), path)
     px, source = None, None
     if meta is not None and meta.get("pixel_size_A"):
         px, source = float(meta["pixel_size_A"]), "napari-irdm TIFF metadata"
@@ -112,14 +124,16 @@ def open_tiff(path: str | os.PathLike) -> TiffContents:
     return TiffContents(path=path, data=data, axes=axes, pixel_size_A=px, pixel_source=source, irdm_metadata=meta)
 
 
-def _irdm_meta(info) -> dict | None:
+def _irdm_meta(info, path) -> dict | None:
+    from napari_irdm.io.mrc import check_irdm_metadata
+
     if not isinstance(info, str) or '"napari_irdm"' not in info:
         return None
     try:
         meta = json.loads(info)
     except json.JSONDecodeError:
         return None
-    return meta if isinstance(meta, dict) else None
+    return check_irdm_metadata(meta, path, "TIFF metadata") if isinstance(meta, dict) else None
 
 
 def write_tiff(
@@ -154,6 +168,7 @@ def write_tiff(
     meta_json = json.dumps(
         {
             "napari_irdm": __version__,
+            "kind": "tilt series" if axes.upper().startswith("T") else "volume",
             "pixel_size_A": None if pixel_size_A is None else float(pixel_size_A),
             "tilt_angles_deg": None if tilt_angles_deg is None else [float(v) for v in np.ravel(tilt_angles_deg)],
             "provenance": [str(p) for p in provenance],
@@ -166,6 +181,10 @@ def write_tiff(
         px_nm = float(pixel_size_A) / 10.0
         metadata.update(unit="nm", spacing=px_nm)
         kwargs["resolution"] = (1.0 / px_nm, 1.0 / px_nm)
+    from napari_irdm.io._atomic import ensure_free_space, format_bytes
+
+    nbytes = 4 * int(data.size) + 65536
+    ensure_free_space(path, nbytes, what=f"the {'x'.join(map(str, data.shape))} float32 TIFF ({format_bytes(nbytes)})")
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, data.astype(np.float32, copy=False), imagej=True, metadata=metadata, **kwargs)
     return path

@@ -136,6 +136,8 @@ def _check_a(a_A) -> float:
     a = float(a_A)
     if not np.isfinite(a) or a <= 0:
         raise ValueError(f"lattice constant must be a positive number of Å, got {a_A}")
+    if not 0.5 <= a <= 100:
+        raise ValueError(f"lattice constant {a_A} Å is outside 0.5-100 Å (Au is 4.078): give it in Å")
     return a
 
 

@@ -12,8 +12,6 @@ A simulation folder holds::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +38,9 @@ _FRAME_NOTE = (
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from napari_irdm.io._atomic import atomic_write_text
+
+    atomic_write_text(path, text)  # temp file + rename; mode per umask (mkstemp alone gives 0600)
 
 
 def save_simulation(directory, tilt_series: TiltSeries, truth: GroundTruth, *, name: str = "tilt_series") -> dict:

@@ -139,6 +139,10 @@ def simulate_tilt_series_iter(crystal: Nanocrystal, tilt_angles_deg, **kwargs) -
     return ts
 
 
+#: largest simulated image / volume edge in pixels
+MAX_SIZE_PX = 2048
+
+
 def _simulate_iter(
     crystal: Nanocrystal,
     tilt_angles_deg,
@@ -158,8 +162,21 @@ def _simulate_iter(
     ny, nx = auto_shape(crystal, p, s) if shape is None else (int(shape[0]), int(shape[1]))
     if ny < 1 or nx < 1:
         raise ValueError(f"image shape must be positive (ny, nx), got {shape}")
-    if dose_e_per_A2 is not None and not float(dose_e_per_A2) > 0:
+    if dose_e_per_A2 is not None and not (np.isfinite(float(dose_e_per_A2)) and float(dose_e_per_A2) > 0):
         raise ValueError(f"dose must be a positive number of e⁻/Å² per image, got {dose_e_per_A2}")
+    jitter, shift = float(angle_jitter_deg), float(shift_px)
+    if not (np.isfinite(jitter) and 0 <= jitter <= 45):
+        raise ValueError(f"angle jitter must be a number of degrees in [0, 45], got {angle_jitter_deg}")
+    if not (np.isfinite(shift) and 0 <= shift <= max(ny, nx)):
+        raise ValueError(f"shift must be a number of pixels in [0, {max(ny, nx)}] (the image size), got {shift_px}")
+    if ny > MAX_SIZE_PX or nx > MAX_SIZE_PX:
+        raise ValueError(f"images of {ny}x{nx} pixels are more than {MAX_SIZE_PX}: use a larger pixel size or a "
+                         "smaller particle (--box, --pixel-size, --size-nm)")
+    from napari_irdm.resources import require_memory
+
+    require_memory(4.0 * (angles.size * ny * nx + 2 * ny * nx * max(ny, nx)),
+                   f"simulating {angles.size} images of {ny}x{nx} and a {nx}^3 truth volume",
+                   hint="use fewer tilts, a larger pixel size or a smaller --box")
     rng = np.random.default_rng(seed)
     n_t = angles.size
     true_angles = angles + (rng.normal(0.0, angle_jitter_deg, n_t) if angle_jitter_deg > 0 else 0.0)

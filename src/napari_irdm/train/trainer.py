@@ -14,6 +14,7 @@ CPU, the losses) the uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_irdm._signals import deferred_signals
 from napari_irdm.device import resolve_device
 from napari_irdm.io._atomic import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
@@ -160,8 +163,21 @@ class TrainConfig:
         d["_filled"] = True
         cfg = TrainConfig(**d)
         get_spec(cfg.dataset)  # validates the name
-        if cfg.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {cfg.batch_size}")
+        if not 1 <= cfg.batch_size <= 4096:
+            raise ValueError(f"--batch-size must be between 1 and 4096, got {cfg.batch_size}")
+        if cfg.size > 2048:
+            raise ValueError(f"--size must be at most 2048 pixels, got {cfg.size}: train on crops")
+        if not (math.isfinite(float(cfg.size_factor)) and 0 < cfg.size_factor <= 1000):
+            raise ValueError(f"--size-factor must be in (0, 1000], got {cfg.size_factor}")
+        if not 1 <= int(cfg.oversample) <= 8:
+            raise ValueError(f"--oversample must be between 1 and 8, got {cfg.oversample}")
+        if cfg.num_workers is not None and not 0 <= int(cfg.num_workers) <= 64:
+            raise ValueError(f"--workers must be between 0 and 64, got {cfg.num_workers}")
+        width = cfg.generator.get("base_width") if isinstance(cfg.generator, dict) else None
+        if width is not None and not 1 <= int(width) <= 256:
+            raise ValueError(f"--width must be between 1 and 256, got {width}")
+        if cfg.n_val is not None and not 1 <= int(cfg.n_val) <= 100_000:
+            raise ValueError(f"--n-val must be between 1 and 100000, got {cfg.n_val}")
         if cfg.max_steps is not None and cfg.max_steps < 1:
             raise ValueError(f"--steps must be >= 1, got {cfg.max_steps}")
         if cfg.epochs is not None and cfg.epochs <= 0:
@@ -279,12 +295,66 @@ def _set_milestones(cfg: TrainConfig, max_steps: int, *scheds) -> None:
         s.milestones = ms
 
 
+_CHECKPOINT_KEYS = ("step", "config", "generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d", "rng")
+
+
+def _safe_globals() -> list:
+    """The few non-tensor types a checkpoint holds (a Counter in the LR schedulers, NumPy's
+    RNG state); everything else is refused by ``torch.load(weights_only=True)``."""
+    import collections
+
+    core = getattr(np, "_core", None) or np.core
+    out = [collections.Counter, core.multiarray._reconstruct, np.ndarray, np.dtype]
+    for t in (np.uint32, np.float64, np.int64):
+        out.append(type(np.dtype(t)))
+    return out
+
+
+def _check_memory(cfg: TrainConfig, g, dev) -> None:
+    """Refuse a batch that cannot fit before the first step (a lower bound: the U-Net++
+    activations of one forward + backward pass, ≈ 6 tensors per convolution block)."""
+    from napari_irdm.device import available_memory_bytes
+    from napari_irdm.resources import require_memory
+
+    bw = int(getattr(g, "config", {}).get("base_width", 32))
+    depth = int(getattr(g, "config", {}).get("depth", 4))
+    per_level = sum((depth + 1 - i) / 2**i for i in range(depth + 1))
+    per_sample = 4.0 * 6 * bw * cfg.size**2 * per_level
+    need = per_sample * cfg.batch_size * 2  # train batch + validation batch of the same size
+    require_memory(need, f"training with --batch-size {cfg.batch_size} at --size {cfg.size} (width {bw}) on {dev}",
+                   hint="use a smaller --batch-size or --size", available=available_memory_bytes(dev))
+
+
 def load_checkpoint(run_dir: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
-    """The checkpoint dict of a run folder (``checkpoint.pt``)."""
+    """The checkpoint dict of a run folder (``checkpoint.pt``), loaded safely.
+
+    Loaded with ``torch.load(weights_only=True)`` (no arbitrary code from a pickle), allowing
+    only the types a checkpoint holds.
+
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint in the folder.
+    ValueError
+        A damaged, foreign or incomplete checkpoint (one line: what to do).
+    """
     path = Path(run_dir) / "checkpoint.pt"
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint in {str(run_dir)!r}: train first (napari-irdm train --out {run_dir})")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    fix = "delete it to start again, or train into a new --out folder"
+    try:
+        with torch.serialization.safe_globals(_safe_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes about pickle protocols
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - damaged files raise many types
+        from napari_irdm.dl.registry import torch_load_reason
+
+        raise ValueError(f"checkpoint {path} is damaged or not a napari-irdm checkpoint "
+                         f"({torch_load_reason(err)}): {fix}") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
+        missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        raise ValueError(f"checkpoint {path} is incomplete (no {', '.join(missing[:3])}): {fix}")
+    return ckpt
 
 
 # ----------------------------------------------------------------------------- train
@@ -335,7 +405,11 @@ def train_iter(
     ckpt = None
     if resume:
         ckpt = load_checkpoint(out)
-        saved = TrainConfig.from_dict(ckpt["config"])
+        try:
+            saved = TrainConfig.from_dict(ckpt["config"])
+        except (TypeError, AttributeError) as err:
+            raise ValueError(f"checkpoint {out / 'checkpoint.pt'} has a bad config ({err}): delete it to start "
+                             "again") from None
         for k in _RUNTIME_FIELDS:
             setattr(saved, k, getattr(config, k))
         if config.max_steps is not None and (ckpt["max_steps"] is None or config.max_steps > ckpt["max_steps"]):
@@ -366,6 +440,7 @@ def train_iter(
         init = load_model(cfg.init_from, device="cpu")
         cfg.generator = dict(init.config)
     g, d = _build_models(cfg, dev)
+    _check_memory(cfg, g, dev)
     if init is not None:
         g.load_state_dict(init.state_dict())
         del init
@@ -373,17 +448,22 @@ def train_iter(
     step = 0
     elapsed_before = 0.0
     if ckpt is not None:
-        g.load_state_dict(ckpt["generator"])
-        d.load_state_dict(ckpt["discriminator"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        opt_d.load_state_dict(ckpt["opt_d"])
-        sch_g.load_state_dict(ckpt["sched_g"])
-        sch_d.load_state_dict(ckpt["sched_d"])
-        step = int(ckpt["step"])
-        elapsed_before = float(ckpt.get("elapsed_s", 0.0))
-        if cfg.max_steps is None and cfg.epochs is None:
-            max_steps = ckpt["max_steps"]
-        _set_rng_state(ckpt["rng"])
+        try:
+            g.load_state_dict(ckpt["generator"])
+            d.load_state_dict(ckpt["discriminator"])
+            opt_g.load_state_dict(ckpt["opt_g"])
+            opt_d.load_state_dict(ckpt["opt_d"])
+            sch_g.load_state_dict(ckpt["sched_g"])
+            sch_d.load_state_dict(ckpt["sched_d"])
+            step = int(ckpt["step"])
+            elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+            if cfg.max_steps is None and cfg.epochs is None:
+                max_steps = ckpt["max_steps"]
+            _set_rng_state(ckpt["rng"])
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as err:
+            first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+            raise ValueError(f"checkpoint {out / 'checkpoint.pt'} does not fit this run ({first}): delete it to "
+                             "start again, or train into a new --out folder") from None
     if max_steps is not None:
         _set_milestones(cfg, max_steps, sch_g, sch_d)
     atomic_write_bytes(out / "config.json", (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
@@ -488,6 +568,7 @@ def train_iter(
     t_warm = None
     last = {}
     in_step = False
+    hold = None
     stream = image_stream(step)
     cudnn_benchmark = torch.backends.cudnn.benchmark
     if dev.type == "cuda":
@@ -503,6 +584,8 @@ def train_iter(
             if s != step:  # pragma: no cover - the sampler is sequential
                 raise RuntimeError(f"data stream out of order: got step {s}, expected {step}")
             in_step = True
+            hold = deferred_signals()
+            hold.__enter__()  # a signal now is raised once the step is done (exact resume)
             batch = make_batch(spec, idx, opts, images=imgs, device=dev)
             x = batch.inputs.contiguous(memory_format=fmt)
             y = batch.targets.contiguous(memory_format=fmt)
@@ -540,6 +623,7 @@ def train_iter(
             sch_d.step()
             step += 1
             in_step = False
+            hold.__exit__(None, None, None)  # raises KeyboardInterrupt / Terminated if a signal came
 
             if step - step0 == 5:
                 t_warm = time.monotonic()
@@ -569,6 +653,9 @@ def train_iter(
             yield Progress(step, max_steps or 0, msg)
     except (GeneratorExit, KeyboardInterrupt):
         stopped = "cancelled"
+        if in_step and hold is not None:
+            with contextlib.suppress(BaseException):
+                hold.__exit__(None, None, None)  # restore the handlers; the step is abandoned
         if step > step0 and not in_step:  # a half-done step would break exact resume: keep the last checkpoint
             save(stopped)
         raise
