@@ -40,7 +40,9 @@ def _one_line_error(capsys):
 
 @pytest.mark.parametrize("method,extra", [("wbp", ["--filter", "hann"]), ("sirt", ["--iterations", "20"]),
                                           ("sart", ["--iterations", "3", "--nonnegative"]),
-                                          ("tv", ["--iterations", "30", "--tv-weight", "1e-4"])])
+                                          ("tv", ["--iterations", "30", "--tv-weight", "1e-4"]),
+                                          ("tv", ["--iterations", "30", "--nonnegative"]),  # auto weight, CP
+                                          ("sirt", ["--iterations", "40", "--stop", "discrepancy"])])
 def test_reconstruct_methods_write_volume_with_voxel_size_and_provenance(series_file, tmp_path, method, extra, capsys):
     out = tmp_path / f"{method}.mrc"
     rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", method, "--quiet", *extra])
@@ -52,6 +54,9 @@ def test_reconstruct_methods_write_volume_with_voxel_size_and_provenance(series_
         labels = " ".join(m.header.label[i].decode() for i in range(int(m.header.nlabl)))
     assert data.shape == (N, 4, N) and data.dtype == np.float32
     assert f"method={method}" in labels and "-60" in labels and "60" in labels
+    if method == "tv" and "--tv-weight" not in extra:
+        w = float(labels.split("tv_weight=")[1].split()[0])  # the automatic weight, recorded
+        assert 1e-7 < w < 1e-1
     truth = _truth()
     inside = truth > 0
     assert data[inside].mean() > 0.5 and abs(data[~inside].mean()) < 0.1  # 60° wedge, 21 tilts, 24 px

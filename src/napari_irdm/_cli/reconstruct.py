@@ -40,8 +40,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="iterations (default: sirt 50, sart 10, tv 100)")
     parser.add_argument("--relaxation", type=float, default=None, metavar="R",
                         help="relaxation λ in (0, 2) for sirt/sart (default: sirt 1.0, sart 0.5)")
-    parser.add_argument("--tv-weight", type=float, default=1e-4, metavar="W",
-                        help="TV weight, dimensionless (default 1e-4; about 1e-5 to 1e-3)")
+    parser.add_argument("--tv-weight", type=_tv_weight, default="auto", metavar="W|auto",
+                        help="TV weight, dimensionless (about 1e-6 to 1e-3), or 'auto' (default): chosen by "
+                        "cross-validation on held-out tilts and solved by Chambolle-Pock")
+    parser.add_argument("--stop", choices=("none", "discrepancy"), default="none",
+                        help="sirt: stop each slice by the discrepancy principle (noise estimated from the "
+                        "series; --iterations is then the maximum)")
     parser.add_argument("--nonnegative", action="store_true",
                         help="constrain voxels to be >= 0 (sirt, sart, tv; irdm: clip its output)")
     parser.add_argument("--thickness", type=int, default=None, metavar="NZ",
@@ -57,6 +61,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
+
+
+def _tv_weight(text: str):
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
 def _check_args(args: argparse.Namespace) -> Path:
@@ -75,12 +88,14 @@ def _check_args(args: argparse.Namespace) -> Path:
         raise ValueError(f"--iterations must be >= 0, got {args.iterations}")
     if args.relaxation is not None and not 0 < args.relaxation < 2:
         raise ValueError(f"--relaxation must be in (0, 2), got {args.relaxation}")
-    if not args.tv_weight >= 0:
+    if args.tv_weight != "auto" and not args.tv_weight >= 0:
         raise ValueError(f"--tv-weight must be >= 0, got {args.tv_weight}")
     if args.thickness is not None and args.thickness < 1:
         raise ValueError(f"--thickness must be a positive number of voxels, got {args.thickness}")
     if args.method != "irdm" and args.data_consistency:
         raise ValueError("--data-consistency only applies to --method irdm")
+    if args.method != "sirt" and args.stop != "none":
+        raise ValueError("--stop only applies to --method sirt")
     if args.method != "irdm" and args.tta:
         raise ValueError("--tta only applies to --method irdm")
     return out
@@ -94,6 +109,8 @@ def _parameters(args: argparse.Namespace) -> dict:
         params["filter"] = args.filter
     if m in DEFAULTS:
         params["iterations"] = args.iterations if args.iterations is not None else DEFAULTS[m]["iterations"]
+    if m == "sirt" and args.stop != "none":
+        params["stop"] = args.stop
     if m in ("sirt", "sart"):
         params["relaxation"] = args.relaxation if args.relaxation is not None else DEFAULTS[m]["relaxation"]
     if m == "tv":
@@ -115,12 +132,12 @@ def _generator(method: str, data, angles, params: dict, thickness, device, out):
         return tomo.wbp_iter(data, angles, filter_name=params["filter"], **common)
     if method == "sirt":
         return tomo.sirt_iter(data, angles, iterations=params["iterations"], relaxation=params["relaxation"],
-                              nonnegative=params["nonnegative"], **common)
+                              nonnegative=params["nonnegative"], stop=params.get("stop"), **common)
     if method == "sart":
         return tomo.sart_iter(data, angles, iterations=params["iterations"], relaxation=params["relaxation"],
                               nonnegative=params["nonnegative"], **common)
     return tomo.tv_iter(data, angles, iterations=params["iterations"], tv_weight=params["tv_weight"],
-                        nonnegative=params["nonnegative"], **common)
+                        nonnegative=params["nonnegative"], solver=params.get("solver"), **common)
 
 
 def _inpaint_iter():
@@ -145,6 +162,15 @@ def run(args: argparse.Namespace) -> int:
     n_tilts, ny, nx = data.shape
     nz = args.thickness or nx
     params = _parameters(args)
+    if params.get("tv_weight") == "auto":  # resolved here so the provenance records the weight used
+        from napari_irdm.tomo.tv_cp import choose_tv_weight
+
+        w = choose_tv_weight(data, angles, iterations=max(1, params["iterations"]), thickness=args.thickness,
+                             device=device)
+        params["tv_weight"] = float(f"{w:.3g}")
+        params["solver"] = "cp"
+        if not args.quiet:
+            print(f"TV weight {params['tv_weight']:.3g} (auto: cross-validated on held-out tilts)")
     lo, hi = float(min(angles)), float(max(angles))
     provenance = [
         f"napari-irdm {__version__} reconstruct method={args.method} "

@@ -85,7 +85,7 @@ def tv_objective(proj: ParallelProjector, x: torch.Tensor, b: torch.Tensor, weig
 
 def cp_tv_cols(proj: ParallelProjector, b: torch.Tensor, weight, *, iterations: int, norm: float,
                op_norm_sq: float, x0: torch.Tensor | None = None, nonnegative: bool = True,
-               step_ratio: float = 1.0) -> Generator[int, None, torch.Tensor]:
+               step_ratio: float = 10.0) -> Generator[int, None, torch.Tensor]:
     """Chambolle–Pock iterations on slice columns; yields the iteration number, ``return``s ``x``.
 
     Parameters
