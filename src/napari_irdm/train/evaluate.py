@@ -27,9 +27,11 @@ from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
 from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
 
-__all__ = ["EVAL_OFFSET", "METHODS", "evaluate", "evaluate_iter"]
+__all__ = ["CLASSICAL", "EVAL_OFFSET", "METHODS", "best_classical", "evaluate", "evaluate_iter"]
 
-METHODS = ("wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc")
+METHODS = ("wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc")
+#: the methods that use no training data (the "strongest classical" is the best of these)
+CLASSICAL = ("wbp", "sart", "tv", "tv_auto", "sirt_stop")
 #: held-back evaluation indices start here (apart from the training run's validation seeds)
 EVAL_OFFSET = 10**6
 
@@ -82,6 +84,7 @@ def evaluate_iter(
     sart_iterations: int = 20,
     tv_iterations: int = 50,
     tv_weight: float | None = None,
+    sirt_iterations: int = 300,
     batch_size: int = 16,
     tta: bool = False,
     out_dir: str | os.PathLike | None = None,
@@ -111,13 +114,17 @@ def evaluate_iter(
         Projection oversampling (see :class:`~napari_irdm.train.pairs.PairOptions`); 2 avoids
         the inverse crime of making the data with the reconstructions' own matrix.
     methods : sequence of str
-        Subset of ``("wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc")``; ``irdm_nonneg`` is
+        Subset of :data:`METHODS`. ``tv_auto`` is non-negative Chambolle–Pock TV with its weight
+        chosen by cross-validation on held-out tilts (:func:`~napari_irdm.tomo.tv_cp.choose_tv_weight`,
+        one weight per batch of one source, no ground truth); ``sirt_stop`` is non-negative SIRT
+        stopped per slice by the discrepancy principle (at most ``sirt_iterations``); ``irdm_nonneg`` is
         IRDM clipped at 0 (the non-negativity SART and TV are given here); ``irdm_dc`` is IRDM followed by
         Fourier data consistency (:func:`~napari_irdm.dl.apply_data_consistency`: the WBP's
         spectrum on the measured cone, the network's in the wedge), as ``inpaint(...,
         data_consistency=True)``.
-    sart_iterations, tv_iterations, tv_weight
-        Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv`.
+    sart_iterations, tv_iterations, tv_weight, sirt_iterations
+        Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv` (also
+        ``tv_auto``) / :func:`napari_irdm.tomo.sirt` (``sirt_stop``, the maximum).
     batch_size : int
         Slices per batch.
     tta : bool
@@ -130,7 +137,8 @@ def evaluate_iter(
     -------
     dict
         ``rows`` (per-sample dicts), ``summary`` (mean per wedge/method/source, source
-        ``"all"`` pooled), ``files`` (written paths), ``examples`` (first sample's images).
+        ``"all"`` pooled), ``best`` (:func:`best_classical` of the summary), ``files`` (written
+        paths), ``examples`` (first sample's images).
     """
     spec = get_spec(dataset)
     dev = resolve_device(device)
@@ -152,7 +160,8 @@ def evaluate_iter(
     for s in srcs:
         get_source(s)
     g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
-    fns = {m: _iterative(m) for m in ("sart", "tv") if m in methods}
+    need = {"sart": "sart", "tv": "tv", "tv_auto": "tv", "sirt_stop": "sirt"}
+    fns = {m: _iterative(need[m]) for m in need if m in methods}
     missing = [m for m, f in fns.items() if f is None]
     methods = [m for m in methods if m not in missing]
 
@@ -187,6 +196,14 @@ def evaluate_iter(
                             kw["tv_weight"] = tv_weight
                         r = _call(fns["tv"], series, ang, dev, **kw)
                         recs["tv"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
+                    if "tv_auto" in fns:
+                        r = fns["tv_auto"](series, ang, tv_weight="auto", iterations=tv_iterations, nonnegative=True,
+                                           device=dev)
+                        recs["tv_auto"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
+                    if "sirt_stop" in fns:
+                        r = fns["sirt_stop"](series, ang, iterations=sirt_iterations, nonnegative=True,
+                                             stop="discrepancy", device=dev)
+                        recs["sirt_stop"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
                 if g is not None:
                     flips = tta_flips(ang) if tta else ((),)
                     with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
@@ -209,21 +226,49 @@ def evaluate_iter(
                 yield Progress(done, total, f"{src} wedge {w:g}°")
 
     summary = _summarise(rows, methods, srcs, wedges)
+    best = best_classical(summary)
     files: list[str] = []
     if out_dir is not None:
         out = Path(out_dir)
         files += _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "method", "psnr", "ssim", "nrmse"], rows)
         files += _write_csv(out / "summary.csv", ["source", "wedge_deg", "method", "n", "psnr", "ssim", "nrmse",
                                                   "psnr_std", "ssim_std", "nrmse_std"], summary)
+        if best:
+            files += _write_csv(out / "best_classical.csv", list(best[0].keys()), best)
         files += _plot_metrics(out, summary, methods, srcs, wedges)
         files += _plot_grids(out, examples, methods, wedges)
-    return {"rows": rows, "summary": summary, "files": files, "examples": examples, "methods": methods,
+    return {"rows": rows, "summary": summary, "best": best, "files": files, "examples": examples, "methods": methods,
             "skipped": missing}
 
 
 def evaluate(model, **kwargs) -> dict[str, Any]:
     """Eager wrapper of :func:`evaluate_iter`."""
     return run_to_completion(evaluate_iter(model, **kwargs))
+
+
+def best_classical(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source and wedge: the strongest classical method by mean PSNR, and each IRDM variant against it.
+
+    Returns one dict per ``(source, wedge)``: ``best_classical`` (method name),
+    ``best_psnr``, ``best_ssim`` and, for every IRDM variant ``m`` evaluated,
+    ``m_dpsnr`` / ``m_dssim`` (IRDM minus the best classical; positive = IRDM better).
+    """
+    out = []
+    keys = sorted({(r["source"], r["wedge_deg"]) for r in summary}, key=lambda k: (k[0] != "all", k[0], k[1]))
+    for src, w in keys:
+        sel = [r for r in summary if r["source"] == src and r["wedge_deg"] == w]
+        cls = [r for r in sel if r["method"] in CLASSICAL]
+        if not cls:
+            continue
+        b = max(cls, key=lambda r: r["psnr"])
+        d = {"source": src, "wedge_deg": w, "best_classical": b["method"], "best_psnr": b["psnr"],
+             "best_ssim": b["ssim"]}
+        for r in sel:
+            if r["method"].startswith("irdm"):
+                d[f"{r['method']}_dpsnr"] = r["psnr"] - b["psnr"]
+                d[f"{r['method']}_dssim"] = r["ssim"] - b["ssim"]
+        out.append(d)
+    return out
 
 
 def _summarise(rows, methods, srcs, wedges) -> list[dict[str, Any]]:
@@ -253,7 +298,8 @@ def _write_csv(path: Path, header: list[str], rows: list[dict]) -> list[str]:
     return [str(path)]
 
 
-_STYLE = {"wbp": ("tab:gray", "o"), "sart": ("tab:blue", "s"), "tv": ("tab:green", "^"), "irdm": ("tab:red", "D")}
+_STYLE = {"wbp": ("tab:gray", "o"), "sart": ("tab:blue", "s"), "tv": ("tab:green", "^"), "irdm": ("tab:red", "D"),
+          "tv_auto": ("tab:olive", "v"), "sirt_stop": ("tab:cyan", "P")}
 
 
 def _savefig(fig, path: Path) -> str:
