@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_irdm.progress import Progress
 from napari_irdm.tomo._common import Setup, as_series, check_positive
 from napari_irdm.tomo.projector import ParallelProjector
 
