@@ -53,8 +53,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--model", default="general", metavar="NAME|PATH",
                         help="IRDM model: a shipped name, 'auto', or a .pt file (method irdm)")
-    parser.add_argument("--data-consistency", action="store_true",
-                        help="irdm: keep the measured Fourier region of the WBP, use the network only in the wedge")
+    parser.add_argument("--data-consistency", nargs="?", const="fourier", default=None,
+                        choices=("fourier", "iterative"), metavar="fourier|iterative",
+                        help="irdm: 'fourier' (the default when given without a value) keeps the measured Fourier "
+                        "region of the WBP and uses the network only in the wedge; 'iterative' (recommended for "
+                        "real data) starts SIRT on the measured projections from the network's output, so the "
+                        "result re-projects to the data and keeps the network's wedge")
+    parser.add_argument("--consistency-iterations", type=int, default=30, metavar="N",
+                        help="irdm --data-consistency iterative: SIRT updates (default 30)")
     parser.add_argument("--tta", action="store_true",
                         help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
                         "(2-4x the time)")
@@ -92,6 +98,8 @@ def _check_args(args: argparse.Namespace) -> Path:
         raise ValueError(f"--tv-weight must be >= 0, got {args.tv_weight}")
     if args.thickness is not None and args.thickness < 1:
         raise ValueError(f"--thickness must be a positive number of voxels, got {args.thickness}")
+    if args.consistency_iterations < 1:
+        raise ValueError(f"--consistency-iterations must be >= 1, got {args.consistency_iterations}")
     if args.method != "irdm" and args.data_consistency:
         raise ValueError("--data-consistency only applies to --method irdm")
     if args.method != "sirt" and args.stop != "none":
@@ -119,7 +127,9 @@ def _parameters(args: argparse.Namespace) -> dict:
         params["nonnegative"] = bool(args.nonnegative)
     if m == "irdm":
         params["model"] = args.model
-        params["data_consistency"] = bool(args.data_consistency)
+        params["data_consistency"] = {None: False, "fourier": True}.get(args.data_consistency, args.data_consistency)
+        if args.data_consistency == "iterative":
+            params["consistency_iterations"] = args.consistency_iterations
         params["tta"] = bool(args.tta)
     return params
 
@@ -184,8 +194,12 @@ def run(args: argparse.Namespace) -> int:
     px = ts.pixel_size_A
     if args.method == "irdm":
         vol = drive(_generator("wbp", data, angles, params, args.thickness, device, None), "WBP", disable=quiet)
-        vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency,
-                                 nonnegative=args.nonnegative, tta=args.tta, device=device), "IRDM",
+        iterative = args.data_consistency == "iterative"
+        vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency == "fourier",
+                                 nonnegative=args.nonnegative, tta=args.tta, device=device,
+                                 consistency="iterative" if iterative else None,
+                                 tilt_series=data if iterative else None,
+                                 consistency_iterations=args.consistency_iterations), "IRDM",
                     disable=quiet)
         write_volume(out_path, vol, pixel_size_A=px, provenance=provenance, tilt_angles_deg=angles)
     elif out_path.suffix.lower() in _MRC_SUFFIXES:
