@@ -30,7 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "provenance, else wbp)")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
                    help="IRDM model for --method irdm (default: from the provenance, else general)")
-    p.add_argument("--data-consistency", action="store_true", help="irdm halves with Fourier data consistency")
+    p.add_argument("--data-consistency", nargs="?", const="fourier", default=None, choices=("fourier", "iterative"),
+                   metavar="fourier|iterative",
+                   help="irdm halves with Fourier or iterative data consistency (default: from the provenance)")
     p.add_argument("--cone", type=float, default=20.0, metavar="DEG",
                    help="half-angle of the directional cones (default 20)")
     p.add_argument("--json", metavar="OUT", default=None, help="write the full report (curves included) as JSON")
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         if method not in ("wbp", "sirt", "tv", "irdm"):
             method = "wbp"
     model = args.model or _from_provenance(vol.provenance, "model") or "general"
-    dc = args.data_consistency or _from_provenance(vol.provenance, "data_consistency") == "True"
+    dc = args.data_consistency or {"True": "fourier", "iterative": "iterative"}.get(
+        _from_provenance(vol.provenance, "data_consistency") or "", None)
+    dc = {"fourier": True, "iterative": "iterative", None: False}[dc]
     if vol.data.shape[1:] != ts.data.shape[1:]:
         raise ValueError(f"volume {args.volume} is {vol.data.shape} but the series is {ts.data.shape}: "
                          "give the series the volume was reconstructed from")

@@ -307,7 +307,7 @@ def wedge_energy_fraction(volume, tilt_angles_deg) -> tuple[float, float]:
     return e, vox
 
 
-def _reconstruct(method: str, series, angles, nz: int, *, model, device, data_consistency: bool):
+def _reconstruct(method: str, series, angles, nz: int, *, model, device, data_consistency):
     from napari_irdm import tomo
 
     if method == "wbp":
@@ -319,11 +319,13 @@ def _reconstruct(method: str, series, angles, nz: int, *, model, device, data_co
     from napari_irdm.dl import inpaint
 
     w = tomo.wbp(series, angles, thickness=nz, device=device)
-    return inpaint(w, angles, model=model, data_consistency=data_consistency, device=device)
+    if data_consistency == "iterative":
+        return inpaint(w, angles, model=model, consistency="iterative", tilt_series=series, device=device)
+    return inpaint(w, angles, model=model, data_consistency=bool(data_consistency), device=device)
 
 
 def validate_iter(volume, tilt_series, tilt_angles_deg, *, method: str = "wbp", pixel_size_A: float | None = None,
-                  cone_half_angle_deg: float = 20.0, model="general", data_consistency: bool = False,
+                  cone_half_angle_deg: float = 20.0, model="general", data_consistency: bool | str = False,
                   device: Any = None) -> Generator[Progress, None, ValidationReport]:
     """Trust report of ``volume`` reconstructed from ``tilt_series`` (generator; ``return``s the report).
 
@@ -345,7 +347,8 @@ def validate_iter(volume, tilt_series, tilt_angles_deg, *, method: str = "wbp", 
         Half-angle of the directional cones (default 20°; choose it below the half-opening
         of the wedge, ``90 − θmax``, for a z cone entirely inside the wedge).
     model, data_consistency
-        IRDM settings for ``method="irdm"``.
+        IRDM settings for ``method="irdm"``; ``data_consistency`` is False, True (Fourier) or
+        ``"iterative"`` (SIRT on each half's own projections after the network).
     device : str or torch.device, optional
 
     Returns
