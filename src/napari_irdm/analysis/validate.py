@@ -149,7 +149,7 @@ class ValidationReport:
             ax.set_xticks(ticks, [f"{t / px:.2g}" for t in ticks])
         ax.set_ylabel("FSC (even vs odd tilts)")
         ax.set_title(f"{self.method}: even/odd-tilt FSC, cones of {self.cone_half_angle_deg:g}°")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower left")
         ax.grid(alpha=0.3)
         ax2.plot(self.reprojection_angles_deg, self.reprojection_residual, "o-", ms=3)
         ax2.set_xlabel("tilt angle (°)")
