@@ -140,8 +140,9 @@ def tv_iter(
     with ``s = max |b|`` over the whole series. Both terms are then of order 1
     whatever the intensity units and the pixel count, so one ``w`` suits many data
     sets (about 1e-6–1e-3, larger for noisier data). On held-back phantom, medical, natural
-    and atomic slices with 0–3 % noise the best weight was 1e-6–1e-5, the automatic choice
-    1e-5–3e-5, and the old default 1e-4 was 0.5–4.7 dB under the best (docs/benchmarks.md).
+    and atomic 128² slices with 0–3 % noise the best weight was 1e-6–1e-5, the automatic
+    choice 3.2e-6–1e-5 (within 0.25 dB of the best), and the old default 1e-4 scored
+    2.1–8.8 dB under the best (docs/benchmarks.md).
     Isotropic 2-D total variation; ``solver="fista"`` solves it with FISTA (step ``1/L``,
     ``L`` the largest eigenvalue of the data term's
     Hessian by power iteration) and a warm-started dual TV proximal step; ``solver="cp"``
