@@ -40,7 +40,9 @@ def _one_line_error(capsys):
 
 @pytest.mark.parametrize("method,extra", [("wbp", ["--filter", "hann"]), ("sirt", ["--iterations", "20"]),
                                           ("sart", ["--iterations", "3", "--nonnegative"]),
-                                          ("tv", ["--iterations", "30", "--tv-weight", "1e-4"])])
+                                          ("tv", ["--iterations", "30", "--tv-weight", "1e-4"]),
+                                          ("tv", ["--iterations", "30", "--nonnegative"]),  # auto weight, CP
+                                          ("sirt", ["--iterations", "40", "--stop", "discrepancy"])])
 def test_reconstruct_methods_write_volume_with_voxel_size_and_provenance(series_file, tmp_path, method, extra, capsys):
     out = tmp_path / f"{method}.mrc"
     rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", method, "--quiet", *extra])
@@ -52,6 +54,9 @@ def test_reconstruct_methods_write_volume_with_voxel_size_and_provenance(series_
         labels = " ".join(m.header.label[i].decode() for i in range(int(m.header.nlabl)))
     assert data.shape == (N, 4, N) and data.dtype == np.float32
     assert f"method={method}" in labels and "-60" in labels and "60" in labels
+    if method == "tv" and "--tv-weight" not in extra:
+        w = float(labels.split("tv_weight=")[1].split()[0])  # the automatic weight, recorded
+        assert 1e-7 < w < 1e-1
     truth = _truth()
     inside = truth > 0
     assert data[inside].mean() > 0.5 and abs(data[~inside].mean()) < 0.1  # 60° wedge, 21 tilts, 24 px
@@ -142,15 +147,20 @@ def test_irdm_method_runs_wbp_then_the_model(series_file, tmp_path, capsys):
     gen = dl.build_generator({"preset": "cpu", "base_width": 4, "depth": 2})
     model = dl.save_model(gen, tmp_path / "tiny.pt")
     out = tmp_path / "irdm.mrc"
-    mins = {}
-    for extra in ([], ["--data-consistency"], ["--nonnegative"], ["--tta"]):
+    mins, resid = {}, {}
+    b = mrcfile.read(series_file)
+    for extra in ([], ["--data-consistency"], ["--nonnegative"], ["--tta"], ["--data-consistency", "iterative"]):
         rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", "irdm", "--model", str(model),
                    "--device", "cpu", "--quiet", *extra])
         assert rc == 0, capsys.readouterr().err
         with mrcfile.open(out) as m:
             assert m.data.shape == (N, 4, N) and np.all(np.isfinite(m.data))
             mins[tuple(extra)] = float(m.data.min())
+            rep = ParallelProjector(ANGLES, m.data.shape).forward(m.data.copy())
+            resid[tuple(extra)] = float(np.linalg.norm(rep - b) / np.linalg.norm(b))
             assert float(m.voxel_size.x) == pytest.approx(2.5)
             labels = " ".join(m.header.label[i].decode() for i in range(int(m.header.nlabl)))
         assert "method=irdm" in labels
     assert mins[()] < 0 and mins[("--nonnegative",)] == 0.0  # WBP ringing is negative; the clip removes it
+    # iterative data consistency: SIRT on the measured series from the network's output re-projects far closer
+    assert resid[("--data-consistency", "iterative")] < 0.5 * resid[()], resid

@@ -100,6 +100,16 @@ def test_export_and_evaluate_end_to_end(tmp_path):
     assert (out / "grid_phantom.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wbp = {r["wedge_deg"]: r["psnr"] for r in res["summary"] if r["method"] == "wbp"}
     assert wbp[40.0] > wbp[80.0]  # a bigger missing wedge loses more
+    from napari_irdm.train.evaluate import CLASSICAL
+
+    assert {"tv_auto", "sirt_stop", "irdm_iter"} <= methods and (out / "best_classical.csv").stat().st_size > 0
+    rp = {r["method"]: r["reproj"] for r in res["summary"] if r["wedge_deg"] == 40.0}
+    assert rp["irdm_iter"] < rp["irdm"]  # SIRT on the measured projections after the network fits them better
+    for b in res["best"]:  # the strongest classical result, and IRDM measured against it
+        cls = {r["method"]: r for r in res["summary"] if r["wedge_deg"] == b["wedge_deg"] and r["method"] in CLASSICAL}
+        assert b["best_psnr"] == max(r["psnr"] for r in cls.values()) == cls[b["best_classical"]]["psnr"]
+        irdm = next(r for r in res["summary"] if r["wedge_deg"] == b["wedge_deg"] and r["method"] == "irdm")
+        assert b["irdm_dpsnr"] == pytest.approx(irdm["psnr"] - b["best_psnr"])
 
 
 def test_cli_train_and_evaluate(tmp_path, capsys):

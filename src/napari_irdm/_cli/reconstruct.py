@@ -50,8 +50,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="iterations (default: sirt 50, sart 10, tv 100)")
     parser.add_argument("--relaxation", type=float, default=None, metavar="R",
                         help="relaxation λ in (0, 2) for sirt/sart (default: sirt 1.0, sart 0.5)")
-    parser.add_argument("--tv-weight", type=float, default=1e-4, metavar="W",
-                        help="TV weight, dimensionless (default 1e-4; about 1e-5 to 1e-3)")
+    parser.add_argument("--tv-weight", type=_tv_weight, default="auto", metavar="W|auto",
+                        help="TV weight, dimensionless (about 1e-6 to 1e-3), or 'auto' (default): chosen by "
+                        "cross-validation on held-out tilts and solved by Chambolle-Pock")
+    parser.add_argument("--stop", choices=("none", "discrepancy"), default="none",
+                        help="sirt: stop each slice by the discrepancy principle (noise estimated from the "
+                        "series; --iterations is then the maximum)")
     parser.add_argument("--nonnegative", action="store_true",
                         help="constrain voxels to be >= 0 (sirt, sart, tv; irdm: clip its output)")
     parser.add_argument("--thickness", type=int, default=None, metavar="NZ",
@@ -61,8 +65,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="auto, cpu, cuda or cuda:N (default auto; env NAPARI_IRDM_DEVICE)")
     parser.add_argument("--model", default="general", metavar="NAME|PATH",
                         help=model_help(" (method irdm; default general)"))
-    parser.add_argument("--data-consistency", action="store_true",
-                        help="irdm: keep the measured Fourier region of the WBP, use the network only in the wedge")
+    parser.add_argument("--data-consistency", nargs="?", const="fourier", default=None,
+                        choices=("fourier", "iterative"), metavar="fourier|iterative",
+                        help="irdm: 'fourier' (the default when given without a value) keeps the measured Fourier "
+                        "region of the WBP and uses the network only in the wedge; 'iterative' (recommended for "
+                        "real data) starts SIRT on the measured projections from the network's output, so the "
+                        "result re-projects to the data and keeps the network's wedge")
+    parser.add_argument("--consistency-iterations", type=int, default=30, metavar="N",
+                        help="irdm --data-consistency iterative: SIRT updates (default 30)")
     parser.add_argument("--tta", action="store_true",
                         help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
                         "(2-4x the time)")
@@ -82,18 +92,31 @@ def _inputs(args: argparse.Namespace) -> list:
             model.with_suffix(".json") if model is not None else None]
 
 
+def _tv_weight(text: str):
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _check_args(args: argparse.Namespace) -> Path:
     out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
     if args.iterations is not None and not 0 <= args.iterations <= MAX_ITERATIONS:
         raise ValueError(f"--iterations must be between 0 and {MAX_ITERATIONS}, got {args.iterations}")
     if args.relaxation is not None and not 0 < args.relaxation < 2:
         raise ValueError(f"--relaxation must be in (0, 2), got {args.relaxation}")
-    if not args.tv_weight >= 0:
+    if args.tv_weight != "auto" and not args.tv_weight >= 0:
         raise ValueError(f"--tv-weight must be >= 0, got {args.tv_weight}")
     if args.thickness is not None and args.thickness < 1:
         raise ValueError(f"--thickness must be a positive number of voxels, got {args.thickness}")
+    if args.consistency_iterations < 1:
+        raise ValueError(f"--consistency-iterations must be >= 1, got {args.consistency_iterations}")
     if args.method != "irdm" and args.data_consistency:
         raise ValueError("--data-consistency only applies to --method irdm")
+    if args.method != "sirt" and args.stop != "none":
+        raise ValueError("--stop only applies to --method sirt")
     if args.method != "irdm" and args.tta:
         raise ValueError("--tta only applies to --method irdm")
     return out
@@ -107,6 +130,8 @@ def _parameters(args: argparse.Namespace) -> dict:
         params["filter"] = args.filter
     if m in DEFAULTS:
         params["iterations"] = args.iterations if args.iterations is not None else DEFAULTS[m]["iterations"]
+    if m == "sirt" and args.stop != "none":
+        params["stop"] = args.stop
     if m in ("sirt", "sart"):
         params["relaxation"] = args.relaxation if args.relaxation is not None else DEFAULTS[m]["relaxation"]
     if m == "tv":
@@ -115,7 +140,9 @@ def _parameters(args: argparse.Namespace) -> dict:
         params["nonnegative"] = bool(args.nonnegative)
     if m == "irdm":
         params["model"] = args.model
-        params["data_consistency"] = bool(args.data_consistency)
+        params["data_consistency"] = {None: False, "fourier": True}.get(args.data_consistency, args.data_consistency)
+        if args.data_consistency == "iterative":
+            params["consistency_iterations"] = args.consistency_iterations
         params["tta"] = bool(args.tta)
     return params
 
@@ -128,12 +155,12 @@ def _generator(method: str, data, angles, params: dict, thickness, device, out):
         return tomo.wbp_iter(data, angles, filter_name=params["filter"], **common)
     if method == "sirt":
         return tomo.sirt_iter(data, angles, iterations=params["iterations"], relaxation=params["relaxation"],
-                              nonnegative=params["nonnegative"], **common)
+                              nonnegative=params["nonnegative"], stop=params.get("stop"), **common)
     if method == "sart":
         return tomo.sart_iter(data, angles, iterations=params["iterations"], relaxation=params["relaxation"],
                               nonnegative=params["nonnegative"], **common)
     return tomo.tv_iter(data, angles, iterations=params["iterations"], tv_weight=params["tv_weight"],
-                        nonnegative=params["nonnegative"], **common)
+                        nonnegative=params["nonnegative"], solver=params.get("solver"), **common)
 
 
 def _inpaint_iter():
@@ -207,6 +234,15 @@ def run(args: argparse.Namespace) -> int:
         _check_resources(args, out_path, (n_tilts, nx, ny) if ts.tilt_axis == "x" else data.shape, 4)
     nz = args.thickness or nx
     params = _parameters(args)
+    if params.get("tv_weight") == "auto":  # resolved here so the provenance records the weight used
+        from napari_irdm.tomo.tv_cp import choose_tv_weight
+
+        w = choose_tv_weight(data, angles, iterations=max(1, params["iterations"]), thickness=args.thickness,
+                             device=device)
+        params["tv_weight"] = float(f"{w:.3g}")
+        params["solver"] = "cp"
+        if not args.quiet:
+            print(f"TV weight {params['tv_weight']:.3g} (auto: cross-validated on held-out tilts)")
     lo, hi = float(min(angles)), float(max(angles))
     provenance = [
         f"napari-irdm {__version__} reconstruct method={args.method} "
@@ -220,8 +256,12 @@ def run(args: argparse.Namespace) -> int:
     px = ts.pixel_size_A
     if args.method == "irdm":
         vol = drive(_generator("wbp", data, angles, params, args.thickness, device, None), "WBP", disable=quiet)
-        vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency,
-                                 nonnegative=args.nonnegative, tta=args.tta, device=device), "IRDM",
+        iterative = args.data_consistency == "iterative"
+        vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency == "fourier",
+                                 nonnegative=args.nonnegative, tta=args.tta, device=device,
+                                 consistency="iterative" if iterative else None,
+                                 tilt_series=data if iterative else None,
+                                 consistency_iterations=args.consistency_iterations), "IRDM",
                     disable=quiet)
         write_volume(out_path, vol, pixel_size_A=px, provenance=provenance, tilt_angles_deg=angles)
     elif out_path.suffix.lower() in _MRC_SUFFIXES:

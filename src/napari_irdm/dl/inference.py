@@ -178,6 +178,10 @@ def inpaint_iter(
     nonnegative: bool = False,
     tta: bool = False,
     out=None,
+    consistency: str | None = None,
+    tilt_series=None,
+    consistency_iterations: int = 30,
+    rounds: int = 1,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
 
@@ -227,6 +231,21 @@ def inpaint_iter(
     out : array-like, shape (nz, ny, nx), optional
         Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
         tensor input.
+    consistency : {None, "iterative"}
+        ``"iterative"``: projection-domain data consistency (:mod:`napari_irdm.dl.iterative`):
+        the network's output starts ``consistency_iterations`` SIRT updates on the measured
+        ``tilt_series``, so the result re-projects to what was measured while the wedge,
+        which the projections do not constrain, keeps the network's content. Recommended for
+        real data; needs ``tilt_series`` and the angles; excludes ``data_consistency``.
+    tilt_series : array-like, shape (n_tilts, ny, nx), optional
+        The measured projections ``volume`` was reconstructed from (for ``consistency``).
+    consistency_iterations : int
+        SIRT updates per round (default 30).
+    rounds : int
+        Network + SIRT rounds (default 1). Later rounds feed the network its own
+        data-consistent output instead of a WBP, which it was not trained on: with the
+        shipped model this *lowered* PSNR (docs/validate.md), so keep 1 unless a model
+        was trained for it.
 
     Yields
     ------
@@ -244,6 +263,14 @@ def inpaint_iter(
         if tilt_angles_deg is None:
             tilt_angles_deg = volume.tilt_angles_deg
         volume = volume.data
+    if consistency is not None:
+        from napari_irdm.dl.iterative import iterative_consistency_iter
+
+        return (yield from iterative_consistency_iter(
+            volume, tilt_angles_deg, tilt_series, consistency=consistency, iterations=consistency_iterations,
+            rounds=rounds, data_consistency=data_consistency, nonnegative=nonnegative, out=out,
+            net_kwargs=dict(model=model, batch_size=batch_size, device=device, normalise=normalise,
+                            empty_fraction=empty_fraction, tta=tta)))
     is_tensor = isinstance(volume, torch.Tensor)
     if not is_tensor:
         volume = np.asarray(volume)

@@ -2,7 +2,8 @@
 
 All reconstructions take a tilt series ``(n_tilts, ny, nx)`` with the tilt axis along
 ``y`` and angles in degrees, and return a volume ``(nz, ny, nx)`` (NumPy in → NumPy
-out, tensor in → tensor out). Each has a generator form (``*_iter``) yielding
+out, tensor in → tensor out). TV takes ``tv_weight="auto"`` (cross-validated on held-out tilts); SIRT takes
+``stop="discrepancy"``. Each has a generator form (``*_iter``) yielding
 :class:`napari_irdm.progress.Progress` and an eager wrapper.
 """
 
@@ -11,11 +12,13 @@ from napari_irdm.tomo.projector import ParallelProjector, clear_projector_cache
 from napari_irdm.tomo.sart import sart, sart_iter
 from napari_irdm.tomo.sirt import sirt, sirt_iter
 from napari_irdm.tomo.tv import tv, tv_iter
+from napari_irdm.tomo.tv_cp import choose_tv_weight
 from napari_irdm.tomo.wbp import wbp, wbp_iter
 
 __all__ = [
     "ParallelProjector",
     "angular_weights",
+    "choose_tv_weight",
     "clear_projector_cache",
     "missing_wedge_deg",
     "sart",

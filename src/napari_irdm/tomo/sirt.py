@@ -12,10 +12,25 @@ from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import Setup, check_positive, safe_inverse
 from napari_irdm.tomo.projector import ParallelProjector
 
-__all__ = ["sirt", "sirt_iter"]
+__all__ = ["estimate_noise_sigma", "sirt", "sirt_iter"]
 
 #: slice-last products are fastest with ~64 slices per chunk on the CPU
 _CPU_CHUNK_BYTES = 56 << 20
+
+
+def estimate_noise_sigma(b_cols: torch.Tensor, n_tilts: int, n_det: int) -> torch.Tensor:
+    """Robust noise σ of each slice of slice-last projections ``(n_tilts·n_det, B)`` → ``(B,)``.
+
+    The median absolute second difference along the detector, ``(p[i−1] − 2p[i] + p[i+1]) / √6``
+    (unit variance for white noise), over all tilts of the slice, divided by 0.6745 (MAD of a
+    normal). Edges of the object occupy few pixels, so the median sees mostly noise; for
+    noise-free data it is close to 0.
+    """
+    p = b_cols.reshape(n_tilts, n_det, -1)
+    if n_det < 3:
+        return torch.zeros(p.shape[-1], dtype=b_cols.dtype, device=b_cols.device)
+    d = (p[:, :-2] - 2.0 * p[:, 1:-1] + p[:, 2:]) / 6.0**0.5
+    return d.abs().reshape(-1, p.shape[-1]).median(dim=0).values / 0.6745
 
 
 def sirt_iter(
@@ -32,6 +47,9 @@ def sirt_iter(
     chunk_slices: int | None = None,
     return_residuals: bool = False,
     projector: ParallelProjector | None = None,
+    stop: str | None = None,
+    discrepancy_factor: float = 1.05,
+    return_info: bool = False,
 ) -> Generator[Progress, None, Any]:
     """SIRT as a progress generator; ``return``s the volume (and residuals if asked).
 
@@ -61,6 +79,17 @@ def sirt_iter(
         Also return the relative residuals ``‖b − A x_i‖₂ / ‖b‖₂`` for
         ``i = 0 … iterations`` (``x_0`` the start), a float64 array of length
         ``iterations + 1`` over the whole volume.
+    stop : {None, "discrepancy"}
+        ``"discrepancy"``: Morozov's discrepancy principle per slice; a slice stops
+        being updated once ``‖b − A x‖ ≤ τ √M σ`` (``M`` its number of rays, ``σ`` its
+        noise estimated from the data by :func:`estimate_noise_sigma`, ``τ`` the
+        ``discrepancy_factor``); ``iterations`` is then the maximum. Noisy data stop
+        early (before SIRT fits the noise), noise-free data run to the maximum.
+    discrepancy_factor : float
+        ``τ`` above (≥ 1; 1.05 by default).
+    return_info : bool
+        Also return a dict: ``iterations`` (per slice, where it stopped), ``sigma``
+        (noise estimate per slice, in the units of the series).
 
     Returns
     -------
@@ -85,6 +114,9 @@ def sirt_iter(
     """
     check_positive("iterations", iterations, integer=True, allow_zero=True)
     check_positive("relaxation", relaxation)
+    if stop not in (None, "discrepancy"):
+        raise ValueError(f"stop must be None or 'discrepancy', got {stop!r}")
+    check_positive("discrepancy_factor", discrepancy_factor)
     if not relaxation < 2:
         raise ValueError(f"relaxation must be below 2 for SIRT to converge, got {relaxation}")
     setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device, x0=x0, out=out)
@@ -98,6 +130,8 @@ def sirt_iter(
     chunks = setup.chunks(per_slice, chunk_slices, _CPU_CHUNK_BYTES)
     res_sq = np.zeros(iterations + 1)
     b_sq = 0.0
+    stopped_at = np.full(setup.ny, iterations, dtype=np.int64)
+    sigmas = np.zeros(setup.ny)
     total = max(1, len(chunks) * iterations)
     yield Progress(0, total, "SIRT")
     for ci, (y0, y1) in enumerate(chunks):
@@ -106,30 +140,53 @@ def sirt_iter(
         x = setup.volume_cols(x0, y0, y1) if x0 is not None else torch.zeros((nz * nx, y1 - y0), device=setup.device)
         if nonnegative:
             x.clamp_(min=0.0)
+        active = None
+        if stop == "discrepancy":
+            sig = estimate_noise_sigma(b, n_tilts, nx)
+            sigmas[y0:y1] = sig.double().cpu().numpy()
+            limit = (float(discrepancy_factor) ** 2 * n_tilts * nx) * sig.double() ** 2
+            active = torch.ones(y1 - y0, dtype=torch.bool, device=b.device)
         for it in range(iterations + 1):
             r = proj.forward_cols(x)
             torch.sub(b, r, out=r)
-            res_sq[it] += float(torch.sum(r.double() ** 2))
+            col_sq = torch.sum(r.double() ** 2, dim=0)
+            res_sq[it] += float(col_sq.sum())
+            if active is not None:
+                done_now = active & (col_sq <= limit)
+                if bool(done_now.any()):
+                    stopped_at[y0 + done_now.nonzero().flatten().cpu().numpy()] = it
+                    active &= ~done_now
             if it == iterations:
                 break
-            x.addcmul_(step, proj.adjoint_cols(r.mul_(inv_rows)))
+            upd = proj.adjoint_cols(r.mul_(inv_rows))
+            if active is not None:
+                if not bool(active.any()):
+                    res_sq[it + 1 :] += float(col_sq.sum())
+                    break
+                upd.mul_(active.to(upd.dtype))
+            x.addcmul_(step, upd)
             if nonnegative:
                 x.clamp_(min=0.0)
             yield Progress(ci * iterations + it + 1, total, f"SIRT iteration {it + 1}/{iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x, y0, y1)
     if not iterations:
         yield Progress(total, total, "SIRT")
+    extra = []
     if return_residuals:
-        return out, np.sqrt(res_sq) / max(np.sqrt(b_sq), 1e-30)
-    return out
+        extra.append(np.sqrt(res_sq) / max(np.sqrt(b_sq), 1e-30))
+    if return_info:
+        extra.append({"iterations": stopped_at, "sigma": sigmas})
+    return (out, *extra) if extra else out
 
 
 def sirt(tilt_series, tilt_angles_deg, *, iterations: int = 50, relaxation: float = 1.0, nonnegative: bool = False,
          thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
-         return_residuals: bool = False):
+         return_residuals: bool = False, stop: str | None = None, discrepancy_factor: float = 1.05,
+         return_info: bool = False):
     """SIRT reconstruction (eager wrapper of :func:`sirt_iter`); see there for parameters."""
     return run_to_completion(
         sirt_iter(tilt_series, tilt_angles_deg, iterations=iterations, relaxation=relaxation, nonnegative=nonnegative,
                   thickness=thickness, device=device, x0=x0, out=out, chunk_slices=chunk_slices,
-                  return_residuals=return_residuals)
+                  return_residuals=return_residuals, stop=stop, discrepancy_factor=discrepancy_factor,
+                  return_info=return_info)
     )

@@ -27,9 +27,11 @@ from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
 from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
 
-__all__ = ["EVAL_OFFSET", "METHODS", "evaluate", "evaluate_iter"]
+__all__ = ["CLASSICAL", "EVAL_OFFSET", "METHODS", "best_classical", "evaluate", "evaluate_iter"]
 
-METHODS = ("wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc")
+METHODS = ("wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc", "irdm_iter")
+#: the methods that use no training data (the "strongest classical" is the best of these)
+CLASSICAL = ("wbp", "sart", "tv", "tv_auto", "sirt_stop")
 #: held-back evaluation indices start here (apart from the training run's validation seeds)
 EVAL_OFFSET = 10**6
 
@@ -82,6 +84,8 @@ def evaluate_iter(
     sart_iterations: int = 20,
     tv_iterations: int = 50,
     tv_weight: float | None = None,
+    sirt_iterations: int = 300,
+    consistency_iterations: int = 30,
     batch_size: int = 16,
     tta: bool = False,
     out_dir: str | os.PathLike | None = None,
@@ -111,13 +115,19 @@ def evaluate_iter(
         Projection oversampling (see :class:`~napari_irdm.train.pairs.PairOptions`); 2 avoids
         the inverse crime of making the data with the reconstructions' own matrix.
     methods : sequence of str
-        Subset of ``("wbp", "sart", "tv", "irdm", "irdm_nonneg", "irdm_dc")``; ``irdm_nonneg`` is
+        Subset of :data:`METHODS`. ``tv_auto`` is non-negative Chambolle–Pock TV with its weight
+        chosen by cross-validation on held-out tilts (:func:`~napari_irdm.tomo.tv_cp.choose_tv_weight`,
+        one weight per batch of one source, no ground truth); ``sirt_stop`` is non-negative SIRT
+        stopped per slice by the discrepancy principle (at most ``sirt_iterations``); ``irdm_nonneg`` is
         IRDM clipped at 0 (the non-negativity SART and TV are given here); ``irdm_dc`` is IRDM followed by
         Fourier data consistency (:func:`~napari_irdm.dl.apply_data_consistency`: the WBP's
         spectrum on the measured cone, the network's in the wedge), as ``inpaint(...,
-        data_consistency=True)``.
-    sart_iterations, tv_iterations, tv_weight
-        Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv`.
+        data_consistency=True)``; ``irdm_iter`` is IRDM followed by ``consistency_iterations``
+        non-negative SIRT updates on the measured projections, as ``inpaint(...,
+        consistency="iterative", nonnegative=True)``.
+    sart_iterations, tv_iterations, tv_weight, sirt_iterations
+        Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv` (also
+        ``tv_auto``) / :func:`napari_irdm.tomo.sirt` (``sirt_stop``, the maximum).
     batch_size : int
         Slices per batch.
     tta : bool
@@ -130,7 +140,8 @@ def evaluate_iter(
     -------
     dict
         ``rows`` (per-sample dicts), ``summary`` (mean per wedge/method/source, source
-        ``"all"`` pooled), ``files`` (written paths), ``examples`` (first sample's images).
+        ``"all"`` pooled), ``best`` (:func:`best_classical` of the summary), ``files`` (written
+        paths), ``examples`` (first sample's images).
     """
     spec = get_spec(dataset)
     dev = resolve_device(device)
@@ -152,7 +163,8 @@ def evaluate_iter(
     for s in srcs:
         get_source(s)
     g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
-    fns = {m: _iterative(m) for m in ("sart", "tv") if m in methods}
+    need = {"sart": "sart", "tv": "tv", "tv_auto": "tv", "sirt_stop": "sirt"}
+    fns = {m: _iterative(need[m]) for m in need if m in methods}
     missing = [m for m, f in fns.items() if f is None]
     methods = [m for m in methods if m not in missing]
 
@@ -187,6 +199,14 @@ def evaluate_iter(
                             kw["tv_weight"] = tv_weight
                         r = _call(fns["tv"], series, ang, dev, **kw)
                         recs["tv"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
+                    if "tv_auto" in fns:
+                        r = fns["tv_auto"](series, ang, tv_weight="auto", iterations=tv_iterations, nonnegative=True,
+                                           device=dev)
+                        recs["tv_auto"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
+                    if "sirt_stop" in fns:
+                        r = fns["sirt_stop"](series, ang, iterations=sirt_iterations, nonnegative=True,
+                                             stop="discrepancy", device=dev)
+                        recs["sirt_stop"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
                 if g is not None:
                     flips = tta_flips(ang) if tta else ((),)
                     with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
@@ -196,11 +216,20 @@ def evaluate_iter(
                     if "irdm_dc" in methods:
                         mask = torch.from_numpy(consistency_mask(tuple(batch.wbp.shape[-2:]), ang)).to(dev)
                         recs["irdm_dc"] = apply_data_consistency(batch.wbp, recs["irdm"], mask)
+                    if "irdm_iter" in methods:
+                        from napari_irdm.tomo import sirt
+
+                        series = batch.sinogram.permute(0, 2, 1).contiguous()
+                        x0 = recs["irdm"].clamp(min=0.0).permute(1, 0, 2).contiguous()
+                        r = sirt(series, ang, iterations=consistency_iterations, x0=x0, nonnegative=True, device=dev)
+                        recs["irdm_iter"] = r.permute(1, 0, 2)
+                reproj = _reprojection(recs, methods, batch.sinogram, ang, dev)
                 for m in methods:
                     met = batch_metrics(recs[m], batch.truth)
                     for k, i in enumerate(idx):
                         rows.append({"source": src, "index": i, "wedge_deg": w, "method": m,
-                                     "psnr": met["psnr"][k], "ssim": met["ssim"][k], "nrmse": met["nrmse"][k]})
+                                     "psnr": met["psnr"][k], "ssim": met["ssim"][k], "nrmse": met["nrmse"][k],
+                                     "reproj": reproj[m][k]})
                 if b0 == 0:
                     ex = {"truth": batch.truth[0].cpu().numpy()}
                     ex.update({m: recs[m][0].detach().float().cpu().numpy() for m in methods})
@@ -209,21 +238,71 @@ def evaluate_iter(
                 yield Progress(done, total, f"{src} wedge {w:g}°")
 
     summary = _summarise(rows, methods, srcs, wedges)
+    best = best_classical(summary)
     files: list[str] = []
     if out_dir is not None:
         out = Path(out_dir)
-        files += _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "method", "psnr", "ssim", "nrmse"], rows)
+        files += _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "method", "psnr", "ssim", "nrmse",
+                                                    "reproj"], rows)
         files += _write_csv(out / "summary.csv", ["source", "wedge_deg", "method", "n", "psnr", "ssim", "nrmse",
-                                                  "psnr_std", "ssim_std", "nrmse_std"], summary)
+                                                  "reproj", "psnr_std", "ssim_std", "nrmse_std", "reproj_std"], summary)
+        if best:
+            files += _write_csv(out / "best_classical.csv", list(best[0].keys()), best)
         files += _plot_metrics(out, summary, methods, srcs, wedges)
         files += _plot_grids(out, examples, methods, wedges)
-    return {"rows": rows, "summary": summary, "files": files, "examples": examples, "methods": methods,
+    return {"rows": rows, "summary": summary, "best": best, "files": files, "examples": examples, "methods": methods,
             "skipped": missing}
 
 
 def evaluate(model, **kwargs) -> dict[str, Any]:
     """Eager wrapper of :func:`evaluate_iter`."""
     return run_to_completion(evaluate_iter(model, **kwargs))
+
+
+def _reprojection(recs, methods, sinogram, angles, device) -> dict[str, list[float]]:
+    """Relative re-projection residual ``‖A x − b‖ / ‖b‖`` of every slice, per method.
+
+    ``sinogram`` is ``(n_tilts, n_det, B)`` as made by :func:`make_batch`; slices ``(B, nz, nx)``
+    are projected with the reconstructions' own projector (the data were made 2× oversampled,
+    so even the truth does not reach 0).
+    """
+    from napari_irdm.tomo import ParallelProjector
+
+    b = sinogram.permute(0, 2, 1).contiguous()  # (n_tilts, B, n_det)
+    nz, nx = recs["wbp"].shape[-2:]
+    proj = ParallelProjector(angles, (nz, b.shape[1], nx), device=device)
+    bn = torch.linalg.vector_norm(b.double(), dim=(0, 2)).clamp(min=1e-30)
+    out = {}
+    for m in methods:
+        v = recs[m].detach().float().permute(1, 0, 2).contiguous()  # (nz, B, nx)
+        r = proj.forward(v) - b.to(v.device)
+        out[m] = (torch.linalg.vector_norm(r.double(), dim=(0, 2)) / bn.to(r.device)).cpu().tolist()
+    return out
+
+
+def best_classical(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source and wedge: the strongest classical method by mean PSNR, and each IRDM variant against it.
+
+    Returns one dict per ``(source, wedge)``: ``best_classical`` (method name),
+    ``best_psnr``, ``best_ssim`` and, for every IRDM variant ``m`` evaluated,
+    ``m_dpsnr`` / ``m_dssim`` (IRDM minus the best classical; positive = IRDM better).
+    """
+    out = []
+    keys = sorted({(r["source"], r["wedge_deg"]) for r in summary}, key=lambda k: (k[0] != "all", k[0], k[1]))
+    for src, w in keys:
+        sel = [r for r in summary if r["source"] == src and r["wedge_deg"] == w]
+        cls = [r for r in sel if r["method"] in CLASSICAL]
+        if not cls:
+            continue
+        b = max(cls, key=lambda r: r["psnr"])
+        d = {"source": src, "wedge_deg": w, "best_classical": b["method"], "best_psnr": b["psnr"],
+             "best_ssim": b["ssim"]}
+        for r in sel:
+            if r["method"].startswith("irdm"):
+                d[f"{r['method']}_dpsnr"] = r["psnr"] - b["psnr"]
+                d[f"{r['method']}_dssim"] = r["ssim"] - b["ssim"]
+        out.append(d)
+    return out
 
 
 def _summarise(rows, methods, srcs, wedges) -> list[dict[str, Any]]:
@@ -235,7 +314,7 @@ def _summarise(rows, methods, srcs, wedges) -> list[dict[str, Any]]:
                 if not sel:
                     continue
                 d = {"source": src, "wedge_deg": w, "method": m, "n": len(sel)}
-                for k in ("psnr", "ssim", "nrmse"):
+                for k in ("psnr", "ssim", "nrmse", "reproj"):
                     v = np.array([r[k] for r in sel], np.float64)
                     d[k] = float(v.mean())
                     d[f"{k}_std"] = float(v.std())
@@ -253,7 +332,8 @@ def _write_csv(path: Path, header: list[str], rows: list[dict]) -> list[str]:
     return [str(path)]
 
 
-_STYLE = {"wbp": ("tab:gray", "o"), "sart": ("tab:blue", "s"), "tv": ("tab:green", "^"), "irdm": ("tab:red", "D")}
+_STYLE = {"wbp": ("tab:gray", "o"), "sart": ("tab:blue", "s"), "tv": ("tab:green", "^"), "irdm": ("tab:red", "D"),
+          "tv_auto": ("tab:olive", "v"), "sirt_stop": ("tab:cyan", "P"), "irdm_iter": ("tab:purple", "X")}
 
 
 def _savefig(fig, path: Path) -> str:
