@@ -157,6 +157,18 @@ def check_output_file(out, *, inputs: Iterable = (), option: str = "-o/--output"
     return out
 
 
+def input_files(tilt, *, angles=None, model=None, more: Iterable = ()) -> list:
+    """Every file a run reads from a tilt series ``tilt``: the series, its angle sidecars, an
+    ``--angles`` file, a model ``.pt`` file (and its card) and ``more`` -- an output must be none."""
+    tilt = Path(tilt)
+    stem = tilt.with_suffix("")
+    sidecars = [stem.with_name(stem.name + s) for s in (".rawtlt", ".tlt", ".mdoc")]
+    sidecars.append(tilt.with_name(tilt.name + ".mdoc"))
+    model = Path(model) if model is not None and Path(model).suffix else None
+    return [tilt, angles, *[p for p in sidecars if p.exists()], model,
+            model.with_suffix(".json") if model is not None else None, *more]
+
+
 def check_output_dir(out, *, inputs: Iterable = (), option: str = "--out", contents: Iterable[str] = ()) -> Path:
     """Validate an output folder (created later by the job): not an existing file, parent
     writable, and none of the files it will hold (``contents``) is an input."""

@@ -83,13 +83,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _inputs(args: argparse.Namespace) -> list:
     """Every file this run reads (an output must be none of them)."""
-    tilt = Path(args.tilt)
-    stem = tilt.with_suffix("")
-    sidecars = [stem.with_name(stem.name + s) for s in (".rawtlt", ".tlt", ".mdoc")]
-    sidecars.append(tilt.with_name(tilt.name + ".mdoc"))
-    model = Path(args.model) if args.method == "irdm" and Path(args.model).suffix else None
-    return [tilt, args.angles, *[p for p in sidecars if p.exists()], model,
-            model.with_suffix(".json") if model is not None else None]
+    from napari_irdm._cli._common import input_files
+
+    return input_files(args.tilt, angles=args.angles, model=args.model if args.method == "irdm" else None)
 
 
 def _tv_weight(text: str):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
@@ -52,17 +51,20 @@ def _from_provenance(provenance, key: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_irdm._cli._common import drive, series_from_args
+    from napari_irdm._cli._common import check_numbers, check_output_file, drive, input_files, series_from_args
     from napari_irdm.analysis.validate import validate_iter
     from napari_irdm.device import resolve_device
     from napari_irdm.io import read_volume
     from napari_irdm.io._atomic import atomic_write_bytes
 
-    for opt in (args.json, args.plot):
-        if opt is not None:
-            parent = Path(opt).parent if str(Path(opt).parent) else Path(".")
-            if not parent.is_dir():
-                raise ValueError(f"output folder {parent} does not exist: create it first")
+    check_numbers(args, finite=("cone",))
+    if not 0.0 < args.cone <= 90.0:
+        raise ValueError(f"--cone {args.cone:g} must be between 0 and 90 degrees (a cone's half-angle)")
+    inputs = input_files(args.series, angles=args.angles, model=args.model, more=(args.volume,))
+    if args.json is not None:
+        check_output_file(args.json, inputs=inputs, option="--json")
+    if args.plot is not None:
+        check_output_file(args.plot, inputs=[*inputs, args.json], option="--plot", suffixes=(".png",))
     device = resolve_device(args.device)
     vol = read_volume(args.volume)
     ts = series_from_args(args, args.series)
