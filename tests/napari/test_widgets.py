@@ -182,3 +182,28 @@ def test_any_failure_checking_inputs_is_one_line_notification(plugin_widget, ser
     assert w.run() is None
     assert errors == ["cannot read /data/angles.rawtlt: Input/output error"]
     assert len(viewer.layers) == n and not w.panel.busy
+
+
+def test_widget_defaults_are_the_cores_and_tv_weight_is_automatic(plugin_widget, series_layer, wait_worker):
+    """One set of defaults: the widget shows the core's iterations / relaxation / TV weight for each
+    method, and TV chooses its weight on held-out tilts (as the CLI's default), recorded in the provenance."""
+    import inspect
+
+    from napari_irdm import tomo
+
+    viewer, _ = series_layer
+    w = plugin_widget(viewer, "Reconstruct")
+    for method, fn in (("SIRT", tomo.sirt_iter), ("SART", tomo.sart_iter), ("TV", tomo.tv_iter)):
+        w.method.value = method
+        sig = inspect.signature(fn).parameters
+        assert w.iterations.value == sig["iterations"].default, method
+        if "relaxation" in sig:
+            assert w.relaxation.value == pytest.approx(sig["relaxation"].default), method
+    assert w.tv_weight.value == pytest.approx(inspect.signature(tomo.tv_iter).parameters["tv_weight"].default)
+    assert w.tv_auto.value and not w.tv_weight.visible
+    w.iterations.value = 20
+    assert wait_worker(w.run(), timeout=120_000) == "done"
+    line = viewer.layers["TV"].metadata["provenance"][-1]
+    assert "auto: cross-validated on held-out tilts" in line
+    weight = float(line.split("tv_weight=")[1].split()[0])
+    assert 0 < weight <= 0.01

@@ -9,7 +9,7 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, PushBut
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size, volume_layer_data
 from napari_irdm._napari._view import VIEWS, series_translate, show_volume
-from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
+from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm.data import Volume
 
@@ -44,7 +44,10 @@ class ReconstructWidget(WidgetBase):
         self.filter_name = ComboBox(label="filter", choices=FILTERS, value="ramp")
         self.iterations = SpinBox(label="iterations", min=1, max=100000, value=50)
         self.relaxation = FloatSpinBox(label="relaxation", min=0.01, max=2.0, step=0.05, value=1.0)
-        self.tv_weight = FloatSpinBox(label="TV weight", min=0.0, max=100.0, step=0.01, value=0.3)
+        self.tv_auto = CheckBox(label="automatic TV weight", value=True,
+                                tooltip="choose the TV weight by cross-validation on held-out tilts (no ground "
+                                        "truth), as the CLI's default --tv-weight auto")
+        self.tv_weight = FloatSpinBox(label="TV weight", min=0.0, max=1.0, step=1e-7, value=1e-4)
         self.nonnegative = CheckBox(label="non-negative", value=True)
         self.thickness = SpinBox(label="thickness (0 = width)", min=0, max=100000, value=0)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
@@ -55,10 +58,11 @@ class ReconstructWidget(WidgetBase):
         self.panel = RunPanel(label="")
         self.extend([
             self.layer, self.angles_from, self.angles_file, self.tilt_start, self.tilt_stop, self.tilt_step,
-            self.tilt_axis, self.method, self.filter_name, self.iterations, self.relaxation, self.tv_weight,
+            self.tilt_axis, self.method, self.filter_name, self.iterations, self.relaxation, self.tv_auto, self.tv_weight,
             self.nonnegative, self.thickness, self.device, self.view, self.run_button, self.panel,
         ])
         self.method.changed.connect(self._method_changed)
+        self.tv_auto.changed.connect(self._update_visibility)
         self.angles_from.changed.connect(self._update_visibility)
         self.layer.changed.connect(self._layer_changed)
         self.run_button.changed.connect(self.run)
@@ -78,8 +82,15 @@ class ReconstructWidget(WidgetBase):
         self.tilt_axis.value = "x" if layer.metadata.get("tilt_axis") == "x" else "y"
 
     def _method_changed(self, *_):
-        # the core's default relaxation per method (SART updates per projection: smaller steps)
-        self.relaxation.value = {"SIRT": 1.0, "SART": 0.5}.get(self.method.value, self.relaxation.value)
+        """Show the core's own defaults for the chosen method (iterations, relaxation, TV weight):
+        the widget, the CLI and the library then run the same reconstruction."""
+        fn = _core_function(self.method.value)
+        if fn is not None:
+            for name, box in (("iterations", self.iterations), ("relaxation", self.relaxation),
+                              ("tv_weight", self.tv_weight)):
+                default = _default_of(fn, name)
+                if isinstance(default, (int, float)) and not isinstance(default, bool):
+                    box.value = default
         self._update_visibility()
 
     def _update_visibility(self, *_):
@@ -91,7 +102,8 @@ class ReconstructWidget(WidgetBase):
         self.filter_name.visible = m == "WBP"
         self.iterations.visible = m != "WBP"
         self.relaxation.visible = m in ("SIRT", "SART")
-        self.tv_weight.visible = m == "TV"
+        self.tv_auto.visible = m == "TV"
+        self.tv_weight.visible = m == "TV" and not self.tv_auto.value
         self.nonnegative.visible = m != "WBP"
 
     # -- main thread: collect parameters ------------------------------------------------
@@ -142,31 +154,32 @@ class ReconstructWidget(WidgetBase):
             opts["filter_name"] = self.filter_name.value
             detail = f"filter={self.filter_name.value}"
         else:
-            name = {"SIRT": "sirt_iter", "SART": "sart_iter", "TV": "tv_iter"}[method]
-            fn = getattr(tomo, name, None)
-            if fn is None:
-                import importlib
-
-                try:
-                    fn = getattr(importlib.import_module(f"napari_irdm.tomo.{method.lower()}"), name)
-                except (ImportError, AttributeError):
-                    fn = None
-            if fn is None:
-                raise ValueError(f"{method} is not available in this napari-irdm version: use WBP")
+            fn = _core_function(method)
             opts.update(iterations=int(self.iterations.value), nonnegative=bool(self.nonnegative.value))
             if method == "TV":
-                opts["tv_weight"] = float(self.tv_weight.value)
-                detail = f"iterations={opts['iterations']}, tv_weight={opts['tv_weight']:g}"
+                opts["tv_weight"] = "auto" if self.tv_auto.value else float(self.tv_weight.value)
+                detail = f"iterations={opts['iterations']}, tv_weight={{tv_weight}}"
             else:
                 opts["relaxation"] = float(self.relaxation.value)
                 detail = f"iterations={opts['iterations']}, relaxation={opts['relaxation']:g}"
-        provenance = tuple(layer.metadata.get("provenance", ()) or ()) + (
-            f"{method} by napari-irdm {__version__} ({detail}) from layer {layer.name!r}, "
-            f"{len(angles)} tilts {angles.min():g}..{angles.max():g}° (angles: {angle_source})",
-        )
+        line = (f"{method} by napari-irdm {__version__} ({detail}) from layer {layer.name!r}, "
+                f"{len(angles)} tilts {angles.min():g}..{angles.max():g}° (angles: {angle_source})")
+        base = tuple(layer.metadata.get("provenance", ()) or ())
+        made = {}
 
         def work():
-            vol = yield from call_supported(fn, data, angles, **opts)
+            if opts.get("tv_weight") == "auto":  # chosen here so that the provenance records the weight used
+                from napari_irdm.progress import Progress
+                from napari_irdm.tomo.tv_cp import choose_tv_weight
+
+                yield Progress(0, 1, "choosing the TV weight on held-out tilts")
+                w = choose_tv_weight(data, angles, iterations=opts["iterations"], thickness=opts["thickness"],
+                                     nonnegative=opts["nonnegative"], device=opts["device"])
+                opts["tv_weight"] = float(f"{w:.3g}")
+                made["tv_weight"] = f"{opts['tv_weight']:g} (auto: cross-validated on held-out tilts)"
+            elif "tv_weight" in opts:
+                made["tv_weight"] = f"{opts['tv_weight']:g}"
+            vol = yield from fn(data, angles, **opts)
             if hasattr(vol, "detach"):  # a tensor from a device run
                 vol = vol.detach().cpu().numpy()
             return np.asarray(vol, dtype=np.float32)
@@ -174,6 +187,7 @@ class ReconstructWidget(WidgetBase):
         def finish(vol: np.ndarray):
             if transpose and layer in self.viewer.layers:
                 _to_tilt_axis_y(layer)
+            provenance = (*base, line.replace("{tv_weight}", made.get("tv_weight", "")))
             volume = Volume(data=vol, pixel_size_A=px, tilt_angles_deg=angles, provenance=provenance)
             new = self.add_layer(
                 volume_layer_data(volume, name=method, metadata={"method": method, "source_layer": layer.name,
@@ -205,3 +219,18 @@ def _to_tilt_axis_y(layer) -> None:
     layer.data = data
     layer.translate = series_translate(data.shape[0], data.shape[2], px)
     layer.metadata = meta
+
+
+def _core_function(method: str):
+    """The core's progress generator for a method name of this widget (``None`` if unknown)."""
+    from napari_irdm import tomo
+
+    return {"WBP": tomo.wbp_iter, "SIRT": tomo.sirt_iter, "SART": tomo.sart_iter, "TV": tomo.tv_iter}.get(method)
+
+
+def _default_of(fn, name: str):
+    """Default value of parameter ``name`` of ``fn`` (``None`` when it has none)."""
+    import inspect
+
+    p = inspect.signature(fn).parameters.get(name)
+    return None if p is None or p.default is inspect.Parameter.empty else p.default
