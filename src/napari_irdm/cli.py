@@ -14,7 +14,7 @@ import sys
 __all__ = ["main"]
 
 #: subcommands, in --help order; each is a module under napari_irdm._cli
-SUBCOMMANDS = ("info", "reconstruct", "simulate", "spectrum", "train", "evaluate", "demo")
+SUBCOMMANDS = ("info", "align", "reconstruct", "simulate", "spectrum", "train", "evaluate", "demo")
 
 
 class UsageError(ValueError):

@@ -272,7 +272,8 @@ def read_aln(path: str | os.PathLike, *, pixel_size_A: float | None = None) -> t
     except ImportError as err:
         raise ValueError(f"reading {path} needs the 'alnfile' package: pip install alnfile ({err})") from err
     except Exception as err:  # a foreign or damaged file: one line, no traceback
-        raise ValueError(f"{path} is not a readable AreTomo .aln file ({type(err).__name__}: {err})") from err
+        first = (str(err).splitlines() or [""])[0]
+        raise ValueError(f"{path} is not a readable AreTomo .aln file ({type(err).__name__}: {first})") from err
     if m.ndim != 3 or m.shape[0] == 0:
         raise ValueError(f"{path} holds no global alignment rows")
     angles = np.asarray(df["tilt"], np.float64)
