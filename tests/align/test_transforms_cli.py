@@ -91,8 +91,8 @@ def test_preprocessing_helpers():
 
 @pytest.fixture()
 def raw_file(tmp_path):
-    from napari_irdm.io import write_tilt_series
     from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
 
     from ._spoil import spoiled_series
 
