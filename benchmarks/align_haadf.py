@@ -1,6 +1,6 @@
 """Align the raw NIST HAADF series (etspy test data) and compare with etspy's aligned copy.
 
-Usage: python benchmarks/align_haadf.py [DATA_DIR] [OUT.png]
+Usage: python benchmarks/align_haadf.py [DATA_DIR] [OUT.png] [--no-rotation]
 Prints both leave-one-out re-projection residuals and writes a figure of WBP cross-sections.
 """
 
@@ -16,6 +16,8 @@ import torch
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    refine_rotation = "--no-rotation" not in argv
+    argv = [a for a in argv if a != "--no-rotation"]
     data = Path(argv[0]) if argv else Path("/work/shared/data/etspy-needle-haadf")
     out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "docs/img/align_haadf.png"
     import matplotlib
@@ -31,7 +33,7 @@ def main(argv=None) -> int:
     raw = read_tilt_series(data / "HAADF.mrc", tilt_axis="x")
     ref = read_tilt_series(data / "HAADF_aligned.mrc", tilt_axis="x")
     t0 = time.perf_counter()
-    result = align(raw, method="pm", levels=(4, 2), iterations=6)
+    result = align(raw, method="pm", levels=(4, 2), iterations=6, refine_rotation=refine_rotation)
     took = time.perf_counter() - t0
     ours = result.series
     print(f"aligned {raw.data.shape} in {took:.0f} s: tilt axis {result.transforms.rotation_deg:.2f} deg, "

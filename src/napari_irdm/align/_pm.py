@@ -70,7 +70,20 @@ def gauge_free(dx: np.ndarray, dy: np.ndarray, tilt_angles_deg, *, keep_centre: 
     return dx, dy - dy.mean()
 
 
+#: how the re-projections are made: "loo" (leave-one-out WBP) or "sirt" (SIRT, iterations, >= 0)
+RECON = {"method": "sirt", "iterations": 20}
+
+
 def _reconstruct_reproject(images: torch.Tensor, angles: np.ndarray, nz: int) -> torch.Tensor:
+    if RECON["method"] == "sirt":
+        from napari_irdm.tomo import ParallelProjector, sirt
+
+        vol = sirt(images, angles, iterations=RECON["iterations"], nonnegative=True, thickness=nz, device=images.device)
+        return ParallelProjector(angles, (nz,) + tuple(images.shape[1:]), device=images.device).forward(vol)
+    return _loo_reproject(images, angles, nz)
+
+
+def _loo_reproject(images: torch.Tensor, angles: np.ndarray, nz: int) -> torch.Tensor:
     """Leave-one-out re-projection: each image predicted by the WBP of all the *other* images.
 
     WBP is linear, ``W p = Σ_j B_j (w_j h * p_j)``, so the prediction of image ``i`` from the
