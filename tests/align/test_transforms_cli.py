@@ -131,3 +131,13 @@ def test_cli_align_bad_input_exit_2(raw_file, tmp_path, capsys, extra):
         rc = e.code
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
+
+
+def test_cli_reconstruct_with_align(raw_file, tmp_path):
+    path, _ = raw_file
+    out = tmp_path / "vol.mrc"
+    assert main(["reconstruct", str(path), "-o", str(out), "--align", "com", "--quiet"]) == 0
+    from napari_irdm.io import read_volume
+
+    vol = read_volume(out)
+    assert vol.shape == (48, 48, 48) and any("aligned" in p for p in vol.provenance)

@@ -180,3 +180,21 @@ def run(args: argparse.Namespace) -> int:
                  f"residual {rep['residual_initial']:.4g} -> {rep['residual_final']:.4g}")
     print(f"wrote {out} + {out.with_suffix('.xf').name} + {out.with_suffix('.tlt').name}{extra}")
     return 0
+
+
+def add_reconstruct_option(parser: argparse.ArgumentParser) -> None:
+    """``reconstruct --align METHOD``: align the series before reconstructing (one option, no file written)."""
+    parser.add_argument("--align", choices=("xcorr", "com", "pm"), default=None, metavar="METHOD",
+                        help="align the raw series first (xcorr, com or pm; see 'napari-irdm align')")
+
+
+def maybe_align(args: argparse.Namespace, ts, *, quiet=None):
+    """The series aligned with ``args.align`` (default options of ``align``), or ``ts`` unchanged."""
+    method = getattr(args, "align", None)
+    if not method:
+        return ts
+    from napari_irdm.align import align_iter
+
+    result = drive(align_iter(ts, method=method, device=getattr(args, "device", None)), f"align ({method})",
+                   disable=quiet)
+    return result.series
