@@ -77,7 +77,7 @@ def align_iter(
     method: Literal["xcorr", "com", "pm"] = "pm",
     rotation_deg: float = 0.0,
     refine_rotation: bool = True,
-    rotation_range_deg: float = 4.0,
+    rotation_range_deg: float = 3.0,
     refine_centre: bool = True,
     centre_range_px: float | None = None,
     refine_tilt_offset: bool = False,
@@ -177,7 +177,7 @@ def align_iter(
         nonlocal step, rotation_done
         tl = level.to_level(t)
         if refine_rotation and (min(level.ny, level.nx) >= 64 or level is finest):
-            span = 1.0 if rotation_done else rotation_range_deg
+            span = 0.5 if rotation_done else rotation_range_deg
             tl, _ = sweep_rotation(level, tl, span, tol_deg=0.01)
             rotation_done = True
             step = min(total, step + 1)

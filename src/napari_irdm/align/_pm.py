@@ -199,7 +199,10 @@ def _rematch(level: Level, t: Transforms, iterations: int, max_shift: float = 2.
 
 def sweep_rotation(level: Level, t: Transforms, half_range_deg: float, tol_deg: float, *,
                    rematch: int = 0) -> tuple[Transforms, float]:
-    """In-plane tilt-axis angle ``φ`` (same for all images, about the image centre) that makes the WBP sharpest.
+    """In-plane tilt-axis angle ``φ`` (same for all images, about the image centre) with the lowest re-projection residual.
+
+    (The sharpness of :func:`sharpness_loss` is not used here: on an elongated specimen such as
+    a needle it also rewards turning the images so that the specimen lines up with the axis.)
 
     With ``rematch > 0`` every candidate angle first gets that many projection-matching updates
     of the shifts (the angle and the shifts are coupled: shifts found with a wrong axis absorb
@@ -213,7 +216,7 @@ def sweep_rotation(level: Level, t: Transforms, half_range_deg: float, tol_deg: 
         return _rematch(level, tp, rematch) if rematch else tp
 
     def f(p):
-        return sharpness_loss(level, with_phi(p))
+        return reprojection_residual(level, with_phi(p))
 
     if half_range_deg > 1.0:  # a grid first: the residual need not be unimodal over several degrees
         grid = np.arange(phi0 - half_range_deg, phi0 + half_range_deg + 1e-9, 0.5)

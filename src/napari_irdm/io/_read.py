@@ -72,6 +72,10 @@ def read_tilt_series(
         names the file and the fix.
     """
     axis = check_axis(tilt_axis, path)
+    from napari_irdm.io import _rsciio
+
+    if _rsciio.handles(path):  # EMD, DM3/DM4, SER/EMI, .hspy or a folder of them (RosettaSciIO)
+        return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     raw = open_raw(path, "tilt series")
     path = raw.path
     n = raw.data.shape[0]
@@ -107,6 +111,47 @@ def read_tilt_series(
         source=str(path),
         provenance=tuple(provenance),
     )
+
+
+def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> TiltSeries:
+    """A tilt series from a RosettaSciIO format (see :mod:`napari_irdm.io._rsciio`)."""
+    from napari_irdm.io._rsciio import read_rsciio
+    from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"tilt series {path} does not exist: check the path")
+    data, angles, source, px, what = read_rsciio(path)
+    n = data.shape[0]
+    if tilt_angles_deg is not None:
+        angles, source = np.asarray(tilt_angles_deg, np.float64).ravel(), "explicit"
+    elif tilt_range is not None:
+        if tilt_step is None:
+            raise ValueError(f"a tilt range for {path} needs both the range and the step")
+        angles = angles_from_range(float(tilt_range[0]), float(tilt_range[1]), float(tilt_step))
+        source = f"range {tilt_range[0]:g}:{tilt_range[1]:g}:{abs(float(tilt_step)):g}"
+    elif angles_file is not None:
+        angles, source = read_angles(angles_file), f"file: {angles_file}"
+    elif angles is None:
+        found = find_sidecar_angles(path) if path.is_file() else None
+        if found is None:
+            raise ValueError(f"no tilt angles in {path}: give --angles FILE or --tilt-range A B --tilt-step S")
+        angles, source = found
+    angles = check_angles_for(angles, n, source=source, file=path)
+    if pixel_size_A is not None:
+        px = float(pixel_size_A)
+    d = np.asarray(data, np.float32)
+    if not np.isfinite(d).all():
+        raise ValueError(f"{path} contains NaN or Inf: replace them (e.g. by the background) before reconstructing")
+    if axis == "x":
+        d = np.ascontiguousarray(d.transpose(0, 2, 1))
+    prov = [f"read {path.name}: {what}, {'x'.join(map(str, data.shape))}", f"tilt angles from {source}"]
+    if axis == "x":
+        prov.append("tilt axis along x in the file: images transposed so it runs along y")
+    if px is not None:
+        prov.append(f"pixel size {px:g} A")
+    return TiltSeries(data=d, tilt_angles_deg=angles, pixel_size_A=px, angle_source=source, tilt_axis=axis,
+                      source=str(path), provenance=tuple(prov))
 
 
 def _choose_offset(raw: Raw, offset) -> float | None:
@@ -305,6 +350,10 @@ def is_supported(path) -> bool:
             return is_tiff_header(head)
         if suffix in MRC_SUFFIXES:
             return is_mrc_header(head)
-        return False
+        from napari_irdm.io._rsciio import RSCIIO_SUFFIXES
+
+        if suffix in (".hspy", ".emd"):
+            return head[:8] == b"\x89HDF\r\n\x1a\n"
+        return suffix in RSCIIO_SUFFIXES
     except Exception:  # a reader probe must never raise
         return False
