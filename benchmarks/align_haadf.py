@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         return reprojection_residual(lv, Transforms.identity(series.tilt_angles_deg))
 
     r_raw, r_ours, r_ref = residual(raw), residual(ours), residual(ref)
-    print(f"leave-one-out re-projection residual (bin 2): raw {r_raw:.4f}, napari-irdm {r_ours:.4f}, etspy {r_ref:.4f}")
+    print(f"re-projection residual (SIRT, bin 2): raw {r_raw:.4f}, napari-irdm {r_ours:.4f}, etspy {r_ref:.4f}")
     vols = {name: wbp(s.data, s.tilt_angles_deg) for name, s in
             (("raw (unaligned)", raw), ("napari-irdm align", ours), ("etspy aligned copy", ref))}
     fig, axes = plt.subplots(2, 3, figsize=(11, 7.5))
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
             ax.imshow(v[:, y, :], cmap="gray")
             ax.set_title(f"{name}\nWBP slice y={y}" if row == 0 else f"y={y}", fontsize=9)
             ax.axis("off")
-    fig.suptitle(f"NIST HAADF needle, cross-sections perpendicular to the tilt axis; LOO residual raw {r_raw:.4f}, "
+    fig.suptitle(f"NIST HAADF needle, cross-sections perpendicular to the tilt axis; re-projection residual (SIRT, bin 2): raw {r_raw:.4f}, "
                  f"ours {r_ours:.4f}, etspy {r_ref:.4f}", fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -193,7 +193,7 @@ def align_iter(
 
     # 2. per level, coarse to fine: geometry searches, projection matching (pm), centre again;
     #    xcorr / com search at the coarsest and the finest level only
-    finest = Level(raw, lv[-1], max_rows=max_rows)
+    finest = coarse if lv[-1] == lv[0] else Level(raw, lv[-1], max_rows=max_rows)
     report["residual_initial"] = reprojection_residual(finest, finest.to_level(t))
     todo = lv if method == "pm" else tuple(dict.fromkeys((lv[0], lv[-1])))
     # the tilt axis and the shifts are coupled: alternate them once more at the finest level
