@@ -1,7 +1,7 @@
 """Align the raw NIST HAADF series (etspy test data) and compare with etspy's aligned copy.
 
 Usage: python benchmarks/align_haadf.py [DATA_DIR] [OUT.png] [--no-rotation]
-Prints both leave-one-out re-projection residuals and writes a figure of WBP cross-sections.
+Prints both re-projection residuals (SIRT, bin 2) and writes a figure of WBP cross-sections.
 """
 
 from __future__ import annotations
