@@ -104,9 +104,9 @@ def main(argv=None) -> int:
     record("scikit-image phase_cross_correlation (neighbour chain)", lambda: (skimage_chain(raw, angles), None))
     for method, kw in (("xcorr", {}), ("com", {}), ("pm", {"iterations": 4})):
         def run(method=method, kw=kw):
-            r = align(raw, angles, method=method, levels=(4, 2), **kw)
+            r = align(raw, angles, method=method, levels=(8, 4), **kw)
             return r.transforms.shifts_xy, r.transforms.rotation_deg
-        record(f"napari-irdm align --method {method} (levels 4,2)", run)
+        record(f"napari-irdm align --method {method} (levels 8,4)", run)
     for peer in ("etspy", "tomopy"):
         try:
             __import__(peer)

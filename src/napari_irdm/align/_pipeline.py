@@ -219,6 +219,14 @@ def align_iter(
             t = level.from_level(tl)
         step = min(total, step + 1)
         yield Progress(step, total, f"bin {b} done")
+    if refine_rotation and method == "pm":
+        # the shifts are now accurate: one last look at the tilt axis (and the centre) with them
+        tl, _ = sweep_rotation(finest, finest.to_level(t), 0.5, tol_deg=0.01)
+        if refine_centre:
+            tl, _ = sweep_centre(finest, tl, 1.0, tol_px=0.01)
+        t = finest.from_level(tl)
+        step = min(total, step + 1)
+        yield Progress(step, total, f"tilt axis {t.rotation_deg:.2f} deg (final)")
     report["residual_final"] = reprojection_residual(finest, finest.to_level(t))
     report["rotation_deg"] = t.rotation_deg
     d = t.shifts_xy
