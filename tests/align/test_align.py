@@ -57,6 +57,7 @@ def test_coarse_methods_find_the_drift():
     assert rms < 0.3 and abs(centre_err) < 0.5
 
 
+@pytest.mark.slow
 def test_alignment_recovers_shifts_axis_and_centre(aligned):
     _, _, _, truth, result, _ = aligned
     rms, centre_err, _ = gauge_errors(result.transforms.shifts_xy, truth.shifts_xy, ANGLES)
@@ -64,9 +65,11 @@ def test_alignment_recovers_shifts_axis_and_centre(aligned):
     # goals of issue #13: 0.3 px, 0.3 px, 0.2 deg (see docs/alignment.md for the measured values)
     assert rms <= 0.3, rms
     assert abs(centre_err) <= 0.3, centre_err
-    assert abs(result.transforms.rotation_deg - 2.0) <= 0.35, result.transforms.rotation_deg
+    # measured 1.769 / 1.787 deg for a true 2 deg: 0.21-0.23 deg, just short of the 0.2 deg goal
+    assert abs(result.transforms.rotation_deg - 2.0) <= 0.3, result.transforms.rotation_deg
 
 
+@pytest.mark.slow
 def test_projection_matching_residual_falls(aligned):
     *_, result, events = aligned
     assert all(isinstance(e, Progress) for e in events) and events[-1].step == events[-1].total
@@ -75,6 +78,7 @@ def test_projection_matching_residual_falls(aligned):
     assert result.report["residual_final"] < result.report["residual_initial"]
 
 
+@pytest.mark.slow
 def test_reconstruction_close_to_perfect_alignment(aligned):
     vol, ideal, raw, truth, result, _ = aligned
     _, _, coef = gauge_errors(result.transforms.shifts_xy, truth.shifts_xy, ANGLES)
