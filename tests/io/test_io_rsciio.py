@@ -81,3 +81,14 @@ def test_damaged_or_angle_less_files_are_one_line_value_errors(tmp_path):
     with pytest.raises(ValueError, match="no tilt angles"):
         read_tilt_series(tmp_path / "n.hspy")
     assert read_tilt_series(tmp_path / "n.hspy", tilt_range=(-40, 40), tilt_step=20).n_tilts == 5
+
+
+def test_info_summarises_an_hspy_file(tmp_path, capsys):
+    from rsciio.hspy import file_writer
+
+    from napari_irdm.cli import main
+
+    file_writer(str(tmp_path / "s.hspy"), _signal(_stack(), tilt_axis=(-40.0, 20.0)))
+    assert main(["info", str(tmp_path / "s.hspy")]) == 0
+    out = capsys.readouterr().out
+    assert "-40" in out and "40" in out

@@ -257,6 +257,10 @@ def inspect_file(
         angles are reported as ``None``.
     """
     axis = check_axis(tilt_axis, path)
+    from napari_irdm.io import _rsciio
+
+    if _rsciio.handles(path):  # microscope formats: summarise the series as read
+        return _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         raw = open_raw(path, "tilt series")
@@ -305,6 +309,39 @@ def inspect_file(
     }
     if angles is not None:
         lo, hi = float(angles.min()), float(angles.max())
+        info["tilt_range_deg"] = (lo, hi)
+        info["missing_wedge_deg"] = max(0.0, 180.0 - (hi - lo))
+        uniq = np.unique(angles)
+        if uniq.size > 1:
+            info["tilt_step_deg"] = float(np.median(np.diff(uniq)))
+    return info
+
+
+def _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> dict[str, Any]:
+    try:
+        ts = _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
+        angles, source = ts.tilt_angles_deg, ts.angle_source
+        data = ts.data
+    except ValueError as err:
+        if "no tilt angles" not in str(err):
+            raise
+        from napari_irdm.io._rsciio import read_rsciio
+
+        data, angles, source = read_rsciio(path)[0], None, "none"
+        ts = None
+    n, ny, nx = data.shape
+    info: dict[str, Any] = {
+        "path": str(path), "kind": Path(path).suffix.lstrip(".").upper() or "folder", "file_shape": (n, ny, nx),
+        "shape": (n, ny, nx), "dtype": str(data.dtype), "pixel_size_A": None if ts is None else ts.pixel_size_A,
+        "pixel_size_source": "file axes" if ts is not None and ts.pixel_size_A else None,
+        "tilt_angles_deg": None if angles is None else [float(a) for a in angles],
+        "n_angles": 0 if angles is None else int(len(angles)), "angle_source": source,
+        "tilt_range_deg": None, "tilt_step_deg": None, "missing_wedge_deg": None, "tilt_axis": axis,
+        "rotation_deg": 0.0, "data_min": float(np.min(data)), "data_max": float(np.max(data)),
+        "data_mean": float(np.mean(data)), "data_stats": "exact", "offset": None, "labels": [], "warnings": [],
+    }
+    if angles is not None:
+        lo, hi = float(np.min(angles)), float(np.max(angles))
         info["tilt_range_deg"] = (lo, hi)
         info["missing_wedge_deg"] = max(0.0, 180.0 - (hi - lo))
         uniq = np.unique(angles)
