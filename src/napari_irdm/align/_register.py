@@ -48,9 +48,9 @@ def _subpixel(c: torch.Tensor, idx: torch.Tensor, n: int) -> torch.Tensor:
 
 def register_batch(images: torch.Tensor, refs: torch.Tensor, *, max_shift: float | None = None,
                    edge: float = 0.1, highpass: float = 0.0) -> torch.Tensor:
-    """Shift ``d`` (b, 2) that best maps each image onto its reference: ``ref(x + d) ≈ image(x)``... inverted.
+    """Shift ``d`` (b, 2), ``(dx, dy)``, that best moves each image onto its reference.
 
-    Precisely: ``d`` maximises ``Σ_x ref(x) · image(x − d)``, so applying
+    ``d`` maximises ``Σ_x ref(x) · image(x − d)``, so applying
     :func:`~napari_irdm.align.apply_transforms` with shift ``d`` to ``image`` moves it onto ``ref``.
 
     Both are background-subtracted, edge-tapered and zero-padded to twice their size (no
