@@ -120,7 +120,22 @@ def test_cli_align_writes_series_xf_tlt_and_reapplies(raw_file, tmp_path, capsys
     assert np.allclose(read_tilt_series(out2).data, ali.data, atol=1e-3 * np.abs(ali.data).max())
 
 
-@pytest.mark.parametrize("extra", [["--exclude", "99"], ["--exclude", "a-b"], ["--bin", "0"], ["--levels", "x"],
+def test_cli_align_preprocessing_flags_are_recorded(raw_file, tmp_path):
+    path, _ = raw_file
+    out = tmp_path / "p.mrc"
+    rc = main(["align", str(path), "-o", str(out), "--method", "com", "--levels", "1", "--quiet", "--crop", "4:44,2:46",
+               "--remove-hot-pixels", "--subtract-background", "--normalise-intensity", "--exclude", "0,1"])
+    assert rc == 0
+    from napari_irdm.io import read_tilt_series
+
+    ts = read_tilt_series(out)
+    assert ts.data.shape == (19, 40, 44)
+    text = " | ".join(ts.provenance)
+    for word in ("cropped", "hot pixels", "5th percentile", "total intensity", "excluded images 0,1"):
+        assert word in text, word
+
+
+@pytest.mark.parametrize("extra", [["--crop", "0:10"], ["--crop", "0:100,0:20"], ["--exclude", "99"], ["--exclude", "a-b"], ["--bin", "0"], ["--levels", "x"],
                                    ["--method", "nope"], ["--apply", "missing.xf"]])
 def test_cli_align_bad_input_exit_2(raw_file, tmp_path, capsys, extra):
     path, _ = raw_file

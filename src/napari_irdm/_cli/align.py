@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+import numpy as np
+
 from napari_irdm._cli._common import add_series_options, drive, series_from_args
 
 __all__ = ["add_parser", "run", "parse_exclude"]
@@ -31,6 +33,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--iterations", type=int, default=8, metavar="N", help="projection-matching iterations per level")
     parser.add_argument("--exclude", default=None, metavar="I,J-K",
                         help="0-based image indices to leave out, e.g. 0,5,70-76 (listed in the provenance)")
+    pre = parser.add_argument_group("preprocessing (in this order, after --exclude, before --bin)")
+    pre.add_argument("--crop", default=None, metavar="Y0:Y1,X0:X1",
+                     help="keep rows Y0..Y1-1 and columns X0..X1-1 (0-based, of the image as read)")
+    pre.add_argument("--remove-hot-pixels", action="store_true", help="replace isolated hot pixels by their 3x3 median")
+    pre.add_argument("--subtract-background", action="store_true",
+                     help="subtract each image's 5th percentile (detector offset / vacuum)")
+    pre.add_argument("--normalise-intensity", action="store_true",
+                     help="scale images to one total intensity (beam-current drift)")
     parser.add_argument("--tilt-offset", action="store_true", help="also fit a global tilt-angle offset")
     parser.add_argument("--apply", metavar="XF|ALN", default=None,
                         help="do not align: apply these transforms (.xf or AreTomo .aln), scaled by pixel size")
@@ -67,6 +77,36 @@ def parse_exclude(text: str | None, n: int) -> list[int]:
     return sorted(out)
 
 
+def _preprocess(args, data):
+    """The preprocessing flags applied in order; returns ``(data, provenance lines)``."""
+    from napari_irdm.align import preprocess as pp
+
+    steps = []
+    crop = getattr(args, "crop", None)
+    if crop:
+        try:
+            ys, xs = str(crop).split(",")
+            y0, y1 = (int(v) for v in ys.split(":"))
+            x0, x1 = (int(v) for v in xs.split(":"))
+        except ValueError:
+            raise ValueError(f"--crop {crop!r}: give rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,100:612)") from None
+        ny, nx = data.shape[1:]
+        if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx) or min(y1 - y0, x1 - x0) < 16:
+            raise ValueError(f"--crop {crop}: must lie inside the {ny}x{nx} images and keep at least 16x16 pixels")
+        data = np.ascontiguousarray(data[:, y0:y1, x0:x1])
+        steps.append(f"cropped rows {y0}:{y1}, columns {x0}:{x1}")
+    if getattr(args, "remove_hot_pixels", False):
+        data = pp.remove_hot_pixels(data)
+        steps.append("hot pixels replaced by their 3x3 median (> 8 robust sigma)")
+    if getattr(args, "subtract_background", False):
+        data = pp.subtract_background(data)
+        steps.append("subtracted each image's 5th percentile")
+    if getattr(args, "normalise_intensity", False):
+        data = pp.normalise_intensity(data)
+        steps.append("images scaled to one total intensity")
+    return data, steps
+
+
 def _check_output(path: str) -> Path:
     out = Path(path)
     if out.suffix.lower() not in (".mrc", ".mrcs", ".st", ".ali", ".tif", ".tiff"):
@@ -80,9 +120,7 @@ def _check_output(path: str) -> Path:
 
 
 def load_and_align(args, path, *, quiet=None):
-    """Read, preprocess (bin, exclude) and align or apply transforms; returns (AlignResult-like, excluded)."""
-    import numpy as np
-
+    """Read, preprocess (exclude, crop, hot pixels, background, intensity, bin) and align or apply transforms."""
     from napari_irdm.align import AlignResult, align_iter, apply_transforms, read_aln, read_xf
     from napari_irdm.device import resolve_device
 
@@ -102,6 +140,10 @@ def load_and_align(args, path, *, quiet=None):
         keep = np.setdiff1d(np.arange(ts.n_tilts), excluded)
         prov.append(f"excluded images {','.join(map(str, excluded))} (0-based)")
         ts = ts.replace(data=np.ascontiguousarray(ts.data[keep]), tilt_angles_deg=ts.tilt_angles_deg[keep])
+    data, steps = _preprocess(args, ts.data)
+    if steps:
+        prov.extend(steps)
+        ts = ts.replace(data=data)
     if args.bin > 1:
         from napari_irdm.align.preprocess import bin_images
 
