@@ -142,3 +142,26 @@ def test_sample_and_writer_through_the_plugin_machinery(make_napari_viewer, tmp_
     [back] = viewer.open(str(out), plugin="napari-irdm")
     assert back.metadata["kind"] == "volume" and tuple(back.scale) == pytest.approx((px,) * 3)
     np.testing.assert_allclose(np.asarray(back.data), np.asarray(truth.data), rtol=1e-6)
+
+
+def test_microscope_format_opens_through_the_plugin(make_napari_viewer, tmp_path):
+    """File > Open of a HyperSpy/etspy ``.hspy`` stack: a tilt series with the angles of its Tilt axis."""
+    pytest.importorskip("rsciio")
+    from rsciio.hspy import file_writer
+
+    data = np.random.default_rng(0).random((5, 12, 16)).astype(np.float32)
+    axes = [{"name": "Tilt", "size": 5, "navigate": True, "scale": 20.0, "offset": -40.0, "units": "degrees"},
+            {"name": "y", "units": "nm", "scale": 0.5, "offset": 0.0, "size": 12, "navigate": False},
+            {"name": "x", "units": "nm", "scale": 0.5, "offset": 0.0, "size": 16, "navigate": False}]
+    signal = {"data": data, "axes": axes, "metadata": {"General": {"title": "t"}, "Signal": {"signal_type": ""}},
+              "original_metadata": {}, "tmp_parameters": {}, "attributes": {"_lazy": False},
+              "package_info": {"name": "napari-irdm", "version": "0"}, "learning_results": {}, "models": {}}
+    path = tmp_path / "stack.hspy"
+    file_writer(str(path), signal)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-irdm")
+    assert layer.metadata["kind"] == "tilt_series"
+    np.testing.assert_allclose(layer.metadata["tilt_angles_deg"], [-40, -20, 0, 20, 40])
+    assert layer.metadata["pixel_size_A"] == pytest.approx(5.0)
+    assert tuple(layer.scale) == pytest.approx((5.0, 5.0, 5.0))
+    np.testing.assert_array_equal(np.asarray(layer.data), data)

@@ -77,6 +77,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
                         "(2-4x the time)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from napari_irdm._cli.align import add_reconstruct_option
+
+    add_reconstruct_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -224,6 +227,9 @@ def run(args: argparse.Namespace) -> int:
     if peek is not None:
         _check_resources(args, out_path, *peek)
     ts = series_from_args(args, args.tilt)
+    from napari_irdm._cli.align import maybe_align
+
+    ts = maybe_align(args, ts, quiet=True if args.quiet else None)
     data, angles = ts.data, ts.tilt_angles_deg
     n_tilts, ny, nx = data.shape
     if peek is None:
@@ -246,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
         f"tilt range {lo:g}..{hi:g} deg, {n_tilts} tilts, angles from {ts.angle_source}",
         f"input {Path(args.tilt).name} tilt axis {ts.tilt_axis}",
     ]
+    provenance += [p for p in ts.provenance if p.startswith("aligned:")]  # --align
     inpaint_iter = _inpaint_iter() if args.method == "irdm" else None
     quiet = True if args.quiet else None
     shape = (nz, ny, nx)

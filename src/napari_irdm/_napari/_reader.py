@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 #: extensions of tilt series (always read as such)
 SERIES_EXTENSIONS = (".st", ".ali", ".mrcs", ".preali")
+#: microscope formats read through RosettaSciIO (always tilt series)
+MICROSCOPE_EXTENSIONS = (".emd", ".dm3", ".dm4", ".ser", ".emi", ".hspy")
 #: extensions of reconstructed volumes
 VOLUME_EXTENSIONS = (".rec",)
 #: extensions read as a tilt series when angles are found, else as a volume
 EITHER_EXTENSIONS = (".mrc", ".tif", ".tiff", ".map")
-EXTENSIONS = SERIES_EXTENSIONS + VOLUME_EXTENSIONS + EITHER_EXTENSIONS
+EXTENSIONS = SERIES_EXTENSIONS + MICROSCOPE_EXTENSIONS + VOLUME_EXTENSIONS + EITHER_EXTENSIONS
 
 
 def _one_path(path) -> str | None:
@@ -84,7 +86,7 @@ def _read(p: str) -> list[tuple]:
     try:
         series = io.read_tilt_series(p)
     except ValueError:
-        if ext in SERIES_EXTENSIONS:
+        if ext in SERIES_EXTENSIONS + MICROSCOPE_EXTENSIONS:
             raise
         # no tilt angles anywhere: a volume (or a stack the user gives angles for in the widget)
         return [volume_layer_data(io.read_volume(p), name=stem, metadata={"source": p})]

@@ -72,6 +72,10 @@ def read_tilt_series(
         names the file and the fix.
     """
     axis = check_axis(tilt_axis, path)
+    from napari_irdm.io import _rsciio
+
+    if _rsciio.handles(path):  # EMD, DM3/DM4, SER/EMI, .hspy or a folder of them (RosettaSciIO)
+        return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     raw = open_raw(path, "tilt series")
     path = raw.path
     n = raw.data.shape[0]
@@ -107,6 +111,47 @@ def read_tilt_series(
         source=str(path),
         provenance=tuple(provenance),
     )
+
+
+def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> TiltSeries:
+    """A tilt series from a RosettaSciIO format (see :mod:`napari_irdm.io._rsciio`)."""
+    from napari_irdm.io._rsciio import read_rsciio
+    from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"tilt series {path} does not exist: check the path")
+    data, angles, source, px, what = read_rsciio(path)
+    n = data.shape[0]
+    if tilt_angles_deg is not None:
+        angles, source = np.asarray(tilt_angles_deg, np.float64).ravel(), "explicit"
+    elif tilt_range is not None:
+        if tilt_step is None:
+            raise ValueError(f"a tilt range for {path} needs both the range and the step")
+        angles = angles_from_range(float(tilt_range[0]), float(tilt_range[1]), float(tilt_step))
+        source = f"range {tilt_range[0]:g}:{tilt_range[1]:g}:{abs(float(tilt_step)):g}"
+    elif angles_file is not None:
+        angles, source = read_angles(angles_file), f"file: {angles_file}"
+    elif angles is None:
+        found = find_sidecar_angles(path) if path.is_file() else None
+        if found is None:
+            raise ValueError(f"no tilt angles in {path}: give --angles FILE or --tilt-range A B --tilt-step S")
+        angles, source = found
+    angles = check_angles_for(angles, n, source=source, file=path)
+    if pixel_size_A is not None:
+        px = float(pixel_size_A)
+    d = np.asarray(data, np.float32)
+    if not np.isfinite(d).all():
+        raise ValueError(f"{path} contains NaN or Inf: replace them (e.g. by the background) before reconstructing")
+    if axis == "x":
+        d = np.ascontiguousarray(d.transpose(0, 2, 1))
+    prov = [f"read {path.name}: {what}, {'x'.join(map(str, data.shape))}", f"tilt angles from {source}"]
+    if axis == "x":
+        prov.append("tilt axis along x in the file: images transposed so it runs along y")
+    if px is not None:
+        prov.append(f"pixel size {px:g} A")
+    return TiltSeries(data=d, tilt_angles_deg=angles, pixel_size_A=px, angle_source=source, tilt_axis=axis,
+                      source=str(path), provenance=tuple(prov))
 
 
 def _choose_offset(raw: Raw, offset) -> float | None:
@@ -215,6 +260,10 @@ def inspect_file(
         angles are reported as ``None``.
     """
     axis = check_axis(tilt_axis, path)
+    from napari_irdm.io import _rsciio
+
+    if _rsciio.handles(path):  # microscope formats: summarise the series as read
+        return _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         raw = open_raw(path, "tilt series")
@@ -287,6 +336,39 @@ def inspect_file(
     return info
 
 
+def _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> dict[str, Any]:
+    try:
+        ts = _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
+        angles, source = ts.tilt_angles_deg, ts.angle_source
+        data = ts.data
+    except ValueError as err:
+        if "no tilt angles" not in str(err):
+            raise
+        from napari_irdm.io._rsciio import read_rsciio
+
+        data, angles, source = read_rsciio(path)[0], None, "none"
+        ts = None
+    n, ny, nx = data.shape
+    info: dict[str, Any] = {
+        "path": str(path), "kind": Path(path).suffix.lstrip(".").upper() or "folder", "file_shape": (n, ny, nx),
+        "shape": (n, ny, nx), "dtype": str(data.dtype), "pixel_size_A": None if ts is None else ts.pixel_size_A,
+        "pixel_size_source": "file axes" if ts is not None and ts.pixel_size_A else None,
+        "tilt_angles_deg": None if angles is None else [float(a) for a in angles],
+        "n_angles": 0 if angles is None else int(len(angles)), "angle_source": source,
+        "tilt_range_deg": None, "tilt_step_deg": None, "missing_wedge_deg": None, "tilt_axis": axis,
+        "rotation_deg": 0.0, "data_min": float(np.min(data)), "data_max": float(np.max(data)),
+        "data_mean": float(np.mean(data)), "data_stats": "exact", "offset": None, "labels": [], "warnings": [],
+    }
+    if angles is not None:
+        lo, hi = float(np.min(angles)), float(np.max(angles))
+        info["tilt_range_deg"] = (lo, hi)
+        info["missing_wedge_deg"] = max(0.0, 180.0 - (hi - lo))
+        uniq = np.unique(angles)
+        if uniq.size > 1:
+            info["tilt_step_deg"] = float(np.median(np.diff(uniq)))
+    return info
+
+
 def _data_stats(data: np.ndarray, *, quick: bool) -> tuple[float, float, float, int]:
     """(min, max, mean, number of NaN/Inf) over finite values, chunked or from a subsample."""
     step = max(1, CHUNK_BYTES // max(1, 8 * data[0].size))
@@ -324,6 +406,10 @@ def is_supported(path) -> bool:
             return is_tiff_header(head)
         if suffix in MRC_SUFFIXES:
             return is_mrc_header(head)
-        return False
+        from napari_irdm.io._rsciio import RSCIIO_SUFFIXES
+
+        if suffix in (".hspy", ".emd"):
+            return head[:8] == b"\x89HDF\r\n\x1a\n"
+        return suffix in RSCIIO_SUFFIXES
     except Exception:  # a reader probe must never raise
         return False

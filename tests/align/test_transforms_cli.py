@@ -1,0 +1,158 @@
+""".xf semantics and round trips, AreTomo .aln import, preprocessing, and the align CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_irdm.align import Transforms, apply_transforms, read_aln, read_xf, write_xf
+from napari_irdm.align.preprocess import bin_images, normalise_intensity, remove_hot_pixels
+from napari_irdm.cli import main
+
+
+def _dot(ny=33, nx=40, y=10.0, x=12.0):
+    yy, xx = np.mgrid[:ny, :nx]
+    return np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 4.5).astype(np.float32)[None]
+
+
+def _com(img):
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    return (img * xx).sum() / img.sum() - (img.shape[1] - 1) / 2, (img * yy).sum() / img.sum() - (img.shape[0] - 1) / 2
+
+
+def test_xf_convention_shift_and_rotation():
+    img = _dot()
+    x0, y0 = _com(img[0])
+    moved = apply_transforms(img, Transforms.from_parameters([[2.0, -1.0]], 0.0, [0.0]))[0]
+    assert np.allclose(_com(moved), (x0 + 2, y0 - 1), atol=1e-3)  # x' = x + d
+    phi = 30.0
+    rot = apply_transforms(img, Transforms.from_parameters([[0.0, 0.0]], phi, [0.0]))[0]
+    c, s = np.cos(np.deg2rad(phi)), np.sin(np.deg2rad(phi))
+    assert np.allclose(_com(rot), (c * x0 + s * y0, -s * x0 + c * y0), atol=0.02)  # x' = R(-phi) x
+
+
+def test_xf_round_trip_and_compose(tmp_path):
+    rng = np.random.default_rng(0)
+    t = Transforms.from_parameters(rng.normal(0, 5, (7, 2)), 1.7, np.linspace(-60, 60, 7))
+    p = write_xf(tmp_path / "a.xf", t)
+    (tmp_path / "a.tlt").write_text("\n".join(map(str, t.tilt_angles_deg)))
+    back = read_xf(p)
+    assert np.allclose(back.matrices, t.matrices, atol=1e-3) and np.allclose(back.tilt_angles_deg, t.tilt_angles_deg)
+    assert abs(back.rotation_deg - 1.7) < 1e-4
+    inv = Transforms(np.concatenate([np.linalg.inv(t.matrices[:, :, :2]),
+                                     -np.linalg.inv(t.matrices[:, :, :2]) @ t.matrices[:, :, 2:]], 2), t.tilt_angles_deg)
+    ident = t.compose(inv)
+    assert np.allclose(ident.matrices[:, :, :2], np.eye(2), atol=1e-12) and np.abs(ident.shifts_xy).max() < 1e-9
+
+
+def test_scaled_transforms_apply_to_a_binned_copy():
+    img = np.repeat(_dot(64, 64, 20.0, 30.0), 1, 0)
+    t = Transforms.from_parameters([[4.0, -6.0]], 0.0, [0.0], pixel_size_A=1.0)
+    full = bin_images(apply_transforms(img, t), 2)
+    binned = apply_transforms(bin_images(img, 2), t.scaled(2.0))
+    assert np.allclose(_com(full[0]), _com(binned[0]), atol=0.02)
+
+
+@pytest.mark.parametrize("text", ["1 0 0 1 2\n", "1 0 0 x 2 3\n", "0 0 0 0 1 1\n", ""])
+def test_bad_xf_is_a_value_error(tmp_path, text):
+    (tmp_path / "b.xf").write_text(text)
+    with pytest.raises(ValueError):
+        read_xf(tmp_path / "b.xf", tilt_angles_deg=[0.0])
+
+
+def test_aretomo_aln_import(tmp_path):
+    # the column layout AreTomo writes (header comments, then SEC ROT GMAG TX TY SMEAN SFIT SCALE BASE TILT)
+    rows = [(0, 85.0, 1.0, 3.0, -2.0, 1.0, 1.0, 1.0, 0.0, -30.0), (1, 85.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0),
+            (2, 85.0, 1.0, -1.5, 4.0, 1.0, 1.0, 1.0, 0.0, 30.0)]
+    head = "# AreTomo Alignment / Priims bprmMn \n# RawSize = 64 64 3\n# NumPatches = 0\n" \
+           "# AlphaOffset =     0.00\n# BetaOffset =     0.00\n# SEC     ROT         GMAG       TX          TY      SMEAN     SFIT    SCALE     BASE     TILT\n"
+    body = "".join(" ".join(f"{v:9.3f}" if k else f"{int(v):5d}" for k, v in enumerate(r)) + "\n" for r in rows)
+    (tmp_path / "a.aln").write_text(head + body)
+    t, sec = read_aln(tmp_path / "a.aln")
+    bad = tmp_path / "bad.aln"
+    bad.write_text("# not an aln\n1 2 3\n")
+    with pytest.raises(ValueError, match="AreTomo"):
+        read_aln(bad)
+    assert list(sec) == [0, 1, 2] and np.allclose(t.tilt_angles_deg, [-30, 0, 30])
+    assert abs(t.rotation_deg - 85.0) < 1e-6
+    # AreTomo shifts the raw image by -T before rotating: d = -A (TX, TY)
+    a = t.matrices[0, :, :2]
+    assert np.allclose(t.matrices[0, :, 2], -a @ np.array([3.0, -2.0]))
+
+
+def test_preprocessing_helpers():
+    d = np.ones((3, 8, 8), np.float32)
+    d[1] *= 2
+    assert np.allclose(normalise_intensity(d).sum(axis=(1, 2)), d.sum(axis=(1, 2)).mean())
+    d[0, 3, 4] = 100
+    assert remove_hot_pixels(d)[0, 3, 4] == 1.0
+    assert bin_images(np.arange(2 * 5 * 6, dtype=np.float32).reshape(2, 5, 6), 2).shape == (2, 2, 3)
+
+
+@pytest.fixture()
+def raw_file(tmp_path):
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
+
+    from ._spoil import spoiled_series
+
+    angles = np.arange(-60.0, 60.1, 6.0)
+    _, _, raw, truth = spoiled_series(angles, n=48, phi=0.0, centre=0.0, drift=2.0)
+    path = tmp_path / "raw.mrc"
+    write_tilt_series(path, TiltSeries(raw, angles, pixel_size_A=2.0))
+    return path, truth
+
+
+def test_cli_align_writes_series_xf_tlt_and_reapplies(raw_file, tmp_path, capsys):
+    path, truth = raw_file
+    out = tmp_path / "ali.mrc"
+    rc = main(["align", str(path), "-o", str(out), "--method", "com", "--levels", "1", "--quiet",
+               "--report", str(tmp_path / "r.png")])
+    assert rc == 0 and out.exists() and out.with_suffix(".xf").exists() and out.with_suffix(".tlt").exists()
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    from napari_irdm.io import read_tilt_series
+
+    ali = read_tilt_series(out)
+    assert ali.pixel_size_A == pytest.approx(2.0) and any("aligned" in p for p in ali.provenance)
+    # re-apply the written .xf to the raw file: same images
+    out2 = tmp_path / "again.mrc"
+    assert main(["align", str(path), "-o", str(out2), "--apply", str(out.with_suffix(".xf")), "--quiet"]) == 0
+    assert np.allclose(read_tilt_series(out2).data, ali.data, atol=1e-3 * np.abs(ali.data).max())
+
+
+def test_cli_align_preprocessing_flags_are_recorded(raw_file, tmp_path):
+    path, _ = raw_file
+    out = tmp_path / "p.mrc"
+    rc = main(["align", str(path), "-o", str(out), "--method", "com", "--levels", "1", "--quiet", "--crop", "4:44,2:46",
+               "--remove-hot-pixels", "--subtract-background", "--normalise-intensity", "--exclude", "0,1"])
+    assert rc == 0
+    from napari_irdm.io import read_tilt_series
+
+    ts = read_tilt_series(out)
+    assert ts.data.shape == (19, 40, 44)
+    text = " | ".join(ts.provenance)
+    for word in ("cropped", "hot pixels", "5th percentile", "total intensity", "excluded images 0,1"):
+        assert word in text, word
+
+
+@pytest.mark.parametrize("extra", [["--crop", "0:10"], ["--crop", "0:100,0:20"], ["--exclude", "99"], ["--exclude", "a-b"], ["--bin", "0"], ["--levels", "x"],
+                                   ["--method", "nope"], ["--apply", "missing.xf"]])
+def test_cli_align_bad_input_exit_2(raw_file, tmp_path, capsys, extra):
+    path, _ = raw_file
+    rc = None
+    try:
+        rc = main(["align", str(path), "-o", str(tmp_path / "o.mrc"), "--quiet", *extra])
+    except SystemExit as e:  # argparse choices
+        rc = e.code
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+
+
+def test_cli_reconstruct_with_align(raw_file, tmp_path):
+    path, _ = raw_file
+    out = tmp_path / "vol.mrc"
+    assert main(["reconstruct", str(path), "-o", str(out), "--align", "com", "--quiet"]) == 0
+    from napari_irdm.io import read_volume
+
+    vol = read_volume(out)
+    assert vol.shape == (48, 48, 48) and any("aligned" in p for p in vol.provenance)
