@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def test_align_widget_adds_aligned_layer(make_napari_viewer, qtbot, wait_worker):
+def test_align_widget_adds_aligned_layer(make_napari_viewer, plugin_widget, qtbot, wait_worker):
     from napari.layers import Layer
 
     from napari_irdm._napari._layers import series_layer_data
-    from napari_irdm._napari._widgets.align import AlignWidget
     from napari_irdm.align import Transforms, apply_transforms
     from napari_irdm.data import TiltSeries
     from napari_irdm.tomo import ParallelProjector
@@ -25,7 +24,7 @@ def test_align_widget_adds_aligned_layer(make_napari_viewer, qtbot, wait_worker)
     raw = apply_transforms(ideal, Transforms.from_parameters(-d, 0.0, angles))
     viewer = make_napari_viewer()
     viewer.add_layer(Layer.create(*series_layer_data(TiltSeries(raw, angles, pixel_size_A=2.0), name="raw")))
-    w = AlignWidget(napari_viewer=viewer)
+    w = plugin_widget(viewer, "Align")
     w.method.value = "com"
     w.levels.value = "1"
     w.refine_rotation.value = False
@@ -39,11 +38,9 @@ def test_align_widget_adds_aligned_layer(make_napari_viewer, qtbot, wait_worker)
     assert np.abs(np.asarray(out.data) - ideal).mean() < err_raw
 
 
-def test_align_widget_bad_input_is_one_line(make_napari_viewer, monkeypatch):
-    from napari_irdm._napari._widgets import align as mod
-
+def test_align_widget_bad_input_is_one_line(make_napari_viewer, plugin_widget, monkeypatch):
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_error", lambda m: shown.append(m))
     viewer = make_napari_viewer()
-    w = mod.AlignWidget(napari_viewer=viewer)
+    w = plugin_widget(viewer, "Align")
     assert w.run() is None and len(shown) == 1 and "\n" not in shown[0]

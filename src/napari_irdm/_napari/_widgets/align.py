@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, LineEdit, PushButton, SpinBox
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size, series_layer_data
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
-from napari_irdm._napari._widgets._runner import RunPanel, start_worker
+from napari_irdm._napari._widgets._runner import RunPanel
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["AlignWidget"]
 
@@ -21,7 +24,7 @@ class AlignWidget(WidgetBase):
     (``xf`` rows ``A11 A12 A21 A22 DX DY``), the refined angles and the alignment report.
     """
 
-    def __init__(self, napari_viewer: Any):
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer, labels=True)
         self.layer = self._layer_picker("tilt series", self._series_layers)
         self.method = ComboBox(label="method", choices=("pm", "xcorr", "com"), value="pm",
@@ -73,23 +76,19 @@ class AlignWidget(WidgetBase):
             t = result.transforms
             xf = np.concatenate([t.matrices[:, 0, :2], t.matrices[:, 1, :2], t.matrices[:, :, 2]], axis=1)
             report = {k: v for k, v in result.report.items() if k != "coarse_shifts"}
-            return self.add_layer(series_layer_data(
+            new = self.add_layer(series_layer_data(
                 result.series, name=f"{source} aligned",
                 metadata={**series_layer_data(result.series)[1]["metadata"], "xf": xf.tolist(),
                           "align_report": report, "source_layer": source}))
+            if source in self.viewer.layers:
+                self.viewer.layers[source].visible = False
+            return new
 
         return next_gen, finish
 
     def run(self, *_):
-        """Start the alignment in a worker; returns the worker (``None`` on bad input)."""
-        from napari.utils.notifications import show_error
-
-        try:
-            gen, finish = self.job()
-        except ValueError as err:
-            show_error(str(err).splitlines()[0])
-            return None
-        return start_worker(gen, on_result=finish, panel=self.panel, description=f"align ({self.method.value})")
+        """Start the alignment in a worker; returns the worker (``None`` on bad input: one-line notification)."""
+        return self.launch(f"align ({self.method.value})")
 
 
 def _checked(gen):
