@@ -69,6 +69,12 @@ def _nan_series(w: Path) -> Path:
     return w / "nan.mrc"
 
 
+def _mk_xf(p: Path, n: int = 3) -> Path:
+    """An identity IMOD .xf for ``n`` images."""
+    p.write_text("".join("   1.0000000   0.0000000   0.0000000   1.0000000       0.000       0.000\n" for _ in range(n)))
+    return p
+
+
 def _junk(w: Path, name: str, data: bytes) -> Path:
     p = w / name
     p.write_bytes(data)
@@ -137,6 +143,20 @@ CASES = [
     ("validate-cone-95", lambda w, m: (["validate", w / "vol.mrc", "--series", w / S, "--cone", "95"], {}, "--cone")),
     ("validate-series-missing", lambda w, m: (["validate", w / "vol.mrc", "--series", w / "none.mrc"], {},
                                               "does not exist")),
+    ("align-out-is-input", lambda w, m: (["align", w / S, "-o", w / S], {}, "is the input")),
+    ("align-out-links-to-input", lambda w, m: (["align", w / S, "-o", _link(w, S, "a.mrc")], {}, "is the input")),
+    ("align-report-is-input", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--report", _link(w, S, "r.png")],
+                                            {}, "is the input")),
+    ("align-xf-would-replace-applied-xf", lambda w, m: (
+        ["align", w / S, "-o", w / "t.mrc", "--apply", _mk_xf(w / "t.xf")], {}, "is the input")),
+    ("align-bin-zero", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--bin", "0"], {}, "--bin")),
+    ("align-levels-garbage", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--levels", "4,x"], {}, "--levels")),
+    ("align-exclude-missing-image", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--exclude", "999"], {},
+                                                  "does not exist")),
+    ("align-apply-missing", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--apply", w / "none.xf"], {},
+                                          "does not exist")),
+    ("align-angles-fifo", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--angles", _fifo(w)], {},
+                                        "not a regular file")),
     ("spectrum-json-links-to-volume", lambda w, m: (["spectrum", w / "vol.mrc", "--json", _link(w, "vol.mrc", "j.json"),
                                                      "--lattice", "Au"], {}, "is the input")),
     ("simulate-out-holds-angles-input", lambda w, m: (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +106,20 @@ def _preprocess(args, data):
     return data, steps
 
 
-def _check_output(path: str) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in (".mrc", ".mrcs", ".st", ".ali", ".tif", ".tiff"):
-        raise ValueError(f"output {out} has an unknown suffix {out.suffix!r}: use .mrc, .ali or .tif")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"output folder {parent} does not exist: create it first")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"output folder {parent} is not writable: choose another -o")
+_SUFFIXES = (".mrc", ".mrcs", ".st", ".ali", ".tif", ".tiff")
+
+
+def _check_outputs(args: argparse.Namespace) -> Path:
+    """The aligned series, its ``.xf`` / ``.tlt`` and the report: none may be (or link to) an input."""
+    from napari_irdm._cli._common import check_output_file, input_files
+
+    inputs = input_files(args.tilt, angles=args.angles, more=(args.apply,))
+    out = check_output_file(args.output, inputs=inputs, suffixes=_SUFFIXES)
+    for derived in (out.with_suffix(".xf"), out.with_suffix(".tlt")):
+        check_output_file(derived, inputs=inputs, option=f"-o/--output (its {derived.suffix} file)")
+    if args.report:
+        check_output_file(args.report, inputs=[*inputs, out, out.with_suffix(".xf"), out.with_suffix(".tlt")],
+                          option="--report", suffixes=(".png",))
     return out
 
 
@@ -206,9 +210,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.align import write_tlt, write_xf
     from napari_irdm.io import write_tilt_series
 
-    out = _check_output(args.output)
-    if args.report and Path(args.report).suffix.lower() != ".png":
-        raise ValueError(f"--report {args.report} must be a .png file")
+    out = _check_outputs(args)
     result, _ = load_and_align(args, args.tilt, quiet=True if args.quiet else None)
     write_tilt_series(out, result.series)
     write_xf(out.with_suffix(".xf"), result.transforms)
