@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def test_align_widget_adds_aligned_layer(make_napari_viewer, plugin_widget, qtbot, wait_worker):
@@ -36,6 +37,15 @@ def test_align_widget_adds_aligned_layer(make_napari_viewer, plugin_widget, qtbo
     # the aligned series is closer to the ideal one than the raw series (up to specimen motion)
     err_raw = np.abs(raw - ideal).mean()
     assert np.abs(np.asarray(out.data) - ideal).mean() < err_raw
+    # the report is shown in the dock: shifts, residuals and before/after WBP slices
+    assert w.report_label.isVisible() or not w.native.isVisible()
+    assert not w.report_label.pixmap().isNull() and w.report_label.pixmap().height() > 200
+    # the fitted tilt axis is drawn on the 0° image, and the slider is there
+    [axis] = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "tilt_axis"]
+    k0 = int(np.argmin(np.abs(angles)))
+    assert np.allclose(axis.data[0][:, 0], k0)
+    assert viewer.dims.point[0] == pytest.approx(out.translate[0] + k0 * out.scale[0])
+    assert not viewer.layers["raw"].visible
 
 
 def test_align_widget_bad_input_is_one_line(make_napari_viewer, plugin_widget, monkeypatch):

@@ -178,32 +178,12 @@ def load_and_align(args, path, *, quiet=None):
     return drive(gen, f"align ({args.method})", disable=quiet), excluded
 
 
-def write_report(path: str, result) -> None:
-    """Shifts vs tilt and residual vs iteration (matplotlib, Agg)."""
-    import matplotlib
+def write_report(path: str, result, preview: dict | None = None) -> None:
+    """Shifts vs tilt, residual vs iteration (and before/after slices): a PNG, written atomically."""
+    from napari_irdm.align._report import report_png
+    from napari_irdm.io._atomic import atomic_write_bytes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from napari_irdm.io._atomic import atomic_path
-
-    t = result.transforms
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(t.tilt_angles_deg, t.shifts_xy[:, 0], ".-", label="dx")
-    a.plot(t.tilt_angles_deg, t.shifts_xy[:, 1], ".-", label="dy")
-    a.set_xlabel("tilt (deg)")
-    a.set_ylabel("shift (px)")
-    a.set_title(f"tilt axis {t.rotation_deg:.2f} deg")
-    a.legend()
-    for key, res in result.report.get("residuals", {}).items():
-        b.plot(range(len(res)), res, "o-", label=f"bin {key}")
-    b.set_xlabel("accepted iteration")
-    b.set_ylabel("re-projection residual")
-    b.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    atomic_write_bytes(path, report_png(result, preview))
 
 
 def run(args: argparse.Namespace) -> int:

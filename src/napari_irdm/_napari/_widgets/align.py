@@ -39,6 +39,11 @@ class AlignWidget(WidgetBase):
         self.panel = RunPanel(label="")
         self.extend([self.layer, self.method, self.levels, self.iterations, self.refine_rotation,
                      self.refine_centre, self.tilt_offset, self.device, self.run_button, self.panel])
+        from qtpy.QtWidgets import QLabel
+
+        self.report_label = QLabel()  # shifts, residuals and before/after slices once a run is done
+        self.report_label.setVisible(False)
+        self.native.layout().addWidget(self.report_label)
         self.run_button.changed.connect(self.run)
 
     def _series_layers(self):
@@ -72,7 +77,18 @@ class AlignWidget(WidgetBase):
         next_gen = _checked(gen)  # the first step validates the inputs on this (main) thread
         source = layer.name
 
-        def finish(result):
+        def work():
+            from napari_irdm.align._report import preview_slices
+
+            result = yield from next_gen
+            from napari_irdm.progress import Progress
+
+            yield Progress(1, 1, "before/after preview (WBP of 3 slices)")
+            preview = preview_slices(data, result.series.data, result.series.tilt_angles_deg)
+            return result, preview
+
+        def finish(out):
+            result, preview = out
             t = result.transforms
             xf = np.concatenate([t.matrices[:, 0, :2], t.matrices[:, 1, :2], t.matrices[:, :, 2]], axis=1)
             report = {k: v for k, v in result.report.items() if k != "coarse_shifts"}
@@ -82,9 +98,45 @@ class AlignWidget(WidgetBase):
                           "align_report": report, "source_layer": source}))
             if source in self.viewer.layers:
                 self.viewer.layers[source].visible = False
+            self._show_report(result, preview)
+            self._draw_tilt_axis(new, t.rotation_deg)
             return new
 
-        return next_gen, finish
+        return work(), finish
+
+    def _show_report(self, result, preview) -> None:
+        """Shifts vs tilt, residual vs iteration and before/after slices, as a picture in the dock."""
+        from qtpy.QtGui import QPixmap
+
+        from napari_irdm.align._report import report_png
+
+        pix = QPixmap()
+        pix.loadFromData(report_png(result, preview, dpi=60))
+        self.report_label.setPixmap(pix)
+        self.report_label.setVisible(True)
+        self.report_png = report_png  # kept for "save" from the console
+
+    def _draw_tilt_axis(self, layer, rotation_deg: float) -> None:
+        """The fitted tilt axis as a line on the aligned series' 0° image (the slider moves there)."""
+        from napari.layers import Shapes
+
+        angles = np.asarray(layer.metadata.get("tilt_angles_deg") or [0.0])
+        k0 = int(np.argmin(np.abs(angles)))
+        _, ny, nx = layer.data.shape
+        cy, cx = (ny - 1) / 2.0, (nx - 1) / 2.0
+        half = 0.5 * ny
+        phi = np.deg2rad(rotation_deg)  # the axis is rotated by phi from the image's y axis
+        dy, dx = half * np.cos(phi), half * np.sin(phi)
+        line = np.array([[k0, cy - dy, cx - dx], [k0, cy + dy, cx + dx]])
+        name = f"{layer.name} tilt axis"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.viewer.add_layer(Shapes([line], shape_type="line", edge_color="yellow", edge_width=max(1.0, ny / 128),
+                                     scale=layer.scale, translate=layer.translate, name=name,
+                                     metadata={"kind": "tilt_axis", "source_layer": layer.name,
+                                               "rotation_deg": float(rotation_deg)}))
+        self.viewer.dims.order = (0, 1, 2)
+        self.viewer.dims.set_point(0, float(layer.translate[0]) + k0 * float(layer.scale[0]))
 
     def run(self, *_):
         """Start the alignment in a worker; returns the worker (``None`` on bad input: one-line notification)."""
