@@ -109,7 +109,7 @@ def test_installed_wheel_is_discovered_by_npe2(wheel, tmp_path):
     assert Path(info["manifest_dir"]).resolve() == (target / "napari_irdm").resolve()
     assert Path(info["dist_path"]).resolve() == target.resolve()
     assert "napari-irdm.get_reader" in info["commands"]
-    assert {"Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"} <= set(info["widgets"])
+    assert {"Align", "Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"} <= set(info["widgets"])
     assert {"gold_70", "gold_50"} <= set(info["samples"])
     assert "*.mrc" in info["readers"] and "*.tif" in info["readers"]
     assert info["version"]
@@ -147,7 +147,7 @@ def test_napari_dash_w_docks_every_widget_from_the_wheel(wheel, tmp_path):
                           env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(info["docked"]) == {f"{n} (napari-irdm)" for n in ("Reconstruct", "IRDM inpaint", "Fourier inspector",
+    assert set(info["docked"]) == {f"{n} (napari-irdm)" for n in ("Align", "Reconstruct", "IRDM inpaint", "Fourier inspector",
                                                                    "Compare")}
     assert info["docked"]["Reconstruct (napari-irdm)"].endswith("reconstruct.ReconstructWidget")
     for f in info["files"].values():

@@ -20,7 +20,7 @@ def test_manifest_validates_and_imports():
     mf = PluginManifest.from_file(MANIFEST)
     mf.validate_imports()  # every python_name resolves
     assert mf.name == "napari-irdm"
-    assert {w.display_name for w in mf.contributions.widgets} == {"Reconstruct", "IRDM inpaint",
+    assert {w.display_name for w in mf.contributions.widgets} == {"Align", "Reconstruct", "IRDM inpaint",
                                                                   "Fourier inspector", "Compare"}
     npe2 = Path(sys.executable).with_name("npe2")
     proc = subprocess.run([str(npe2), "validate", str(MANIFEST)], capture_output=True, text=True, timeout=120)
