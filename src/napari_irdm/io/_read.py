@@ -73,7 +73,9 @@ def read_tilt_series(
     """
     axis = check_axis(tilt_axis, path)
     from napari_irdm.io import _rsciio
+    from napari_irdm.io._errors import as_path
 
+    path = as_path(path, "tilt series")
     if _rsciio.handles(path):  # EMD, DM3/DM4, SER/EMI, .hspy or a folder of them (RosettaSciIO)
         return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     raw = open_raw(path, "tilt series")
@@ -261,7 +263,9 @@ def inspect_file(
     """
     axis = check_axis(tilt_axis, path)
     from napari_irdm.io import _rsciio
+    from napari_irdm.io._errors import as_path
 
+    path = as_path(path)
     if _rsciio.handles(path):  # microscope formats: summarise the series as read
         return _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     with warnings.catch_warnings(record=True) as caught:
