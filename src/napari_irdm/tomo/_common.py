@@ -53,7 +53,7 @@ def check_out(out, shape: tuple[int, ...], *, name: str = "out") -> None:
     if str(dt) not in ("float32", "torch.float32"):
         raise ValueError(f"{name} has dtype {dt}: pass a float32 array of shape {tuple(shape)} "
                          "(results are float32)")
-    if not getattr(out, "flags", None) is None and not out.flags.writeable:
+    if getattr(out, "flags", None) is not None and not out.flags.writeable:
         raise ValueError(f"{name} is read-only: pass a writable float32 array")
 
 
