@@ -105,15 +105,20 @@ _OPTION_DEFAULTS = {"filter": "ramp", "tv_weight": "auto", "nonnegative": False,
 
 def _unused_options(args: argparse.Namespace) -> None:
     """One warning line per option set on the command line that does nothing for --method; then the defaults."""
-    import warnings
-
-    for name, methods in _APPLIES_TO.items():
-        if getattr(args, name, None) is not None and args.method not in methods:
-            warnings.warn(f"--{name.replace('_', '-')} does nothing for --method {args.method} (it applies to "
-                          f"{', '.join(methods)}): ignored", UserWarning, stacklevel=2)
+    args._unused = [name for name, methods in _APPLIES_TO.items()
+                    if getattr(args, name, None) is not None and args.method not in methods]
     for name, value in _OPTION_DEFAULTS.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
+
+
+def _warn_unused(args: argparse.Namespace) -> None:
+    """The warnings of :func:`_unused_options`, once every check passed (an error stays one line)."""
+    import warnings
+
+    for name in getattr(args, "_unused", ()):
+        warnings.warn(f"--{name.replace('_', '-')} does nothing for --method {args.method} (it applies to "
+                      f"{', '.join(_APPLIES_TO[name])}): ignored", UserWarning, stacklevel=2)
 
 
 def _check_args(args: argparse.Namespace) -> Path:
@@ -259,6 +264,10 @@ def run(args: argparse.Namespace) -> int:
         params["solver"] = "cp"
         if not args.quiet:
             print(f"TV weight {params['tv_weight']:.3g} (auto: cross-validated on held-out tilts)")
+    from napari_irdm.tomo._common import check_series
+
+    check_series(data, angles, what=str(args.tilt))  # geometry refused before any warning or work
+    _warn_unused(args)
     lo, hi = float(min(angles)), float(max(angles))
     provenance = [
         f"napari-irdm {__version__} reconstruct method={args.method} "
