@@ -314,14 +314,15 @@ def add_series_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         type=float,
         metavar="DEG",
         default=0.0,
-        help="in-plane rotation of the tilt axis from the image axis in degrees (undone on read); default 0",
+        help="in-plane rotation of the tilt axis from the image axis in degrees, within ±360 (undone on read); "
+        "default 0",
     )
     group.add_argument(
         "--pixel-size",
         type=float,
         metavar="A",
         default=None,
-        help="pixel size in Ångström (overrides the file header)",
+        help="pixel size in Ångström, 0.001 to 100000 (overrides the file header)",
     )
     return parser
 

@@ -15,6 +15,7 @@ from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.dl._norm import NormMethod, apply_norm, denormalise, slice_range
 from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, consistency_mask
 from napari_irdm.progress import Progress, run_to_completion
+from napari_irdm.tomo._common import is_float32 as _is_float32
 from napari_irdm.tomo.geometry import check_angles
 
 __all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model", "tta_flips"]
@@ -332,7 +333,7 @@ def inpaint_iter(
             f"out must be a {'tensor' if is_tensor else 'NumPy-like array'} of shape {(nz, ny, nx)}, "
             f"got {type(out).__name__} of shape {tuple(out.shape)}"
         )
-    elif str(out.dtype) not in ("float32", "torch.float32"):
+    elif not _is_float32(out.dtype):
         raise ValueError(f"out has dtype {out.dtype}: pass a float32 array of shape {(nz, ny, nx)}")
     for y0 in range(0, ny, bs):
         y1 = min(ny, y0 + bs)

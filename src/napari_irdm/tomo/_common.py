@@ -40,6 +40,17 @@ def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> 
 MIN_WIDTH = 4
 
 
+def is_float32(dtype) -> bool:
+    """Whether ``dtype`` (NumPy, either byte order, or torch) is 32-bit float."""
+    if isinstance(dtype, torch.dtype):
+        return dtype == torch.float32
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        return False
+    return dt.kind == "f" and dt.itemsize == 4
+
+
 def check_out(out, shape: tuple[int, ...], *, name: str = "out") -> None:
     """``ValueError`` unless ``out`` is a float32 NumPy array / tensor of ``shape``."""
     if out is None:
@@ -50,7 +61,7 @@ def check_out(out, shape: tuple[int, ...], *, name: str = "out") -> None:
     if tuple(oshape) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(oshape)}, expected {tuple(shape)}")
     dt = getattr(out, "dtype", None)
-    if str(dt) not in ("float32", "torch.float32"):
+    if not is_float32(dt):
         raise ValueError(f"{name} has dtype {dt}: pass a float32 array of shape {tuple(shape)} "
                          "(results are float32)")
     if getattr(out, "flags", None) is not None and not out.flags.writeable:
