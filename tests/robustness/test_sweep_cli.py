@@ -313,6 +313,8 @@ CASES = [
                                                     "pixels wide")),
     ("reconstruct-pixel-size-1e300", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--pixel-size",
                                                     "1e300"], {}, "implausible")),
+    ("info-tilt-step-negative", lambda w, m: (["info", w / S, "--tilt-range", "-60", "60", "--tilt-step", "-15"], {},
+                                              "--tilt-step")),
     ("info-pixel-size-1e-9", lambda w, m: (["info", w / S, "--pixel-size", "1e-9"], {}, "implausible")),
     ("reconstruct-two-angle-sources", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--tilt-range", "-60",
                                                      "60", "--tilt-step", "15", "--angles", w / "ts.rawtlt"], {},
