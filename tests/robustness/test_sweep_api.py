@@ -78,8 +78,6 @@ def _cases(w):
         "write_volume provenance 5": lambda: io.write_volume(w / "n.mrc", ok, provenance=5),
         "read_tilt_series angles 'abc'": lambda: io.read_tilt_series(w / "ts.mrc", tilt_angles_deg="abc"),
         "read_tilt_series angles object": lambda: io.read_tilt_series(w / "ts.mrc", tilt_angles_deg=[object()] * 9),
-        "read_tilt_series two angle sources": lambda: io.read_tilt_series(w / "ts.mrc", tilt_angles_deg=ang9,
-                                                                          angles_file=w / "ts.rawtlt"),
     }
 
 

@@ -183,9 +183,6 @@ def resolve_angles(
         raise ValueError(f"give tilt angles for {path} either as a list or as a range with a step, not both")
     if (tilt_range is None) != (tilt_step is None):
         raise ValueError(f"a tilt range for {path} needs both the range and the step (e.g. --tilt-range -70 70 --tilt-step 2)")
-    if angles_file is not None and (tilt_angles_deg is not None or tilt_range is not None):
-        raise ValueError(f"two sources of tilt angles for {path}: give either an angles file or the angles "
-                         "(a list or a range with a step), not both")
     if tilt_angles_deg is not None:
         angles, source = as_angles(tilt_angles_deg, f"tilt_angles_deg for {path}"), "explicit"
     elif tilt_range is not None:
