@@ -60,8 +60,21 @@ def _quiet_broken_pipe() -> int:
     return 141  # 128 + SIGPIPE, what a program killed by the signal would report
 
 
+def _reopen_closed_streams() -> None:
+    """A closed stdout / stderr (``napari-irdm info X >&-``) is ``None`` in Python: write to
+    the null device instead, so the run still succeeds (its files are written)."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            try:
+                setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives to exit
+            except OSError:  # pragma: no cover
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
+
+    _reopen_closed_streams()
 
     from napari_irdm._cli import _common
 

@@ -21,6 +21,7 @@ def _cases(w):
 
     meta = torch.empty(4, 16, 16, device="meta")
     ok = np.zeros((3, 8, 8), np.float32)
+    ok9, ang9 = np.random.default_rng(0).random((9, 8, 8), dtype=np.float32), np.linspace(-60, 60, 9)
     return {
         "read_tilt_series(None)": lambda: io.read_tilt_series(None),
         "read_tilt_series(5)": lambda: io.read_tilt_series(5),
@@ -57,6 +58,26 @@ def _cases(w):
         "inpaint meta tensor": lambda: dl.inpaint(meta, np.linspace(-60, 60, 9)),
         "inpaint None": lambda: dl.inpaint(None, np.linspace(-60, 60, 9)),
         "inspect_file tilt_axis z": lambda: io.inspect_file(w / "ts.mrc", tilt_axis="z"),
+        # issue 11b
+        "wbp out int32": lambda: tomo.wbp(ok9, ang9, out=np.zeros((8, 8, 8), np.int32)),
+        "wbp out float64": lambda: tomo.wbp(ok9, ang9, out=np.zeros((8, 8, 8), np.float64)),
+        "sirt out int32": lambda: tomo.sirt(ok9, ang9, iterations=1, out=np.zeros((8, 8, 8), np.int32)),
+        "inpaint out int32": lambda: dl.inpaint(ok9[:8], ang9, out=np.zeros((8, 8, 8), np.int32)),
+        "wbp chunk_slices 0": lambda: tomo.wbp(ok9, ang9, chunk_slices=0),
+        "wbp chunk_slices -1": lambda: tomo.wbp(ok9, ang9, chunk_slices=-1),
+        "sirt chunk_slices 0": lambda: tomo.sirt(ok9, ang9, iterations=1, chunk_slices=0),
+        "wbp complex": lambda: tomo.wbp(ok9.astype(np.complex64), ang9),
+        "sirt iterations True": lambda: tomo.sirt(ok9, ang9, iterations=True),
+        "inpaint batch_size True": lambda: dl.inpaint(ok9[:8], ang9, batch_size=True),
+        "wbp all angles equal": lambda: tomo.wbp(ok9, np.zeros(9)),
+        "sirt all angles equal": lambda: tomo.sirt(ok9, np.full(9, 5.0), iterations=1),
+        "wbp 3-pixel images": lambda: tomo.wbp(np.ones((9, 8, 3), np.float32), ang9),
+        "write_volume all NaN": lambda: io.write_volume(w / "n.mrc", np.full((2, 4, 4), np.nan, np.float32)),
+        "write_volume NaN angle": lambda: io.write_volume(w / "n.mrc", ok, tilt_angles_deg=[np.nan]),
+        "write_volume complex": lambda: io.write_volume(w / "n.mrc", ok.astype(np.complex64)),
+        "write_volume provenance 5": lambda: io.write_volume(w / "n.mrc", ok, provenance=5),
+        "read_tilt_series angles 'abc'": lambda: io.read_tilt_series(w / "ts.mrc", tilt_angles_deg="abc"),
+        "read_tilt_series angles object": lambda: io.read_tilt_series(w / "ts.mrc", tilt_angles_deg=[object()] * 9),
     }
 
 

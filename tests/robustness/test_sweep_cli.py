@@ -119,6 +119,29 @@ def _os_module_checkpoint(w: Path) -> Path:
     return _checkpoint_dir(w, buf.getvalue())
 
 
+def _run_dir(w: Path) -> Path:
+    """A folder holding an earlier training run (any checkpoint bytes: it must not be read)."""
+    d = w / "old_run"
+    d.mkdir()
+    for n in ("checkpoint.pt", "config.json", "log.csv"):
+        (d / n).write_bytes(b"earlier run " + n.encode())
+    return d
+
+
+def _sim_out(w: Path) -> Path:
+    """A folder holding one file of an earlier simulation."""
+    d = w / "old_sim"
+    d.mkdir()
+    (d / "tilt_series.mrc").write_bytes((w / S).read_bytes())
+    return d
+
+
+def _narrow_series(w: Path) -> Path:
+    from .conftest import write_series
+
+    return write_series(w / "narrow.mrc", ny=8, nx=3)
+
+
 #: (id, builder(work dir, models) -> (argv, env, text the error must contain))
 S = "ts.mrc"
 CASES = [
@@ -292,6 +315,38 @@ CASES = [
     ("evaluate-model-garbage", lambda w, m: (["evaluate", "--out", w / "e", "--n", "1", "--size", "32", "--model",
                                               m["garbage"], "--sources", "phantom", "--wedges", "60"], {},
                                              "not a readable model")),
+    # ---------------------------------------------------------------- issue 11b (second outside sweep)
+    ("train-out-holds-a-run", lambda w, m: (["train", "--out", _run_dir(w), "--steps", "1"], {},
+                                            "already holds a training run")),
+    ("simulate-out-holds-a-simulation", lambda w, m: (["simulate", "gold", "-o", _sim_out(w), "--box", "16"], {},
+                                                      "--overwrite")),
+    ("info-rotation-nan", lambda w, m: (["info", w / S, "--rotation", "nan"], {}, "--rotation")),
+    ("info-memory-limit-env-abc", lambda w, m: (["info", w / S], {"NAPARI_IRDM_MEMORY_LIMIT_MB": "abc"},
+                                                "NAPARI_IRDM_MEMORY_LIMIT_MB")),
+    ("reconstruct-rotation-1e30", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--rotation", "1e30"], {},
+                                                "±360")),
+    ("reconstruct-sirt-iterations-0", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--method", "sirt",
+                                                     "--iterations", "0"], {}, "between 1 and")),
+    ("reconstruct-all-angles-equal", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--angles",
+                                                    _mk_angles(w / "zeros.txt", 0, 0, 9)], {}, "distinct angles")),
+    ("reconstruct-images-too-narrow", lambda w, m: (["reconstruct", _narrow_series(w), "-o", w / "o.mrc"], {},
+                                                    "pixels wide")),
+    ("reconstruct-pixel-size-1e300", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--pixel-size",
+                                                    "1e300"], {}, "implausible")),
+    ("info-tilt-step-negative", lambda w, m: (["info", w / S, "--tilt-range", "-60", "60", "--tilt-step", "-15"], {},
+                                              "--tilt-step")),
+    ("info-pixel-size-1e-9", lambda w, m: (["info", w / S, "--pixel-size", "1e-9"], {}, "implausible")),
+    ("reconstruct-two-angle-sources", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--tilt-range", "-60",
+                                                     "60", "--tilt-step", "15", "--angles", w / "ts.rawtlt"], {},
+                                                    "either --angles or --tilt-range")),
+    ("spectrum-of-a-tilt-series", lambda w, m: (["spectrum", w / S, "--lattice", "fcc", "--a", "4.078"], {},
+                                                "is a tilt series")),
+    ("evaluate-model-none-with-irdm", lambda w, m: (["evaluate", "--out", w / "e", "--n", "1", "--model", "none",
+                                                     "--methods", "irdm"], {}, "--model none")),
+    ("evaluate-model-unknown", lambda w, m: (["evaluate", "--out", w / "e", "--n", "1", "--model", "nosuch"], {},
+                                             "no shipped model")),
+    ("reconstruct-angle-nan-names-image", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--angles",
+                                                         _nan_angles(w)], {}, "the angle of image 4")),
 ]
 
 
@@ -299,6 +354,14 @@ def _mk_angles(path: Path, lo: float = -60, hi: float = 60, n: int = 9) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savetxt(path, np.linspace(lo, hi, n))
     return path
+
+
+def _nan_angles(w: Path) -> Path:
+    p = w / "nan.rawtlt"
+    a = np.linspace(-60, 60, 9)
+    a[4] = np.nan
+    np.savetxt(p, a)
+    return p
 
 
 def _sparse_mrc(w: Path, nx: int, ny: int, nz: int) -> Path:

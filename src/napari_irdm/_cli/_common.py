@@ -314,16 +314,23 @@ def add_series_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         type=float,
         metavar="DEG",
         default=0.0,
-        help="in-plane rotation of the tilt axis from the image axis in degrees (undone on read); default 0",
+        help="in-plane rotation of the tilt axis from the image axis in degrees, within ±360 (undone on read); "
+        "default 0",
     )
     group.add_argument(
         "--pixel-size",
         type=float,
         metavar="A",
         default=None,
-        help="pixel size in Ångström (overrides the file header)",
+        help="pixel size in Ångström, 0.001 to 100000 (overrides the file header)",
     )
     return parser
+
+
+#: |--rotation| limit: beyond a full turn a value is a typo (the angle is used modulo nothing)
+MAX_ROTATION_DEG = 360.0
+#: plausible pixel sizes in Ångström (0.001 Å is far below any microscope; 1e5 Å = 10 µm)
+PIXEL_SIZE_RANGE_A = (1e-3, 1e5)
 
 
 def series_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -332,6 +339,21 @@ def series_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     tilt_step = getattr(args, "tilt_step", None)
     if (tilt_range is None) != (tilt_step is None):
         raise ValueError("--tilt-range and --tilt-step go together: give both (e.g. --tilt-range -70 70 --tilt-step 2)")
+    if tilt_range is not None and getattr(args, "angles", None) is not None:
+        raise ValueError("two sources of tilt angles: give either --angles or --tilt-range/--tilt-step, not both")
+    check_numbers(args, positive=("tilt_step",), finite=("tilt_range", "rotation", "pixel_size"))
+    rotation = getattr(args, "rotation", None)
+    if rotation is not None and abs(rotation) > MAX_ROTATION_DEG:
+        raise ValueError(f"--rotation {rotation:g}: the in-plane rotation must be within ±{MAX_ROTATION_DEG:g}° "
+                         "(a full turn; reduce it modulo 360)")
+    pixel = getattr(args, "pixel_size", None)
+    if pixel is not None and not PIXEL_SIZE_RANGE_A[0] <= pixel <= PIXEL_SIZE_RANGE_A[1]:
+        raise ValueError(f"--pixel-size {pixel:g} Å is implausible: give the pixel size in Ångström, between "
+                         f"{PIXEL_SIZE_RANGE_A[0]:g} and {PIXEL_SIZE_RANGE_A[1]:g}")
+    if os.environ.get("NAPARI_IRDM_MEMORY_LIMIT_MB", "").strip():
+        from napari_irdm.device import memory_limit_bytes
+
+        memory_limit_bytes()  # a bad value is refused by every subcommand that reads a series
     return {
         "tilt_range": tuple(tilt_range) if tilt_range is not None else None,
         "tilt_step": tilt_step,

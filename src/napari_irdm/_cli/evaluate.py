@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from napari_irdm._cli._common import check_numbers, check_output_dir, model_help
+from napari_irdm._cli._common import check_numbers, check_output_dir, model_help, shipped_model_names
 
 __all__ = ["add_parser", "run"]
+
+
+DEFAULT_METHODS = ["wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc", "irdm_iter"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,8 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sources", nargs="+", default=None,
                    help="sources: phantom mgh nbia medical natural atomic (default: the dataset's)")
     p.add_argument("--methods", nargs="+",
-                   default=["wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc",
-                            "irdm_iter"],
+                   default=DEFAULT_METHODS,
                    help="methods: wbp sart tv (fixed weight) tv_auto (Chambolle-Pock TV, weight cross-validated "
                    "on held-out tilts) sirt_stop (SIRT stopped by the discrepancy principle) irdm irdm_nonneg "
                    "(IRDM clipped at 0, the prior SART/TV get) irdm_dc (IRDM + Fourier data consistency) irdm_iter (IRDM + "
@@ -60,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_numbers(args, positive=("wedges", "tilt_step"), nonnegative=("noise", "tv_weight"))
     model = None if str(args.model).lower() == "none" else args.model
+    irdm_methods = [m for m in args.methods if str(m).startswith("irdm")]
+    if model is None and irdm_methods and args.methods != DEFAULT_METHODS:
+        raise ValueError(f"--model none skips IRDM, but --methods asks for {' '.join(irdm_methods)}: give a model "
+                         "(e.g. --model general) or drop the irdm methods")
+    if model is not None and not Path(model).suffix and model != "auto" and model not in shipped_model_names():
+        raise ValueError(f"no shipped model {model!r}: use one of {', '.join(shipped_model_names()) or 'none'}, "
+                         "'auto', 'none' or a .pt file")
     mpath = Path(model) if model is not None and Path(model).suffix else None
     check_output_dir(args.out, inputs=[mpath, mpath.with_suffix(".json") if mpath else None],
                      contents=("per_sample.csv", "summary.csv"))

@@ -45,25 +45,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map or .tif)")
     add_series_options(parser)
     parser.add_argument("--method", choices=METHODS, default="wbp", help="reconstruction method (default wbp)")
-    parser.add_argument("--filter", default="ramp", choices=FILTER_NAMES, help="WBP filter (default ramp)")
+    parser.add_argument("--filter", default=None, choices=FILTER_NAMES, help="WBP filter (wbp, irdm; default ramp)")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="iterations (default: sirt 50, sart 10, tv 100)")
     parser.add_argument("--relaxation", type=float, default=None, metavar="R",
                         help="relaxation λ in (0, 2) for sirt/sart (default: sirt 1.0, sart 0.5)")
-    parser.add_argument("--tv-weight", type=_tv_weight, default="auto", metavar="W|auto",
+    parser.add_argument("--tv-weight", type=_tv_weight, default=None, metavar="W|auto",
                         help="TV weight, dimensionless (about 1e-6 to 1e-3), or 'auto' (default): chosen by "
                         "cross-validation on held-out tilts and solved by Chambolle-Pock")
     parser.add_argument("--stop", choices=("none", "discrepancy"), default="none",
                         help="sirt: stop each slice by the discrepancy principle (noise estimated from the "
                         "series; --iterations is then the maximum)")
-    parser.add_argument("--nonnegative", action="store_true",
+    parser.add_argument("--nonnegative", action="store_true", default=None,
                         help="constrain voxels to be >= 0 (sirt, sart, tv; irdm: clip its output)")
     parser.add_argument("--thickness", type=int, default=None, metavar="NZ",
                         help="volume thickness nz in voxels (default: the image width; at most "
                         f"{MAX_THICKNESS_FACTOR}x the width)")
     parser.add_argument("--device", default="auto", metavar="DEV",
                         help="auto, cpu, cuda or cuda:N (default auto; env NAPARI_IRDM_DEVICE)")
-    parser.add_argument("--model", default="general", metavar="NAME|PATH",
+    parser.add_argument("--model", default=None, metavar="NAME|PATH",
                         help=model_help(" (method irdm; default general)"))
     parser.add_argument("--data-consistency", nargs="?", const="fourier", default=None,
                         choices=("fourier", "iterative"), metavar="fourier|iterative",
@@ -100,10 +100,35 @@ def _tv_weight(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
+#: option (args attribute) -> the methods it changes; given for another method: one warning line
+_APPLIES_TO = {"filter": ("wbp", "irdm"), "iterations": ("sirt", "sart", "tv"), "relaxation": ("sirt", "sart"),
+               "tv_weight": ("tv",), "nonnegative": ("sirt", "sart", "tv", "irdm"), "model": ("irdm",)}
+_OPTION_DEFAULTS = {"filter": "ramp", "tv_weight": "auto", "nonnegative": False, "model": "general"}
+
+
+def _unused_options(args: argparse.Namespace) -> None:
+    """One warning line per option set on the command line that does nothing for --method; then the defaults."""
+    args._unused = [name for name, methods in _APPLIES_TO.items()
+                    if getattr(args, name, None) is not None and args.method not in methods]
+    for name, value in _OPTION_DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
+def _warn_unused(args: argparse.Namespace) -> None:
+    """The warnings of :func:`_unused_options`, once every check passed (an error stays one line)."""
+    import warnings
+
+    for name in getattr(args, "_unused", ()):
+        warnings.warn(f"--{name.replace('_', '-')} does nothing for --method {args.method} (it applies to "
+                      f"{', '.join(_APPLIES_TO[name])}): ignored", UserWarning, stacklevel=2)
+
+
 def _check_args(args: argparse.Namespace) -> Path:
+    _unused_options(args)
     out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
-    if args.iterations is not None and not 0 <= args.iterations <= MAX_ITERATIONS:
-        raise ValueError(f"--iterations must be between 0 and {MAX_ITERATIONS}, got {args.iterations}")
+    if args.iterations is not None and not 1 <= args.iterations <= MAX_ITERATIONS:
+        raise ValueError(f"--iterations must be between 1 and {MAX_ITERATIONS}, got {args.iterations}")
     if args.relaxation is not None and not 0 < args.relaxation < 2:
         raise ValueError(f"--relaxation must be in (0, 2), got {args.relaxation}")
     if args.tv_weight != "auto" and not args.tv_weight >= 0:
@@ -245,6 +270,10 @@ def run(args: argparse.Namespace) -> int:
         params["solver"] = "cp"
         if not args.quiet:
             print(f"TV weight {params['tv_weight']:.3g} (auto: cross-validated on held-out tilts)")
+    from napari_irdm.tomo._common import check_series
+
+    check_series(data, angles, what=str(args.tilt))  # geometry refused before any warning or work
+    _warn_unused(args)
     lo, hi = float(min(angles)), float(max(angles))
     provenance = [
         f"napari-irdm {__version__} reconstruct method={args.method} "

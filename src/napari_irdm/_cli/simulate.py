@@ -44,6 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--shift", type=float, default=0.0, metavar="PX", help="in-plane shift std (pixels)")
     parser.add_argument("--vacancies", type=float, default=0.0, metavar="F", help="fraction of atoms removed")
     parser.add_argument("--twin", action="store_true", help="add a (111) twin plane through the centre")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an earlier simulation in DIR (default: refuse)")
     parser.set_defaults(func=run)
     return parser
 
@@ -56,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
     check_numbers(args, positive=("size_nm", "tilt_step", "pixel_size", "sigma", "dose", "a_A"),
                   nonnegative=("jitter", "shift", "vacancies"), finite=("tilt_range",))
     check_output_dir(args.output, inputs=[args.angles], option="-o/--output", contents=FILES.values())
+    if not args.overwrite:
+        from pathlib import Path
+
+        held = [n for n in FILES.values() if (Path(args.output) / n).exists()]
+        if held:
+            raise ValueError(f"{args.output} already holds {', '.join(held)}: pass --overwrite to replace them "
+                             "or choose another -o/--output")
     if args.box is not None and not 8 <= args.box <= 2048:
         raise ValueError(f"--box must be between 8 and 2048 pixels, got {args.box}")
     if not 0 <= args.vacancies < 1:

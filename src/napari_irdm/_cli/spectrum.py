@@ -68,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
         from napari_irdm.simulate.store import load_truth
 
         truth = load_truth(args.truth)
+    from napari_irdm.io._raw import open_raw
+
+    kind, how = open_raw(args.volume, "volume").content_kind
+    if kind == "tilt series" and how == "napari-irdm metadata":
+        raise ValueError(f"{args.volume} is a tilt series ({how}), not a volume: reconstruct it first "
+                         f"(napari-irdm reconstruct {args.volume} -o VOLUME.mrc) and analyse the volume")
     vol = read_volume(args.volume)
     pixel = args.pixel_size if args.pixel_size is not None else vol.pixel_size_A
     if pixel is None:

@@ -18,35 +18,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train IRDM on synthetic pairs (ground truth → projections → WBP). Resumes exactly from "
         "OUT/checkpoint.pt with --resume; stops cleanly at --time-limit-min.",
     )
-    p.add_argument("--dataset", default="D2", help="dataset spec: D1 D2 D2' D3 D4 D5 D6 DA (default D2)")
-    p.add_argument("--preset", choices=("paper", "cpu"), default="cpu", help="training preset (default cpu)")
+    p.add_argument("--dataset", default=None, help="dataset spec: D1 D2 D2' D3 D4 D5 D6 DA (default D2)")
+    p.add_argument("--preset", choices=("paper", "cpu"), default=None, help="training preset (default cpu)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, default=None, help="passes over the dataset (paper: 60)")
     length.add_argument("--steps", type=int, default=None, help="optimisation steps (overrides the preset)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (paper 32, cpu 8)")
     p.add_argument("--size", type=int, default=None, help="slice size in pixels (paper 256, cpu 128)")
     p.add_argument("--width", type=int, default=None, help="generator base width (default from the preset)")
-    p.add_argument("--size-factor", type=float, default=1.0, help="scale the dataset's sample counts (default 1)")
+    p.add_argument("--size-factor", type=float, default=None, help="scale the dataset's sample counts (default 1)")
     p.add_argument("--content-weight", type=float, default=None, help="weight of the L1 content term (default 100)")
     p.add_argument("--ssim-weight", type=float, default=None,
                    help="weight of an extra 1 - SSIM term in the generator loss (default 0; ours, not the paper's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate of G and D (default 1e-4)")
     p.add_argument("--tilt-step", type=float, nargs="+", default=None, metavar="DEG",
                    help="tilt step(s) of the simulated series in degrees (default 2)")
-    p.add_argument("--asymmetric", action="store_true", help="draw asymmetric tilt ranges (shifted up to ±10°)")
+    p.add_argument("--asymmetric", action="store_true", default=None, help="draw asymmetric tilt ranges (shifted up to ±10°)")
     p.add_argument("--noise", type=float, default=None, help="max relative Gaussian noise on projections")
-    p.add_argument("--oversample", type=int, default=2,
+    p.add_argument("--oversample", type=int, default=None,
                    help="project the truth on an N× finer grid (default 2; 1 is faster on CPU)")
     p.add_argument("--time-limit-min", type=float, default=None, help="stop cleanly (checkpoint) after this many minutes")
     p.add_argument("--val-every", type=int, default=None, help="validation interval in steps")
     p.add_argument("--n-val", type=int, default=None, help="held-back validation pairs")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the run (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed of the run (default 0)")
     p.add_argument("--workers", type=int, default=None, help="data-loader processes (default 0 on CPU, ≤8 on CUDA)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW layout on CUDA (default NHWC)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto; env NAPARI_IRDM_DEVICE)")
     p.add_argument("--out", required=True, help="run folder (checkpoint, logs)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt (--steps/--epochs set a new total; options that define "
+                   "the run, e.g. --size, must match the checkpoint or be left out)")
     p.add_argument("--init-from", default=None, metavar="MODEL",
                    help=model_help("; fine-tune: the generator starts from it and takes its width"))
     p.add_argument("--export", default=None, metavar="NAME",
@@ -67,25 +69,26 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, inputs=[init, init.with_suffix(".json") if init else None],
                      contents=("checkpoint.pt", "config.json", "log.csv", "val.csv"))
 
+    out = Path(args.out)
+    if not args.resume and any((out / n).exists() for n in ("checkpoint.pt", "config.json", "log.csv")):
+        raise ValueError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
+
+    #: TrainConfig fields set on the command line (on --resume they must match the checkpoint)
+    given = {"dataset": args.dataset, "preset": args.preset, "size": args.size, "batch_size": args.batch_size,
+             "size_factor": args.size_factor, "noise": args.noise, "oversample": args.oversample,
+             "asymmetric": args.asymmetric, "seed": args.seed, "n_val": args.n_val}
+    given = {k: v for k, v in given.items() if v is not None}
     cfg = TrainConfig(
-        dataset=args.dataset,
-        size_factor=args.size_factor,
-        preset=args.preset,
-        size=args.size,
-        batch_size=args.batch_size,
+        **given,
         epochs=args.epochs,
         max_steps=args.steps,
-        seed=args.seed,
         device=args.device,
         amp=not args.no_amp,
         channels_last=not args.no_channels_last,
         time_limit_min=args.time_limit_min,
-        noise=args.noise,
-        oversample=args.oversample,
-        asymmetric=args.asymmetric,
         num_workers=args.workers,
-        n_val=args.n_val,
     )
+    explicit = set(given)
     if args.init_from is not None:
         if args.width is not None:
             raise ValueError("--width and --init-from exclude each other: the width comes from the --init-from model")
@@ -93,17 +96,22 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--init-from starts a new run: drop --resume (or use a new --out folder)")
         cfg.init_from = args.init_from
     if args.width is not None:
-        cfg.generator = dict(preset=args.preset, base_width=args.width)
+        cfg.generator = dict(preset=cfg.preset, base_width=args.width)
+        explicit.add("generator")
     if args.content_weight is not None:
         cfg.content_weight = args.content_weight
+        explicit.add("content_weight")
     if args.ssim_weight is not None:
         if args.ssim_weight < 0:
             raise ValueError(f"--ssim-weight must be >= 0, got {args.ssim_weight}")
         cfg.ssim_weight = args.ssim_weight
+        explicit.add("ssim_weight")
     if args.lr is not None:
         cfg.lr_g = cfg.lr_d = args.lr
+        explicit.update(("lr_g", "lr_d"))
     if args.tilt_step is not None:
         cfg.tilt_steps_deg = tuple(args.tilt_step)
+        explicit.add("tilt_steps_deg")
     if args.val_every is not None:
         if args.val_every < 1:
             raise ValueError(f"--val-every must be >= 1, got {args.val_every}")
@@ -111,7 +119,16 @@ def run(args: argparse.Namespace) -> int:
         cfg.ckpt_every = args.val_every
     if not args.resume:
         cfg.filled()  # every value checked before the run folder is created
-    summary = drive(train_iter(cfg, args.out, resume=args.resume), desc=f"train {args.dataset}")
+    created = not out.exists()
+    try:
+        summary = drive(train_iter(cfg, out, resume=args.resume, explicit=explicit), desc=f"train {cfg.dataset}")
+    except BaseException:
+        if created:  # a run that failed before writing anything leaves no empty folder behind
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        raise
     v, w = summary["val"], summary["val_wbp"]
     print(
         f"{summary['stopped']}: step {summary['step']}/{summary['max_steps']} ({summary['epochs_done']:.3f} epochs) "

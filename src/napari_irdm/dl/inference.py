@@ -15,6 +15,7 @@ from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.dl._norm import NormMethod, apply_norm, denormalise, slice_range
 from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, consistency_mask
 from napari_irdm.progress import Progress, run_to_completion
+from napari_irdm.tomo._common import is_float32 as _is_float32
 from napari_irdm.tomo.geometry import check_angles
 
 __all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model", "tta_flips"]
@@ -280,8 +281,10 @@ def inpaint_iter(
         raise ValueError("inpaint got a tensor on the 'meta' device (it holds no data): pass real data")
     if min(volume.shape) < 1:
         raise ValueError(f"inpaint got an empty volume of shape {tuple(volume.shape)}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if "complex" in str(getattr(volume, "dtype", "")):
+        raise ValueError(f"inpaint got complex values ({volume.dtype}): pass a real volume (e.g. np.abs or .real)")
     if not 0.0 <= float(empty_fraction) < 1.0:
         raise ValueError(f"empty_fraction must be in [0, 1), got {empty_fraction}")
     if normalise not in ("robust", "minmax", "none"):
@@ -330,6 +333,8 @@ def inpaint_iter(
             f"out must be a {'tensor' if is_tensor else 'NumPy-like array'} of shape {(nz, ny, nx)}, "
             f"got {type(out).__name__} of shape {tuple(out.shape)}"
         )
+    elif not _is_float32(out.dtype):
+        raise ValueError(f"out has dtype {out.dtype}: pass a float32 array of shape {(nz, ny, nx)}")
     for y0 in range(0, ny, bs):
         y1 = min(ny, y0 + bs)
         chunk = volume[:, y0:y1, :]

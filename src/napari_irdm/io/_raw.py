@@ -155,6 +155,18 @@ def sample(data: np.ndarray, max_values: int = 2_000_000) -> np.ndarray:
 # --------------------------------------------------------------------------- angles, pixel size
 
 
+def as_angles(values, what: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array of degrees; a one-line ``ValueError`` naming ``what`` otherwise."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{what} must be a list of angles in degrees (numbers), got the text {values!r}: "
+                         "read an angle file with io.read_angles or pass angles_file")
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a list of angles in degrees (numbers), got "
+                         f"{type(values).__name__} {str(values)[:40]!r}") from None
+
+
 def resolve_angles(
     raw: Raw,
     n: int,
@@ -172,10 +184,11 @@ def resolve_angles(
     if (tilt_range is None) != (tilt_step is None):
         raise ValueError(f"a tilt range for {path} needs both the range and the step (e.g. --tilt-range -70 70 --tilt-step 2)")
     if tilt_angles_deg is not None:
-        angles, source = np.asarray(tilt_angles_deg, dtype=np.float64).ravel(), "explicit"
+        angles, source = as_angles(tilt_angles_deg, f"tilt_angles_deg for {path}"), "explicit"
     elif tilt_range is not None:
         try:
             start, stop = (float(v) for v in tilt_range)
+            float(tilt_step)
         except (TypeError, ValueError):
             raise ValueError(f"tilt range {tilt_range!r} for {path} must be two numbers (start, stop) in degrees") from None
         angles = angles_from_range(start, stop, float(tilt_step))

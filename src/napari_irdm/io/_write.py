@@ -72,6 +72,30 @@ def write_tilt_series(path: str | os.PathLike, ts: TiltSeries, *, provenance: Se
     return out
 
 
+def _as_provenance(provenance, path) -> tuple[str, ...]:
+    """Provenance lines as a tuple of str (one str is one line); a one-line ``ValueError`` otherwise."""
+    if provenance is None:
+        return ()
+    if isinstance(provenance, str):
+        return (provenance,)
+    try:
+        lines = tuple(provenance)
+    except TypeError:
+        lines = None
+    if lines is None or not all(isinstance(p, str) for p in lines):
+        raise ValueError(f"cannot write {path}: provenance must be a list of text lines (str), got "
+                         f"{type(provenance).__name__} {str(provenance)[:40]!r}")
+    return lines
+
+
+def _any_finite(data: np.ndarray) -> bool:
+    """Whether ``data`` holds at least one finite value (stops at the first slab that has one)."""
+    for k in range(0, data.shape[0], 8):
+        if np.isfinite(np.asarray(data[k:k + 8])).any():
+            return True
+    return False
+
+
 def _write_stack(path, data, pixel_size_A, provenance, tilt_angles_deg, *, image_stack: bool) -> Path:
     from napari_irdm.io._errors import as_path
 
@@ -88,7 +112,18 @@ def _write_stack(path, data, pixel_size_A, provenance, tilt_angles_deg, *, image
         if not np.isfinite(px) or px <= 0:
             raise ValueError(f"pixel size {pixel_size_A!r} Å for {path} must be a positive number of Ångström")
     if tilt_angles_deg is not None:
-        tilt_angles_deg = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
+        from napari_irdm.io._raw import as_angles
+
+        tilt_angles_deg = as_angles(tilt_angles_deg, f"tilt_angles_deg for {path}")
+        bad = ~np.isfinite(tilt_angles_deg)
+        if bad.any():
+            raise ValueError(f"cannot write {path}: the angle of image {int(np.argmax(bad))} is NaN or Inf: "
+                             "give finite tilt angles in degrees")
+    provenance = _as_provenance(provenance, path)
+    if "complex" in str(data.dtype):
+        raise ValueError(f"cannot write {path}: the data are complex ({data.dtype}): write np.abs or .real")
+    if data.size and data.dtype.kind == "f" and not _any_finite(data):
+        raise ValueError(f"cannot write {path}: every value is NaN or Inf: nothing to save; check the computation")
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return write_tiff(path, data, pixel_size_A=pixel_size_A, provenance=provenance,

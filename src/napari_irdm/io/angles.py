@@ -189,7 +189,7 @@ def check_angles_for(angles, n_images: int | None, *, source: str, file: str | o
     bad = ~np.isfinite(a)
     if bad.any():
         raise ValueError(
-            f"tilt angle {int(np.argmax(bad))} ({source}){where} is NaN or Inf: fix the angles"
+            f"the angle of image {int(np.argmax(bad))} ({source}){where} is NaN or Inf: fix the angles"
         )
     out = np.abs(a) > 90.0 + 1e-9
     if out.any():

@@ -11,7 +11,7 @@ import torch
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.tomo.geometry import check_angles
 
-__all__ = ["Setup", "as_series", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
+__all__ = ["Setup", "as_series", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
 
 
 def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> np.ndarray:
@@ -23,7 +23,49 @@ def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> 
         )
     if min(shape) < 1:
         raise ValueError(f"{what} is empty (shape {shape})")
-    return check_angles(tilt_angles_deg, shape[0], what=what)
+    dtype = getattr(tilt_series, "dtype", None)
+    if dtype is not None and (getattr(dtype, "is_complex", False) or "complex" in str(dtype)):
+        raise ValueError(f"{what} has complex values ({dtype}): pass real intensities (e.g. np.abs or .real)")
+    if shape[2] < MIN_WIDTH:
+        raise ValueError(f"{what} images are {shape[2]} pixels wide (shape {shape}): at least {MIN_WIDTH} pixels "
+                         "across the tilt axis are needed; do not bin so far")
+    a = check_angles(tilt_angles_deg, shape[0], what=what)
+    if np.unique(a).size < 2:
+        raise ValueError(f"all {a.size} tilt angles of {what} are {a[0]:g}°: a reconstruction needs at least 2 "
+                         "distinct angles; check the angle file or --tilt-range")
+    return a
+
+
+#: narrowest image (pixels across the tilt axis) a reconstruction accepts
+MIN_WIDTH = 4
+
+
+def is_float32(dtype) -> bool:
+    """Whether ``dtype`` (NumPy, either byte order, or torch) is 32-bit float."""
+    if isinstance(dtype, torch.dtype):
+        return dtype == torch.float32
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        return False
+    return dt.kind == "f" and dt.itemsize == 4
+
+
+def check_out(out, shape: tuple[int, ...], *, name: str = "out") -> None:
+    """``ValueError`` unless ``out`` is a float32 NumPy array / tensor of ``shape``."""
+    if out is None:
+        return
+    oshape = getattr(out, "shape", None)
+    if oshape is None:
+        raise ValueError(f"{name} must be a float32 array of shape {tuple(shape)}, got {type(out).__name__}")
+    if tuple(oshape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(oshape)}, expected {tuple(shape)}")
+    dt = getattr(out, "dtype", None)
+    if not is_float32(dt):
+        raise ValueError(f"{name} has dtype {dt}: pass a float32 array of shape {tuple(shape)} "
+                         "(results are float32)")
+    if getattr(out, "flags", None) is not None and not out.flags.writeable:
+        raise ValueError(f"{name} is read-only: pass a writable float32 array")
 
 
 def as_series(block, device: torch.device) -> torch.Tensor:
@@ -98,8 +140,7 @@ class Setup:
         shape = (self.nz, self.ny, self.nx)
         if x0 is not None and tuple(x0.shape) != shape:
             raise ValueError(f"x0 has shape {tuple(x0.shape)}, expected the volume shape {shape}")
-        if out is not None and tuple(out.shape) != shape:
-            raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
+        check_out(out, shape)
 
     @property
     def volume_shape(self) -> tuple[int, int, int]:
@@ -138,7 +179,8 @@ class Setup:
             release_pages(out)
 
     def chunks(self, per_slice_bytes: int, chunk_slices: int | None, cpu_cap_bytes: int) -> list[tuple[int, int]]:
-        if chunk_slices is not None and int(chunk_slices) < 1:
+        if chunk_slices is not None and (isinstance(chunk_slices, bool) or int(chunk_slices) != chunk_slices
+                                         or int(chunk_slices) < 1):
             raise ValueError(f"chunk_slices must be a positive number of slices, got {chunk_slices}")
         # at least ~32 slices per product where memory allows: the sparse kernels need the width
         cap = max(cpu_cap_bytes, 32 * per_slice_bytes)
@@ -150,6 +192,8 @@ class Setup:
 def check_positive(name: str, value, *, integer: bool = False, allow_zero: bool = False) -> None:
     """``ValueError`` unless ``value`` is a finite positive number (an integer if asked)."""
     try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
         ok = np.isfinite(float(value)) and (float(value) >= 0 if allow_zero else float(value) > 0)
     except (TypeError, ValueError):
         ok = False

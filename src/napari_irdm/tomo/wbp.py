@@ -10,7 +10,7 @@ import torch
 
 from napari_irdm.device import resolve_device
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import as_series, check_series, chunk_ranges, release_pages, slices_per_chunk
+from napari_irdm.tomo._common import as_series, check_out, check_series, chunk_ranges, release_pages, slices_per_chunk
 from napari_irdm.tomo.filters import filter_matrix, filter_projections, ramp_response
 from napari_irdm.tomo.geometry import angular_weights
 from napari_irdm.tomo.projector import ParallelProjector
@@ -112,8 +112,11 @@ def wbp_iter(
 
     if out is None:
         out = torch.empty((nz, ny, nx), dtype=torch.float32, device=dev) if is_tensor else np.empty((nz, ny, nx), np.float32)
-    elif tuple(out.shape) != (nz, ny, nx):
-        raise ValueError(f"out has shape {tuple(out.shape)}, expected {(nz, ny, nx)}")
+    else:
+        check_out(out, (nz, ny, nx))
+    if chunk_slices is not None and (isinstance(chunk_slices, bool) or int(chunk_slices) != chunk_slices
+                                     or int(chunk_slices) < 1):
+        raise ValueError(f"chunk_slices must be a positive number of slices, got {chunk_slices!r}")
 
     per_slice = 4 * (2 * n_tilts * nx + 2 * nz * nx)
     size = chunk_slices or slices_per_chunk(per_slice, ny, dev, cap_bytes=max(_CPU_CHUNK_BYTES, _MIN_CHUNK * per_slice))

@@ -23,7 +23,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -362,10 +362,47 @@ _RUNTIME_FIELDS = ("time_limit_min", "device", "num_workers", "log_every", "val_
                    "channels_last")
 
 
+#: TrainConfig field -> the train option that sets it (resume checks name the option)
+_OPTION_OF = {"dataset": "--dataset", "preset": "--preset", "size": "--size", "batch_size": "--batch-size",
+              "size_factor": "--size-factor", "noise": "--noise", "oversample": "--oversample",
+              "asymmetric": "--asymmetric", "seed": "--seed", "n_val": "--n-val", "generator": "--width",
+              "content_weight": "--content-weight", "ssim_weight": "--ssim-weight", "lr_g": "--lr", "lr_d": "--lr",
+              "tilt_steps_deg": "--tilt-step"}
+
+
+def _check_resume_fields(config: TrainConfig, saved: TrainConfig, explicit, out: Path) -> None:
+    """Refuse a resume whose explicitly given run-defining options differ from the checkpoint's."""
+    default = TrainConfig()
+    names = [f.name for f in fields(TrainConfig) if f.name not in _RUNTIME_FIELDS
+             and f.name not in ("max_steps", "epochs", "_filled", "init_from")]
+    chosen = set(explicit) if explicit is not None else {n for n in names if getattr(config, n) != getattr(default, n)}
+    filled = saved.filled() if not saved._filled else saved
+    for n in names:
+        if n not in chosen:
+            continue
+        mine, theirs = getattr(config, n), getattr(saved, n)
+        if n == "generator":
+            mine = (mine or {}).get("base_width") if isinstance(mine, dict) else mine
+            g = filled.generator
+            theirs = g.get("base_width") if isinstance(g, dict) else theirs
+        elif theirs is None:
+            theirs = getattr(filled, n)
+        if isinstance(theirs, (list, tuple)):
+            mine, theirs = tuple(mine), tuple(theirs)
+        if mine != theirs and theirs is not None:
+            opt = _OPTION_OF.get(n, n)
+            def show(v):
+                return " ".join(f"{x:g}" for x in v) if isinstance(v, tuple) else v
+            raise ValueError(f"{opt} {show(mine)} differs from the checkpoint's {show(theirs)} in {out}: drop "
+                             f"{opt} to resume (or train into a new --out)")
+
+
 def train_iter(
     config: TrainConfig,
     out_dir: str | os.PathLike,
     resume: bool = False,
+    *,
+    explicit: Iterable[str] | None = None,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Train IRDM; yields :class:`Progress` after every step, returns a summary dict.
 
@@ -377,8 +414,12 @@ def train_iter(
         Run folder (created). Holds ``config.json``, ``log.csv``, ``val.csv``, ``checkpoint.pt``.
     resume : bool
         Continue from ``out_dir/checkpoint.pt``; the saved config is used, except the
-        run-time fields (time limit, device, workers, intervals) and a longer ``max_steps``
-        taken from ``config``.
+        run-time fields (time limit, device, workers, intervals) and ``max_steps`` /
+        ``epochs`` (a new total) taken from ``config``.
+    explicit : iterable of str, optional
+        On resume: the ``config`` fields the caller set; each must equal the checkpoint's
+        value (else a one-line ``ValueError`` names it). Default: every field that differs
+        from the ``TrainConfig`` default.
 
     Returns
     -------
@@ -412,8 +453,14 @@ def train_iter(
                              "again") from None
         for k in _RUNTIME_FIELDS:
             setattr(saved, k, getattr(config, k))
-        if config.max_steps is not None and (ckpt["max_steps"] is None or config.max_steps > ckpt["max_steps"]):
-            saved.max_steps = config.max_steps
+        _check_resume_fields(config, saved, explicit, out)
+        if config.max_steps is not None:  # a new total (longer or shorter)
+            if config.max_steps <= int(ckpt.get("step", 0)):
+                raise ValueError(f"--steps {config.max_steps}: the checkpoint in {out} is already at step "
+                                 f"{int(ckpt.get('step', 0))}: give a larger --steps to continue")
+            saved.max_steps, saved.epochs = config.max_steps, None
+        elif config.epochs is not None:
+            saved.max_steps, saved.epochs = None, config.epochs
         cfg = saved.filled()
     else:
         cfg = config.filled()
