@@ -69,6 +69,13 @@ def _nan_series(w: Path) -> Path:
     return w / "nan.mrc"
 
 
+def _mk_results(d: Path) -> Path:
+    """A folder holding an earlier evaluation's results."""
+    d.mkdir()
+    (d / "summary.csv").write_text("source,wedge_deg,method\n")
+    return d
+
+
 def _mk_xf(p: Path, n: int = 3) -> Path:
     """An identity IMOD .xf for ``n`` images."""
     p.write_text("".join("   1.0000000   0.0000000   0.0000000   1.0000000       0.000       0.000\n" for _ in range(n)))
@@ -180,6 +187,15 @@ CASES = [
                                           "does not exist")),
     ("align-angles-fifo", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--angles", _fifo(w)], {},
                                         "not a regular file")),
+    ("align-rawtlt-sidecar-is-inputs", lambda w, m: (["align", w / S, "-o", w / "ts.st", "--method", "xcorr",
+                                                      "--levels", "1"], {}, "is the input")),
+    ("train-export-is-init-from", lambda w, m: (["train", "--out", w / "run", "--init-from", m["good"], "--export",
+                                                 m["good"], "--steps", "1"], {}, "is the input")),
+    ("train-export-is-own-checkpoint", lambda w, m: (["train", "--out", w / "run", "--export",
+                                                      w / "run" / "checkpoint.pt", "--steps", "1"], {}, "is the input")),
+    ("evaluate-out-holds-results", lambda w, m: (["evaluate", "--out", _mk_results(w / "ev"), "--model", "none",
+                                                  "--n", "1"], {}, "--overwrite")),
+    ("simulate-sigma-huge", lambda w, m: (["simulate", "gold", "-o", w / "s2", "--sigma", "1e6"], {}, "--sigma")),
     ("spectrum-json-links-to-volume", lambda w, m: (["spectrum", w / "vol.mrc", "--json", _link(w, "vol.mrc", "j.json"),
                                                      "--lattice", "Au"], {}, "is the input")),
     ("simulate-out-holds-angles-input", lambda w, m: (

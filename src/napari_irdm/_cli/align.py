@@ -115,7 +115,7 @@ def _check_outputs(args: argparse.Namespace) -> Path:
 
     inputs = input_files(args.tilt, angles=args.angles, more=(args.apply,))
     out = check_output_file(args.output, inputs=inputs, suffixes=_SUFFIXES)
-    for derived in (out.with_suffix(".xf"), out.with_suffix(".tlt")):
+    for derived in (out.with_suffix(".xf"), out.with_suffix(".tlt"), out.with_suffix(".rawtlt")):
         check_output_file(derived, inputs=inputs, option=f"-o/--output (its {derived.suffix} file)")
     if args.report:
         check_output_file(args.report, inputs=[*inputs, out, out.with_suffix(".xf"), out.with_suffix(".tlt")],

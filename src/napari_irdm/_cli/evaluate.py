@@ -49,6 +49,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true",
                    help="IRDM with test-time augmentation (average over flips that keep the wedge)")
     p.add_argument("--out", default="evaluation", help="output folder (default ./evaluation)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of an earlier evaluation in --out (refused otherwise)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto; env NAPARI_IRDM_DEVICE)")
     p.set_defaults(func=run)
     return p
@@ -72,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     mpath = Path(model) if model is not None and Path(model).suffix else None
     check_output_dir(args.out, inputs=[mpath, mpath.with_suffix(".json") if mpath else None],
                      contents=("per_sample.csv", "summary.csv"))
+    earlier = [n for n in ("per_sample.csv", "summary.csv", "best_classical.csv") if (Path(args.out) / n).exists()]
+    if earlier and not args.overwrite:
+        raise ValueError(f"{args.out} already holds evaluation results ({', '.join(earlier)}): pass --overwrite "
+                         "to replace them or choose another --out")
     if not 1 <= args.batch_size <= 4096:
         raise ValueError(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
     if not 16 <= args.size <= 2048:

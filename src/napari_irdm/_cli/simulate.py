@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_numbers(args, positive=("size_nm", "tilt_step", "pixel_size", "sigma", "dose", "a_A"),
                   nonnegative=("jitter", "shift", "vacancies"), finite=("tilt_range",))
+    if not 0.01 <= args.sigma <= 3.0:
+        raise ValueError(f"--sigma {args.sigma:g} Å is not an atom's Gaussian width: give 0.01 to 3 Å "
+                         "(default 0.35; blur the result instead for a coarser look)")
     check_output_dir(args.output, inputs=[args.angles], option="-o/--output", contents=FILES.values())
     if not args.overwrite:
         from pathlib import Path

@@ -70,6 +70,19 @@ def run(args: argparse.Namespace) -> int:
                      contents=("checkpoint.pt", "config.json", "log.csv", "val.csv"))
 
     out = Path(args.out)
+    if args.export is not None and Path(args.export).suffix:
+        from napari_irdm._cli._common import check_output_file
+
+        run_names = ("checkpoint.pt", "config.json", "log.csv", "val.csv")
+        exp = Path(args.export)
+        for target in (exp, exp.with_suffix(".json")):
+            if target.parent.resolve() == out.resolve():  # inside the run folder (made by this run)
+                if target.name in run_names:
+                    raise ValueError(f"--export {target} is the input file {target}: it is this run's own "
+                                     f"{target.name}; choose another name, e.g. {out / 'model.pt'}")
+                continue
+            check_output_file(target, inputs=[init, init.with_suffix(".json") if init else None],
+                              option="--export")
     if not args.resume and any((out / n).exists() for n in ("checkpoint.pt", "config.json", "log.csv")):
         raise ValueError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
 
