@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.export is not None and Path(args.export).suffix:
-        from napari_irdm._cli._common import check_output_file
+        from napari_irdm.io._atomic import check_not_input
 
         run_names = ("checkpoint.pt", "config.json", "log.csv", "val.csv")
         exp = Path(args.export)
@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
                     raise ValueError(f"--export {target} is the input file {target}: it is this run's own "
                                      f"{target.name}; choose another name, e.g. {out / 'model.pt'}")
                 continue
-            check_output_file(target, inputs=[init, init.with_suffix(".json") if init else None],
-                              option="--export")
+            check_not_input(target, [init, init.with_suffix(".json") if init else None], option="--export")
     if not args.resume and any((out / n).exists() for n in ("checkpoint.pt", "config.json", "log.csv")):
         raise ValueError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
 
