@@ -196,6 +196,8 @@ CASES = [
     ("evaluate-out-holds-results", lambda w, m: (["evaluate", "--out", _mk_results(w / "ev"), "--model", "none",
                                                   "--n", "1"], {}, "--overwrite")),
     ("simulate-sigma-huge", lambda w, m: (["simulate", "gold", "-o", w / "s2", "--sigma", "1e6"], {}, "--sigma")),
+    ("spectrum-json-is-volume-sidecar", lambda w, m: (["spectrum", w / "vol.mrc", "--lattice", "Au", "--json",
+                                                       _mk_angles(w / "vol.rawtlt")], {}, "is the input")),
     ("spectrum-json-links-to-volume", lambda w, m: (["spectrum", w / "vol.mrc", "--json", _link(w, "vol.mrc", "j.json"),
                                                      "--lattice", "Au"], {}, "is the input")),
     ("simulate-out-holds-angles-input", lambda w, m: (

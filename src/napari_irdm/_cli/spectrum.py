@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.io import read_angles, read_volume
 
     check_numbers(args, positive=("a_A", "pixel_size", "snr", "d_min"), finite=("tilt_range",))
-    inputs = [args.volume, args.angles]
+    from napari_irdm._cli._common import input_files
+
+    inputs = input_files(args.volume, angles=args.angles)  # with the volume's angle sidecars
     if args.truth is not None:
         from pathlib import Path
 
