@@ -11,29 +11,11 @@ import torch
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import Setup, check_positive
 from napari_irdm.tomo.projector import ParallelProjector
-from napari_irdm.tomo.tv_cp import cp_tv_cols
+from napari_irdm.tomo.tv_cp import _grad, _grad_adjoint, cp_tv_cols
 
 __all__ = ["tv", "tv_denoise_slices", "tv_iter"]
 
 _CPU_CHUNK_BYTES = 56 << 20
-
-
-def _grad(x: torch.Tensor) -> torch.Tensor:
-    """Forward differences of slices ``(nz, nx, B)`` → ``(2, nz, nx, B)`` (zero at the far edge)."""
-    g = torch.zeros((2, *x.shape), dtype=x.dtype, device=x.device)
-    torch.sub(x[1:], x[:-1], out=g[0, :-1])
-    torch.sub(x[:, 1:], x[:, :-1], out=g[1, :, :-1])
-    return g
-
-
-def _grad_adjoint(g: torch.Tensor) -> torch.Tensor:
-    """Adjoint of :func:`_grad` (minus the divergence): ``(2, nz, nx, B)`` → ``(nz, nx, B)``."""
-    out = torch.zeros(g.shape[1:], dtype=g.dtype, device=g.device)
-    out[:-1] -= g[0, :-1]
-    out[1:] += g[0, :-1]
-    out[:, :-1] -= g[1, :, :-1]
-    out[:, 1:] += g[1, :, :-1]
-    return out
 
 
 def _abs_max(a) -> float:
