@@ -118,8 +118,11 @@ def _address_space_left() -> int | None:
 
 
 def host_memory_bytes() -> int:
-    """RAM this process can still use: ``MemAvailable``, capped by ``ulimit -v`` and
-    ``NAPARI_IRDM_MEMORY_LIMIT_MB``. Used for the up-front estimates (no torch import)."""
+    """RAM this process can still use, in bytes.
+
+    ``MemAvailable``, capped by ``ulimit -v`` and ``NAPARI_IRDM_MEMORY_LIMIT_MB``. Used for
+    the up-front estimates (no torch import).
+    """
     free = None
     try:
         with open("/proc/meminfo") as fh:

@@ -143,6 +143,7 @@ class UNetPlusPlus(nn.Module):
         return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restore a batch of slices: ``(batch, in_channels, H, W)`` → ``(batch, out_channels, H, W)``."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"U-Net++ expects a (batch, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]

@@ -151,10 +151,12 @@ class ParallelProjector:
     # ------------------------------------------------------------------ shapes
     @property
     def domain_shape(self) -> tuple[int, int, int]:
+        """Volume shape ``(nz, ny, nx)``."""
         return (self.nz, self.ny, self.nx)
 
     @property
     def range_shape(self) -> tuple[int, int, int]:
+        """Tilt-series shape ``(n_tilts, ny, n_det)``."""
         return (self.n_tilts, self.ny, self.n_det)
 
     # ---------------------------------------------------------------- matrices
