@@ -407,7 +407,7 @@ class _LineProgress:
         self.step = 0
         self.total = 0
         self.message = ""
-        self._emitted_step = None
+        self._emitted_step: int | None = None
 
     def update(self, step, total, message) -> None:
         if total:

@@ -129,7 +129,7 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     folder = _folder(path)
     prefix = _temp_prefix(path)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:

@@ -223,9 +223,9 @@ def resolve_pixel(raw: Raw, pixel_size_A) -> tuple[float | None, str | None]:
         if not np.isfinite(px) or px <= 0:
             raise ValueError(f"pixel size {pixel_size_A!r} Å for {raw.path} must be a positive number of Ångström")
         return px, "explicit"
-    px, source = raw.file_pixel_size
-    if px is not None:
-        return px, source
+    file_px, source = raw.file_pixel_size
+    if file_px is not None:
+        return file_px, source
     if raw.kind == "mrc":  # an extended header may carry a pixel size (FEI: metres)
         head = raw.header_angles(raw.data.shape[0])
         if head is not None and head[1] is not None:
