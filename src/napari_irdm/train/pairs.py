@@ -17,12 +17,13 @@ Pipeline for one sample (DESIGN rule 13: made with the project's own projector):
 Fast batches (:func:`make_batch`): all geometries a spec can produce are sub-sets of one
 fixed grid of angles, so a batch is one forward projection over the grid, a per-sample
 mask of angular weights (zero for angles outside the sample's range), one filter and one
-back-projection — a single cached projector serves the whole training run, on CPU or GPU.
+back-projection — one projector geometry serves the whole training run, on CPU or GPU (its
+matrices are kept by the projector module's cache, freed by
+:func:`napari_irdm.tomo.clear_projector_cache`).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,40 +164,39 @@ def _angle_grid(geoms: Sequence[tuple[float, float, float, float]]) -> np.ndarra
 
 
 def _spec_grid(spec: DatasetSpec, options: PairOptions) -> np.ndarray:
-    """Every angle any sample of ``spec`` can use (so one projector serves the whole run)."""
+    """Every angle any sample of ``spec`` can use (so one projector serves the whole run).
+
+    The union of :func:`tilt_angles` over every geometry :func:`geometry` can draw (wedges
+    on the 0.5° grid of the spec's range, shifts on the same grid, each tilt step), computed
+    at once: each multiple of a step that lies strictly inside any of the ranges, and every
+    range's ends, rounded as :func:`tilt_angles` rounds them.
+    """
     wlo, whi = spec.wedge_range_deg
     wq = np.arange(_quantise(wlo, _WEDGE_QUANTUM), _quantise(whi, _WEDGE_QUANTUM) + 1e-9, _WEDGE_QUANTUM)
-    geoms = []
+    los, his = [], []
     for w in wq:
         half = 90.0 - w / 2.0
-        m = min(_MAX_SHIFT, w / 2.0) if options.asymmetric else 0.0
-        for shift in np.arange(-_quantise(m, _WEDGE_QUANTUM), _quantise(m, _WEDGE_QUANTUM) + 1e-9, _WEDGE_QUANTUM):
-            for st in options.tilt_steps_deg:
-                geoms.append((w, -half + shift, half + shift, st))
-    return _angle_grid(geoms)
+        m = _quantise(min(_MAX_SHIFT, w / 2.0), _WEDGE_QUANTUM) if options.asymmetric else 0.0
+        shifts = np.arange(-m, m + 1e-9, _WEDGE_QUANTUM)
+        los.append(-half + shifts)
+        his.append(half + shifts)
+    lo, hi = np.concatenate(los), np.concatenate(his)
+    parts = [lo, hi]
+    for st in options.tilt_steps_deg:
+        k = np.arange(int(np.floor(lo.min() / st)) + 1, int(np.ceil(hi.max() / st)))
+        inner = k * st
+        inside = ((inner[:, None] > lo[None, :] + 1e-9) & (inner[:, None] < hi[None, :] - 1e-9)).any(axis=1)
+        parts.append(inner[inside])
+    return np.unique(np.round(np.concatenate(parts), 6))
 
 
-class _ProjectorCache:
-    """Small LRU of projectors keyed by (angle grid, size, device)."""
+def _projector(grid: np.ndarray, size: int, device: torch.device) -> ParallelProjector:
+    """The projector of ``size × size`` slices at the angles ``grid``.
 
-    def __init__(self, maxsize: int = 4):
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
-
-    def get(self, grid: np.ndarray, size: int, device: torch.device) -> ParallelProjector:
-        key = (grid.tobytes(), size, str(device))
-        if key in self._d:
-            self._d.move_to_end(key)
-            return self._d[key]
-        proj = ParallelProjector(grid, (size, 1, size), n_det=size, device=device)
-        self._d[key] = proj
-        while len(self._d) > self.maxsize:
-            self._d.popitem(last=False)
-        return proj
-
-
-_CACHE = _ProjectorCache()
-_GRID_CACHE: dict = {}
+    Its matrices live in the projector module's small LRU cache, the one cache of projection
+    matrices (:func:`napari_irdm.tomo.clear_projector_cache` frees them); this module keeps none.
+    """
+    return ParallelProjector(grid, (size, 1, size), n_det=size, device=device)
 
 
 def make_batch(
@@ -250,14 +250,8 @@ def make_batch(
     if imgs.shape != (len(idx), n, n):
         raise ValueError(f"images must have shape {(len(idx), n, n)}, got {tuple(imgs.shape)}")
     geoms = [geometry(spec, i, options, holdout=holdout, wedge_deg=wedge_deg) for i in idx]
-    if wedge_deg is None:
-        gkey = (spec.wedge_range_deg, options.tilt_steps_deg, options.asymmetric)
-        if gkey not in _GRID_CACHE:
-            _GRID_CACHE[gkey] = _spec_grid(spec, options)
-        grid = _GRID_CACHE[gkey]
-    else:
-        grid = _angle_grid(geoms)
-    proj = _CACHE.get(grid, n, dev)
+    grid = _spec_grid(spec, options) if wedge_deg is None else _angle_grid(geoms)
+    proj = _projector(grid, n, dev)
     b = len(idx)
     # per-sample angular weights on the grid (0 outside the sample's tilt range)
     wmat = np.zeros((grid.size, b), np.float32)
@@ -308,7 +302,7 @@ def project_batch(imgs: torch.Tensor, grid: np.ndarray, oversample: int = 1, dev
     s = int(oversample)
     fine = imgs if s == 1 else imgs.repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
     m = n * s
-    proj = _CACHE.get(grid, m, dev)
+    proj = _projector(grid, m, dev)
     cols = fine.reshape(b, m * m).T.contiguous()  # (nz·nx, B), pixel p = z·nx + x
     sino = proj.forward_cols(cols).reshape(grid.size, m, b)
     if s > 1:
