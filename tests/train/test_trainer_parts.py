@@ -163,8 +163,9 @@ def test_pairs_keep_no_projector_cache_and_clear_frees_the_matrices():
 def test_spec_grid_is_the_union_of_every_geometry(spec, asymmetric):
     """The grid of a spec (computed at once, no cache) is exactly the union of the angles of every
     geometry a sample can draw."""
+    from napari_irdm.geometry import angles_on_grid
     from napari_irdm.train.library import get_spec
-    from napari_irdm.train.pairs import _spec_grid, tilt_angles
+    from napari_irdm.train.pairs import _spec_grid
 
     sp = get_spec(spec)
     for steps in ((2.0,), (1.0, 3.0), (0.7,)):
@@ -174,7 +175,7 @@ def test_spec_grid_is_the_union_of_every_geometry(spec, asymmetric):
             m = min(10.0, w / 2) if asymmetric else 0.0
             for shift in np.arange(-m, m + 1e-9, 0.5):
                 for st in steps:
-                    want.update(tilt_angles(-(90 - w / 2) + shift, 90 - w / 2 + shift, st).tolist())
+                    want.update(angles_on_grid(-(90 - w / 2) + shift, 90 - w / 2 + shift, st).tolist())
         np.testing.assert_array_equal(_spec_grid(sp, opts), np.array(sorted(want)))
 
 

@@ -134,7 +134,7 @@ def check_output_file(out, *, inputs: Iterable = (), option: str = "-o/--output"
     missing or read-only parent folder; a name longer than the file system allows; a
     suffix not in ``suffixes`` (when given).
     """
-    from napari_irdm.io._atomic import check_not_input
+    from napari_irdm.io import check_not_input
 
     if not str(out).strip():
         raise ValueError(f"{option} is empty: give a file name")
@@ -172,7 +172,7 @@ def input_files(tilt, *, angles=None, model=None, more: Iterable = ()) -> list:
 def check_output_dir(out, *, inputs: Iterable = (), option: str = "--out", contents: Iterable[str] = ()) -> Path:
     """Validate an output folder (created later by the job): not an existing file, parent
     writable, and none of the files it will hold (``contents``) is an input."""
-    from napari_irdm.io._atomic import check_not_input
+    from napari_irdm.io import check_not_input
 
     if not str(out).strip():
         raise ValueError(f"{option} is empty: give a folder name")

@@ -231,7 +231,7 @@ def run_demo(*, screenshot: str | os.PathLike | None = None, viewer=None, window
         if own:
             napari.run()
         return 0
-    from napari_irdm.io._atomic import atomic_path
+    from napari_irdm.io import atomic_path
 
     _close_notifications(viewer)
     for _ in range(5):

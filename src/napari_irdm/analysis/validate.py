@@ -161,7 +161,7 @@ class ValidationReport:
         fig.savefig(buf, format="png", dpi=110)
         data = buf.getvalue()
         if path is not None:
-            from napari_irdm.io._atomic import atomic_write_bytes
+            from napari_irdm.io import atomic_write_bytes
 
             atomic_write_bytes(path, data)
         return data
@@ -288,7 +288,7 @@ def wedge_energy_fraction(volume, tilt_angles_deg) -> tuple[float, float]:
     The wedge is the set of directions ``atan2(kz, kx)`` outside ``[θmin, θmax]`` (the same in
     every ``ky`` plane, hard edge); the volume's mean is removed and DC excluded.
     """
-    from napari_irdm.dl.consistency import wedge_mask
+    from napari_irdm.geometry import wedge_mask
 
     v = torch.as_tensor(np.asarray(volume, np.float32))
     nz, ny, nx = v.shape

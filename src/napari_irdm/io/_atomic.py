@@ -58,13 +58,23 @@ class OutputIsInputError(ValueError):
     """An output path is (or links to) one of the inputs of the same run."""
 
 
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+def _umask() -> int:
+    """The process umask, read without changing it (Linux: /proc; else the mode of a probe file)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    folder = tempfile.gettempdir()
+    probe = os.path.join(folder, f".napari-irdm-umask-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o777)
+    try:
+        return 0o777 & ~os.stat(probe).st_mode & 0o777
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 #: headroom kept free on the target file system on top of what a write needs
 _HEADROOM = 16 * 2**20
 
@@ -160,7 +170,7 @@ def temp_path_for(path: str | os.PathLike, suffix: str | None = None) -> Path:
     os.close(fd)
     # mkstemp makes the file private (0600); give it the mode a normal open() would.
     with contextlib.suppress(OSError):
-        os.chmod(name, 0o666 & ~_UMASK)
+        os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 

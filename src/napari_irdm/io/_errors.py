@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MissingFileError", "as_path", "missing_file"]
+__all__ = ["MissingAnglesError", "MissingFileError", "as_path", "missing_file"]
 
 
 class MissingFileError(FileNotFoundError, ValueError):
     """A file that does not exist: both a ``FileNotFoundError`` and a ``ValueError``."""
+
+
+class MissingAnglesError(ValueError):
+    """A tilt series whose file and sidecars hold no tilt angles, and none were given."""
 
 
 def as_path(path, what: str = "file") -> Path:

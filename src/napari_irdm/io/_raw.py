@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.io._errors import as_path, missing_file
-from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
+from napari_irdm.geometry import angles_from_range, check_angles
+from napari_irdm.io._errors import MissingAnglesError, as_path, missing_file
+from napari_irdm.io.angles import find_sidecar_angles, read_angles
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
 from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
 
@@ -206,12 +207,12 @@ def resolve_angles(
             if head is None:
                 if not required:
                     return None, "none"
-                raise ValueError(
+                raise MissingAnglesError(
                     f"no tilt angles for {path}: give --angles FILE or --tilt-range A B --tilt-step S "
                     f"(or put {path.with_suffix('.rawtlt').name} next to it)"
                 )
             angles, _, source = head
-    return check_angles_for(angles, n, source=source, file=path), source
+    return check_angles(angles, n, what=str(path), source=source), source
 
 
 def resolve_pixel(raw: Raw, pixel_size_A) -> tuple[float | None, str | None]:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_irdm.device import available_memory_bytes, resolve_device
-from napari_irdm.tomo.geometry import check_angles
+from napari_irdm.geometry import check_angles
 
 __all__ = ["ParallelProjector", "clear_projector_cache"]
 

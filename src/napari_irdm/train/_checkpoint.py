@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.io import atomic_write_bytes
 from napari_irdm.train._config import ParameterError
 
 __all__ = ["CHECKPOINT_KEYS", "load_checkpoint", "restore", "save_checkpoint"]

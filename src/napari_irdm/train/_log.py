@@ -7,7 +7,7 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.io import atomic_write_bytes
 
 __all__ = ["LOG_HEADER", "VAL_HEADER", "RunLog"]
 

@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.geometry import angles_on_grid
+from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo import sart, sirt, tv
 from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
-from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
+from napari_irdm.train.pairs import PairOptions, geometry, make_batch
 
 __all__ = ["CLASSICAL", "EVAL_OFFSET", "METHODS", "best_classical", "evaluate", "evaluate_iter"]
 
@@ -168,7 +169,7 @@ def evaluate_iter(
                 idx = [EVAL_OFFSET + i for i in range(b0, min(n, b0 + batch_size))]
                 batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev)
                 _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
-                ang = tilt_angles(lo, hi, st)
+                ang = angles_on_grid(lo, hi, st)
                 recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev)
                 rows += _score(recs, methods, batch, ang, dev, src, idx, w)
                 if b0 == 0:

@@ -32,14 +32,13 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
+from napari_irdm.geometry import angles_on_grid, angular_weights
 from napari_irdm.tomo.filters import filter_projections
-from napari_irdm.tomo.geometry import angular_weights
 from napari_irdm.tomo.projector import ParallelProjector
 from napari_irdm.train.library import HOLDOUT_OFFSET, DatasetSpec, get_spec
 from napari_irdm.train.phantoms import source_rng
 
-__all__ = ["PairBatch", "PairOptions", "draw_images", "geometry", "make_batch", "make_pair", "project_batch",
-           "tilt_angles"]
+__all__ = ["PairBatch", "PairOptions", "draw_images", "geometry", "make_batch", "make_pair", "project_batch"]
 
 _KEY_GEOM = 0x6E0
 _WEDGE_QUANTUM = 0.5
@@ -150,26 +149,17 @@ def geometry(spec: DatasetSpec, index: int, options: PairOptions, *, holdout: bo
     return w, -half + shift, half + shift, step
 
 
-def tilt_angles(lo: float, hi: float, step: float) -> np.ndarray:
-    """Multiples of ``step`` strictly inside ``(lo, hi)`` plus the end angles ``lo`` and ``hi``."""
-    k0 = int(np.floor(lo / step)) + 1
-    k1 = int(np.ceil(hi / step)) - 1
-    inner = np.arange(k0, k1 + 1) * step
-    inner = inner[(inner > lo + 1e-9) & (inner < hi - 1e-9)]
-    return np.unique(np.round(np.concatenate([[lo], inner, [hi]]), 6))
-
-
 def _angle_grid(geoms: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
-    return np.unique(np.concatenate([tilt_angles(lo, hi, st) for _w, lo, hi, st in geoms]))
+    return np.unique(np.concatenate([angles_on_grid(lo, hi, st) for _w, lo, hi, st in geoms]))
 
 
 def _spec_grid(spec: DatasetSpec, options: PairOptions) -> np.ndarray:
     """Every angle any sample of ``spec`` can use (so one projector serves the whole run).
 
-    The union of :func:`tilt_angles` over every geometry :func:`geometry` can draw (wedges
+    The union of :func:`~napari_irdm.geometry.angles_on_grid` over every geometry :func:`geometry` can draw (wedges
     on the 0.5° grid of the spec's range, shifts on the same grid, each tilt step), computed
     at once: each multiple of a step that lies strictly inside any of the ranges, and every
-    range's ends, rounded as :func:`tilt_angles` rounds them.
+    range's ends, rounded as :func:`~napari_irdm.geometry.angles_on_grid` rounds them.
     """
     wlo, whi = spec.wedge_range_deg
     wq = np.arange(_quantise(wlo, _WEDGE_QUANTUM), _quantise(whi, _WEDGE_QUANTUM) + 1e-9, _WEDGE_QUANTUM)
@@ -256,7 +246,7 @@ def make_batch(
     # per-sample angular weights on the grid (0 outside the sample's tilt range)
     wmat = np.zeros((grid.size, b), np.float32)
     for k, (_w, lo, hi, st) in enumerate(geoms):
-        ang = tilt_angles(lo, hi, st)
+        ang = angles_on_grid(lo, hi, st)
         pos = np.searchsorted(grid, ang)
         wmat[pos, k] = angular_weights(ang)
     wt = torch.as_tensor(wmat, device=dev)

@@ -34,7 +34,7 @@ import torch
 
 from napari_irdm._signals import deferred_signals
 from napari_irdm.device import resolve_device
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train._checkpoint import load_checkpoint, restore, save_checkpoint
 from napari_irdm.train._config import PRESETS, ParameterError, TrainConfig, resume_config, run_length
