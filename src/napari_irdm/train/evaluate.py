@@ -29,7 +29,8 @@ from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
 from napari_irdm.train.pairs import PairOptions, geometry, make_batch
 
-__all__ = ["CLASSICAL", "EVAL_OFFSET", "METHODS", "best_classical", "evaluate", "evaluate_iter"]
+__all__ = ["CLASSICAL", "EVAL_OFFSET", "ITERATIVE", "METHODS", "best_classical", "evaluate", "evaluate_iter",
+           "reconstruct_iterative"]
 
 METHODS = ("wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc", "irdm_iter")
 #: the methods that use no training data (the "strongest classical" is the best of these)
