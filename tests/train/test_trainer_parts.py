@@ -158,6 +158,34 @@ def test_pairs_keep_no_projector_cache_and_clear_frees_the_matrices():
     torch.testing.assert_close(a.sinogram, b.sinogram, rtol=0, atol=0)
 
 
+def test_a_run_keeps_its_projectors_bounded_and_frees_them_with_it():
+    """Projectors (held by a training run or an evaluation) reuses each geometry's projector, keeps at
+    most maxsize, gives the same pairs as building afresh, and its matrices go when it goes."""
+    from napari_irdm.tomo import clear_projector_cache
+    from napari_irdm.train.pairs import Projectors
+
+    opts = PairOptions(size=24, oversample=2)
+    clear_projector_cache()
+    pr = Projectors(maxsize=2)
+    for w in (40, 50, 60):
+        make_batch("D2", [0], opts, holdout=True, wedge_deg=w, device="cpu", projectors=pr)
+        assert len(pr) == 2
+    a = make_batch("D2", [0, 1], opts, device="cpu", projectors=pr)
+    kept = list(pr._d.values())
+    a2 = make_batch("D2", [0, 1], opts, device="cpu", projectors=pr)
+    assert list(pr._d.values()) == kept  # the same projector objects served the second batch
+    b = make_batch("D2", [0, 1], opts, device="cpu")
+    for x in (a2, b):
+        torch.testing.assert_close(a.inputs, x.inputs, rtol=0, atol=0)
+    refs = [weakref.ref(p._mats) for p in kept]
+    del pr, kept
+    clear_projector_cache()
+    gc.collect()
+    assert all(r() is None for r in refs)
+    with pytest.raises(ValueError, match="maxsize"):
+        Projectors(0)
+
+
 @pytest.mark.parametrize("spec", ["D2", "D2'", "D5"])
 @pytest.mark.parametrize("asymmetric", [False, True])
 def test_spec_grid_is_the_union_of_every_geometry(spec, asymmetric):

@@ -27,7 +27,7 @@ from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo import sart, sirt, tv
 from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
-from napari_irdm.train.pairs import PairOptions, geometry, make_batch
+from napari_irdm.train.pairs import PairOptions, Projectors, geometry, make_batch
 
 __all__ = ["CLASSICAL", "EVAL_OFFSET", "ITERATIVE", "METHODS", "best_classical", "evaluate", "evaluate_iter",
            "reconstruct_iterative"]
@@ -163,12 +163,13 @@ def evaluate_iter(
     rows: list[dict[str, Any]] = []
     examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
     yield Progress(0, total, "evaluating")
-    done = 0
-    for w in wedges:  # wedge outermost: the projectors of one geometry stay cached across sources
+    done, projectors = 0, Projectors()  # this evaluation's projectors (freed when it ends)
+    for w in wedges:  # wedge outermost: the projectors of one geometry serve every source
         for src in srcs:
             for b0 in range(0, n, batch_size):
                 idx = [EVAL_OFFSET + i for i in range(b0, min(n, b0 + batch_size))]
-                batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev)
+                batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev,
+                                   projectors=projectors)
                 _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
                 ang = angles_on_grid(lo, hi, st)
                 recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev)

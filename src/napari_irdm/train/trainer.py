@@ -43,7 +43,7 @@ from napari_irdm.train._log import RunLog
 from napari_irdm.train._models import build_models, build_optimisers, check_memory, set_milestones
 from napari_irdm.train._step import LossWeights, gan_step
 from napari_irdm.train.library import get_spec
-from napari_irdm.train.pairs import PairOptions, make_batch
+from napari_irdm.train.pairs import PairOptions, Projectors, make_batch
 
 __all__ = ["PRESETS", "LossWeights", "ParameterError", "TrainConfig", "export", "gan_step", "load_checkpoint",
            "train", "train_iter"]
@@ -77,6 +77,7 @@ class _Run:
         self.schedule = Schedule(self.n_lib, cfg.batch_size, cfg.seed)
         self.step0 = self.step
         self.t_warm: float | None = None
+        self.projectors = Projectors()  # the run's two geometries, built once, freed with the run
         self._start_validation(resume=ckpt is not None)
 
     def _build(self, ckpt: dict[str, Any] | None) -> None:
@@ -105,8 +106,8 @@ class _Run:
         from napari_irdm.train._metrics import batch_metrics
 
         cfg, idx = self.cfg, list(range(int(self.cfg.n_val)))
-        self.val_batches = [make_batch(self.spec, idx[i: i + cfg.batch_size], self.opts, holdout=True, device=self.dev)
-                            for i in range(0, len(idx), cfg.batch_size)]
+        self.val_batches = [make_batch(self.spec, idx[i: i + cfg.batch_size], self.opts, holdout=True, device=self.dev,
+                                       projectors=self.projectors) for i in range(0, len(idx), cfg.batch_size)]
         m = batch_metrics(torch.cat([vb.wbp for vb in self.val_batches]),
                           torch.cat([vb.truth for vb in self.val_batches]))
         self.val_wbp = {k: float(np.mean(v)) for k, v in m.items()}
@@ -157,7 +158,7 @@ class _Run:
 
     def train_step(self, idx: list[int], imgs: np.ndarray) -> dict[str, float]:
         """One update on the pairs of ``idx`` (ground truths ``imgs``) and the LR schedules' step."""
-        batch = make_batch(self.spec, idx, self.opts, images=imgs, device=self.dev)
+        batch = make_batch(self.spec, idx, self.opts, images=imgs, device=self.dev, projectors=self.projectors)
         losses = gan_step(self.g, self.d, self.opt_g, self.opt_d, batch, self.weights, amp=self.amp,
                           memory_format=self.fmt)
         self.sch_g.step()
