@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from napari_irdm.errors import ParameterError, in_terms_of
 from napari_irdm.progress import run_to_completion
-from napari_irdm.train import LossWeights, ParameterError, TrainConfig, gan_step, train_iter
+from napari_irdm.train import LossWeights, TrainConfig, gan_step, train_iter
 from napari_irdm.train._models import build_models, build_optimisers
 from napari_irdm.train.pairs import PairOptions, make_batch
 
@@ -116,17 +117,17 @@ def test_config_errors_name_the_parameter_not_a_cli_flag(field, value, name):
     with pytest.raises(ParameterError) as info:
         _tiny(**{field: value}).filled()
     msg = str(info.value)
-    assert msg.startswith(name + " ") and "--" not in msg and "\n" not in msg, msg
-    assert isinstance(info.value, ValueError) and info.value.parameters[0] == name
+    assert msg.startswith(f"`{name}` ") and "--" not in msg and "\n" not in msg, msg
+    assert isinstance(info.value, ValueError) and info.value.params == (name,)
     flag = "--" + name.replace("_", "-")
-    assert info.value.renamed({name: flag}).startswith(flag + " ")  # how a shell says it in its words
+    assert in_terms_of(info.value, {name: flag}).startswith(flag + " ")  # how a shell says it in its words
 
 
 def test_resume_errors_name_parameters_and_the_cli_translates(tmp_path, capsys):
     run_to_completion(train_iter(_tiny(max_steps=1), tmp_path / "r"))
-    with pytest.raises(ParameterError, match=r"^size 64 differs from the checkpoint's 32 .*drop size .*new out_dir"):
+    with pytest.raises(ParameterError, match=r"^`size` 64 differs from the checkpoint's 32 .*drop `size` .*new `out_dir`"):
         run_to_completion(train_iter(_tiny(size=64), tmp_path / "r", resume=True, explicit={"size"}))
-    with pytest.raises(ParameterError, match=r"^max_steps 1: the checkpoint .* already at step 1"):
+    with pytest.raises(ParameterError, match=r"^`max_steps` 1: the checkpoint .* already at step 1"):
         run_to_completion(train_iter(_tiny(max_steps=1), tmp_path / "r", resume=True))
     from napari_irdm.cli import main
 

@@ -64,17 +64,20 @@ OPTION_OF = {"dataset": "--dataset", "preset": "--preset", "size": "--size", "ba
              "content_weight": "--content-weight", "ssim_weight": "--ssim-weight", "lr_g": "--lr", "lr_d": "--lr",
              "tilt_steps_deg": "--tilt-step", "max_steps": "--steps", "epochs": "--epochs",
              "time_limit_min": "--time-limit-min", "num_workers": "--workers", "val_every": "--val-every",
-             "out_dir": "--out", "init_from": "--init-from"}
+             "out_dir": "--out", "init_from": "--init-from", "device": "--device"}
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; errors that name a parameter name its option instead."""
-    from napari_irdm.train import ParameterError
+    from napari_irdm.errors import ParameterError, in_terms_of
+    from napari_irdm.resources import ResourceError
 
     try:
         return _run(args)
     except ParameterError as err:
-        raise ValueError(err.renamed(OPTION_OF)) from None
+        raise ValueError(in_terms_of(err, OPTION_OF)) from None
+    except ResourceError as err:
+        raise ResourceError(in_terms_of(err, OPTION_OF)) from None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 Importing this subpackage loads torch.
 """
 
-from napari_irdm.train._config import ParameterError
 from napari_irdm.train._step import LossWeights, gan_step
 from napari_irdm.train.evaluate import evaluate, evaluate_iter
 from napari_irdm.train.library import HOLDOUT_OFFSET, SPECS, DatasetSpec, get_spec
@@ -20,7 +19,6 @@ __all__ = [
     "LossWeights",
     "PairBatch",
     "PairOptions",
-    "ParameterError",
     "TrainConfig",
     "evaluate",
     "evaluate_iter",

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_irdm.errors import ParameterError
 from napari_irdm.io import atomic_write_bytes
-from napari_irdm.train._config import ParameterError
 
 __all__ = ["CHECKPOINT_KEYS", "load_checkpoint", "restore", "save_checkpoint"]
 
 CHECKPOINT_KEYS = ("step", "config", "generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d", "rng")
-_FIX = "delete it to start again, or train into a new {0} folder"
+_FIX = "delete it to start again, or train into a new `out_dir` folder"
 
 
 def _safe_globals() -> list:
@@ -61,12 +61,11 @@ def load_checkpoint(run_dir: str | os.PathLike, *, map_location: Any = "cpu") ->
     except Exception as err:  # noqa: BLE001 - damaged files raise many types
         from napari_irdm.dl.registry import torch_load_reason
 
-        raise ParameterError("checkpoint {path} is damaged or not a napari-irdm checkpoint ({why}): " + _FIX,
-                             "out_dir", path=path, why=torch_load_reason(err)) from None
+        raise ParameterError(f"checkpoint {path} is damaged or not a napari-irdm checkpoint "
+                             f"({torch_load_reason(err)}): {_FIX}", "out_dir") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
         missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
-        raise ParameterError("checkpoint {path} is incomplete (no {keys}): " + _FIX, "out_dir", path=path,
-                             keys=", ".join(missing[:3]))
+        raise ParameterError(f"checkpoint {path} is incomplete (no {', '.join(missing[:3])}): {_FIX}", "out_dir")
     return ckpt
 
 
@@ -98,5 +97,4 @@ def restore(ckpt: dict[str, Any], path: Path, *, generator, discriminator, opt_g
         return int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as err:
         first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
-        raise ParameterError("checkpoint {path} does not fit this run ({why}): " + _FIX, "out_dir", path=path,
-                             why=first) from None
+        raise ParameterError(f"checkpoint {path} does not fit this run ({first}): {_FIX}", "out_dir") from None

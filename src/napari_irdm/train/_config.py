@@ -1,9 +1,9 @@
 """Training configuration: presets, :class:`TrainConfig`, its checks and the resume rules.
 
-Errors name the parameters as the Python API spells them (``batch_size``, ``max_steps``,
-``out_dir``) and are :class:`ParameterError`\\ s, so a shell that exposes the parameters
-under other names (the CLI's ``--batch-size``) can say it in its own words
-(:meth:`ParameterError.renamed`).
+Errors name the parameters in backticks as the Python API spells them (`` `batch_size` ``,
+`` `max_steps` ``, `` `out_dir` ``) and are :class:`napari_irdm.errors.ParameterError` exceptions, so a
+shell that exposes them under other names (the CLI's ``--batch-size``) says it in its own words
+(:func:`napari_irdm.errors.in_terms_of`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from napari_irdm.errors import ParameterError
 from napari_irdm.train.library import get_spec
 
-__all__ = ["PRESETS", "RUNTIME_FIELDS", "ParameterError", "TrainConfig", "resume_config", "run_length"]
+__all__ = ["PRESETS", "RUNTIME_FIELDS", "TrainConfig", "resume_config", "run_length"]
 
 #: training presets. "paper" = Supplementary Table 3 + Methods; "cpu" = small and fast.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -27,29 +28,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: fields a resumed run takes from the new config (how it runs, not what it learns)
 RUNTIME_FIELDS = ("time_limit_min", "device", "num_workers", "log_every", "val_every", "ckpt_every", "amp",
                   "channels_last")
-
-
-class ParameterError(ValueError):
-    """A bad value of named parameters: a one-line ``ValueError`` whose text names them.
-
-    Parameters
-    ----------
-    template : str
-        The message; ``{0}``, ``{1}`` … stand for the parameter names, ``{name}`` for
-        the values given as keywords (formatted by :meth:`str.format`).
-    *parameters : str
-        Parameter names, as the Python API spells them.
-    **values
-        Values the template shows.
-    """
-
-    def __init__(self, template: str, *parameters: str, **values: Any):
-        self.template, self.parameters, self.values = template, tuple(parameters), values
-        super().__init__(template.format(*parameters, **values))
-
-    def renamed(self, names: Mapping[str, str]) -> str:
-        """The message with each parameter called by ``names`` (e.g. ``{"batch_size": "--batch-size"}``)."""
-        return self.template.format(*(names.get(p, p) for p in self.parameters), **self.values)
 
 
 @dataclass
@@ -149,10 +127,10 @@ class TrainConfig:
     _filled: bool = field(default=False, repr=False)
 
     def filled(self) -> TrainConfig:
-        """A copy with preset values in the fields left ``None``, checked (:class:`ParameterError`)."""
+        """A copy with preset values in the fields left ``None``, checked (a one-line
+        :class:`~napari_irdm.errors.ParameterError` naming the field)."""
         if self.preset not in PRESETS:
-            raise ParameterError("{0} {v!r} is unknown: use one of {names}", "preset", v=self.preset,
-                                 names=", ".join(PRESETS))
+            raise ParameterError(f"`preset` {self.preset!r} is unknown: use one of {', '.join(PRESETS)}", "preset")
         d = asdict(self)
         pre = PRESETS[self.preset]
         for k, v in pre.items():
@@ -198,16 +176,15 @@ def _check(cfg: TrainConfig) -> None:
     for name, low, high, unit in _RANGES:
         v = getattr(cfg, name)
         if v is not None and not low <= int(v) <= high:
-            raise ParameterError("{0} must be between {low} and {high}{unit}, got {v}", name, low=low, high=high,
-                                 unit=unit, v=v)
+            raise ParameterError(f"`{name}` must be between {low} and {high}{unit}, got {v}", name)
     width = cfg.generator.get("base_width") if isinstance(cfg.generator, dict) else None
     if width is not None and not 1 <= int(width) <= 256:
-        raise ParameterError("{0} must be between 1 and 256, got {v}", "base_width", v=width)
+        raise ParameterError(f"`base_width` must be between 1 and 256, got {width}", "base_width")
     if not (math.isfinite(float(cfg.size_factor)) and 0 < cfg.size_factor <= 1000):
-        raise ParameterError("{0} must be in (0, 1000], got {v}", "size_factor", v=cfg.size_factor)
+        raise ParameterError(f"`size_factor` must be in (0, 1000], got {cfg.size_factor}", "size_factor")
     for name, v in (("max_steps", cfg.max_steps), ("epochs", cfg.epochs), ("time_limit_min", cfg.time_limit_min)):
         if v is not None and not v > 0:
-            raise ParameterError("{0} must be > 0, got {v}", name, v=v)
+            raise ParameterError(f"`{name}` must be > 0, got {v}", name)
 
 
 def run_length(cfg: TrainConfig, n_library: int) -> int | None:
@@ -234,16 +211,16 @@ def resume_config(config: TrainConfig, ckpt: Mapping[str, Any], explicit: Iterab
     try:
         saved = TrainConfig.from_dict(ckpt["config"])
     except (TypeError, AttributeError) as err:
-        raise ParameterError("checkpoint {path} has a bad config ({err}): delete it to start again, or train into "
-                             "a new {0} folder", "out_dir", path=out / "checkpoint.pt", err=err) from None
+        raise ParameterError(f"checkpoint {out / 'checkpoint.pt'} has a bad config ({err}): delete it to start "
+                             "again, or train into a new `out_dir` folder", "out_dir") from None
     for k in RUNTIME_FIELDS:
         setattr(saved, k, getattr(config, k))
     _check_resume_fields(config, saved, explicit, out)
     done = int(ckpt.get("step", 0))
     if config.max_steps is not None:  # a new total (longer or shorter)
         if config.max_steps <= done:
-            raise ParameterError("{0} {v}: the checkpoint in {out} is already at step {done}: give a larger {0} to "
-                                 "continue", "max_steps", v=config.max_steps, out=out, done=done)
+            raise ParameterError(f"`max_steps` {config.max_steps}: the checkpoint in {out} is already at step {done}: "
+                                 "give a larger `max_steps` to continue", "max_steps")
         saved.max_steps, saved.epochs = config.max_steps, None
     elif config.epochs is not None:
         saved.max_steps, saved.epochs = None, config.epochs
@@ -274,6 +251,5 @@ def _check_resume_fields(config: TrainConfig, saved: TrainConfig, explicit: Iter
         if isinstance(theirs, (list, tuple)):
             mine, theirs = tuple(mine), tuple(theirs)
         if mine != theirs and theirs is not None:
-            raise ParameterError("{0} {mine} differs from the checkpoint's {theirs} in {out}: drop {0} to resume (or "
-                                 "train into a new {1})", param, "out_dir", mine=_show(mine), theirs=_show(theirs),
-                                 out=out)
+            raise ParameterError(f"`{param}` {_show(mine)} differs from the checkpoint's {_show(theirs)} in {out}: "
+                                 f"drop `{param}` to resume (or train into a new `out_dir`)", param, "out_dir")

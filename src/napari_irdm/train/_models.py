@@ -71,14 +71,22 @@ def set_milestones(cfg, max_steps: int, *scheds) -> None:
 
 def check_memory(cfg, g: nn.Module, dev: Any) -> None:
     """Refuse a batch that cannot fit before the first step (a lower bound: the U-Net++
-    activations of one forward + backward pass, ≈ 6 tensors per convolution block)."""
+    activations of one forward + backward pass, ≈ 6 tensors per convolution block).
+
+    Raises :class:`~napari_irdm.resources.ResourceError` (a ``MemoryError``) naming `` `batch_size` ``
+    and `` `size` `` (its ``params``).
+    """
     from napari_irdm.device import available_memory_bytes
-    from napari_irdm.resources import require_memory
+    from napari_irdm.resources import ResourceError, require_memory
 
     bw = int(getattr(g, "config", {}).get("base_width", 32))
     depth = int(getattr(g, "config", {}).get("depth", 4))
     per_level = sum((depth + 1 - i) / 2**i for i in range(depth + 1))
     per_sample = 4.0 * 6 * bw * cfg.size**2 * per_level
     need = per_sample * cfg.batch_size * 2  # train batch + validation batch of the same size
-    require_memory(need, f"training with batch_size {cfg.batch_size} at size {cfg.size} (base_width {bw}) on {dev}",
-                   hint="use a smaller batch_size or size", available=available_memory_bytes(dev))
+    try:
+        require_memory(need, f"training with `batch_size` {cfg.batch_size} at `size` {cfg.size} (width {bw}) on {dev}",
+                       hint="use a smaller `batch_size` or `size`", available=available_memory_bytes(dev))
+    except ResourceError as err:
+        err.params = ("batch_size", "size")  # named as napari_irdm.errors.ParameterError names them
+        raise

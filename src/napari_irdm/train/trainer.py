@@ -37,7 +37,7 @@ from napari_irdm.device import resolve_device
 from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train._checkpoint import load_checkpoint, restore, save_checkpoint
-from napari_irdm.train._config import PRESETS, ParameterError, TrainConfig, resume_config, run_length
+from napari_irdm.train._config import PRESETS, TrainConfig, resume_config, run_length
 from napari_irdm.train._data import Schedule, image_stream
 from napari_irdm.train._log import RunLog
 from napari_irdm.train._models import build_models, build_optimisers, check_memory, set_milestones
@@ -45,8 +45,7 @@ from napari_irdm.train._step import LossWeights, gan_step
 from napari_irdm.train.library import get_spec
 from napari_irdm.train.pairs import PairOptions, Projectors, make_batch
 
-__all__ = ["PRESETS", "LossWeights", "ParameterError", "TrainConfig", "export", "gan_step", "load_checkpoint",
-           "train", "train_iter"]
+__all__ = ["PRESETS", "LossWeights", "TrainConfig", "export", "gan_step", "load_checkpoint", "train", "train_iter"]
 
 #: steps whose speed fixes the length of a run given only a time limit (after 5 warm-up steps)
 _PACE_STEPS = 20
@@ -263,7 +262,7 @@ def train_iter(
         ``epochs`` (a new total) taken from ``config``.
     explicit : iterable of str, optional
         On resume: the ``config`` fields the caller set; each must equal the checkpoint's
-        value (else a one-line :class:`ParameterError` names it). Default: every field that
+        value (else a one-line :class:`~napari_irdm.errors.ParameterError` names it). Default: every field that
         differs from the ``TrainConfig`` default.
 
     Returns
@@ -275,7 +274,7 @@ def train_iter(
 
     Raises
     ------
-    ParameterError
+    napari_irdm.errors.ParameterError
         A bad config, or a checkpoint that is damaged or does not fit (a ``ValueError``).
 
     Notes
