@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ class Schedule:
     def __init__(self, n: int, batch: int, seed: int):
         self.n, self.batch, self.seed = n, batch, seed
         self._epoch = -1
-        self._perm = None
+        self._perm = np.arange(0)
 
     def perm(self, epoch: int) -> np.ndarray:
         if epoch != self._epoch:
@@ -53,7 +53,7 @@ class _StepImages(torch.utils.data.Dataset):
 
 
 def image_stream(spec, schedule: Schedule, size: int, first: int, horizon: int, *, workers: int = 0,
-                 seed: int = 0) -> Iterator[tuple[int, list[int], np.ndarray]]:
+                 seed: int = 0) -> Generator[tuple[int, list[int], np.ndarray], None, None]:
     """``(step, indices, ground truths)`` for steps ``first … horizon − 1``, in order.
 
     With ``workers > 0`` the images are drawn ahead by that many processes (a ``DataLoader``

@@ -45,7 +45,7 @@ def batch_metrics(pred, truth, *, data_range: float = 1.0) -> dict[str, np.ndarr
     m = _metrics()
     p = np.asarray(pred.detach().float().cpu().numpy() if hasattr(pred, "detach") else pred, np.float64)
     t = np.asarray(truth.detach().float().cpu().numpy() if hasattr(truth, "detach") else truth, np.float64)
-    out = {"psnr": [], "ssim": [], "nrmse": []}
+    out: dict[str, list[float]] = {"psnr": [], "ssim": [], "nrmse": []}
     for a, b in zip(p, t):
         out["psnr"].append(m.psnr(b, a, data_range=data_range))
         out["ssim"].append(m.ssim(b, a, data_range=data_range))

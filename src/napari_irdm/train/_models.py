@@ -88,5 +88,5 @@ def check_memory(cfg, g: nn.Module, dev: Any) -> None:
         require_memory(need, f"training with `batch_size` {cfg.batch_size} at `size` {cfg.size} (width {bw}) on {dev}",
                        hint="use a smaller `batch_size` or `size`", available=available_memory_bytes(dev))
     except ResourceError as err:
-        err.params = ("batch_size", "size")  # named as napari_irdm.errors.ParameterError names them
+        err.params = ("batch_size", "size")  # type: ignore[attr-defined]  # named as napari_irdm.errors.ParameterError names them
         raise

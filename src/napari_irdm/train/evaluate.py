@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ EVAL_OFFSET = 10**6
 #: iterative classical method -> (the function, the keywords that define the method); the
 #: settings of a run (iterations, weight) are added by :func:`evaluate_iter`, each under the
 #: function's own keyword: a keyword the function does not take is a ``TypeError``
-ITERATIVE = {
+ITERATIVE: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "sart": (sart, {"nonnegative": True}),
     "tv": (tv, {"nonnegative": True}),
     "tv_auto": (tv, {"nonnegative": True, "tv_weight": "auto"}),

@@ -173,7 +173,7 @@ def _spec_grid(spec: DatasetSpec, options: PairOptions) -> np.ndarray:
         los.append(-half + shifts)
         his.append(half + shifts)
     lo, hi = np.concatenate(los), np.concatenate(his)
-    parts = [lo, hi]
+    parts: list[np.ndarray] = [lo, hi]
     for st in options.tilt_steps_deg:
         k = np.arange(int(np.floor(lo.min() / st)) + 1, int(np.ceil(hi.max() / st)))
         inner = k * st
