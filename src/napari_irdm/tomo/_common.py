@@ -15,7 +15,7 @@ import torch
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.geometry import check_angles
 
-__all__ = ["RUNTIME_PARAMETERS", "Setup", "accepts_series", "as_series", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
+__all__ = ["RUNTIME_PARAMETERS", "Setup", "accepts_series", "as_series", "recorded_parameters", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
 
 
 def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> np.ndarray:
@@ -218,7 +218,7 @@ RUNTIME_PARAMETERS = frozenset({"device", "out", "chunk_slices", "projector", "b
                                 "return_info"})
 
 
-def _recorded(sig: inspect.Signature, kwargs: dict) -> dict:
+def recorded_parameters(sig: inspect.Signature, kwargs: dict) -> dict:
     """The parameters a result depends on (after the first two), with the defaults filled in."""
     params = list(sig.parameters.values())[2:]
     return {p.name: kwargs.get(p.name, p.default) for p in params
@@ -259,7 +259,7 @@ def accepts_series(label: str) -> Callable[[Callable], Callable]:
         def describe(**kwargs) -> str:
             from napari_irdm.data import format_step
 
-            return format_step(label, _recorded(sig, kwargs))
+            return format_step(label, recorded_parameters(sig, kwargs))
 
         def wrap(series, angles, result, kwargs):
             from napari_irdm.data import Volume
