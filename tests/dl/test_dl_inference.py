@@ -105,6 +105,11 @@ def test_volume_in_volume_out_with_its_angles_and_one_provenance_line(vol, net):
     assert out.provenance[:-1] == v.provenance and len(out.provenance) == 2
     line = out.provenance[-1]
     assert "method=irdm" in line and "model=UNetPlusPlus" in line and "data_consistency=True" in line
+    # the Trust report reads how it was made back from that line
+    from napari_irdm.analysis.validate import settings_from_provenance
+
+    assert settings_from_provenance(out.provenance) == {"method": "irdm", "model": "UNetPlusPlus",
+                                                        "data_consistency": True}
     # the generator form too
     gen = inpaint_iter(v, model=net)
     try:

@@ -100,7 +100,7 @@ def test_given_angles_make_a_series_but_not_of_our_volume(tmp_path, stack):
     got = read(path, tilt_range=(-60, 60), tilt_step=30)
     assert isinstance(got, TiltSeries) and got.angle_source.startswith("range")
     ours = write_volume(tmp_path / "ours.mrc", Volume(stack, tilt_angles_deg=ANGLES))
-    with pytest.raises(ValueError, match="is a volume .*read_tilt_series"):
+    with pytest.raises(ValueError, match="is a volume .*`tilt_range`.*read_tilt_series"):
         read(ours, tilt_range=(-60, 60), tilt_step=30)
 
 

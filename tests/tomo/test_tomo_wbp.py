@@ -132,10 +132,11 @@ def test_tilt_series_in_volume_out_bit_identical(method):
 
 def test_tilt_series_without_angles_is_refused():
     from napari_irdm import TiltSeries
-    from napari_irdm.io._errors import MissingAnglesError
+    from napari_irdm.errors import ParameterError
 
     ts = TiltSeries(np.zeros((3, 2, 8), np.float32), None, source="x.mrc")
-    with pytest.raises(MissingAnglesError, match="x.mrc has no tilt angles"):
+    with pytest.raises(ParameterError, match="x.mrc has no tilt angles: give `tilt_angles_deg`") as err:
         wbp(ts)
-    with pytest.raises(ValueError, match="tilt_angles_deg is missing"):
+    assert err.value.params == ("tilt_angles_deg",)
+    with pytest.raises(ParameterError, match="`tilt_angles_deg` is missing"):
         wbp(np.zeros((3, 2, 8), np.float32))

@@ -167,13 +167,14 @@ def _bytes_per_slice(net: nn.Module, nz: int, nx: int) -> int:
     return 4 * hp * wp * width * (depth + 1) * 3
 
 
-def accepts_volume(label: str) -> Callable[[Callable], Callable]:
+def accepts_volume(label: str, settings: Callable[[dict], dict] | None = None) -> Callable[[Callable], Callable]:
     """Let ``fn(volume, tilt_angles_deg, **kw)`` (a progress generator) also take a Volume.
 
     Arrays and tensors go through unchanged. A :class:`~napari_irdm.data.Volume` is unpacked
     (its angles unless ``tilt_angles_deg`` is given) and the result comes back as a Volume:
     the input's pixel size, the angles used, and its provenance plus one line
-    ``"<label> key=value ..."`` (:meth:`~napari_irdm.data.Volume.with_step`).
+    ``"<label> key=value ..."`` (:meth:`~napari_irdm.data.Volume.with_step`) of the
+    parameters the result depends on, passed through ``settings`` when given.
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -182,7 +183,8 @@ def accepts_volume(label: str) -> Callable[[Callable], Callable]:
         def describe(**kwargs) -> str:
             from napari_irdm.data import format_step
 
-            return format_step(label, recorded_parameters(sig, kwargs))
+            params = recorded_parameters(sig, kwargs)
+            return format_step(label, settings(params) if settings else params)
 
         @functools.wraps(fn)
         def wrapper(volume, tilt_angles_deg=None, **kwargs):
@@ -201,7 +203,23 @@ def accepts_volume(label: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
-@accepts_volume("IRDM inpaint method=irdm")
+def _irdm_settings(params: dict) -> dict:
+    """The provenance of an IRDM run: ``data_consistency`` says which (``False``, ``True`` =
+    Fourier, ``"iterative"``), as :func:`napari_irdm.analysis.validate.settings_from_provenance`
+    reads it; options of a consistency not used are left out."""
+    p = dict(params)
+    if p.pop("consistency", None) is not None:
+        p["data_consistency"] = "iterative"
+    else:
+        for key in ("tilt_series", "consistency_iterations", "rounds"):
+            p.pop(key, None)
+    if p.get("data_consistency") is not True:
+        p.pop("soft_deg", None)
+        p.pop("dc_min_freq", None)
+    return p
+
+
+@accepts_volume("IRDM inpaint method=irdm", _irdm_settings)
 def inpaint_iter(
     volume,
     tilt_angles_deg=None,

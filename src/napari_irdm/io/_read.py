@@ -157,7 +157,7 @@ def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, ax
     elif angles is None:
         found = find_sidecar_angles(path) if path.is_file() else None
         if found is None and required:
-            raise MissingAnglesError(f"no tilt angles in {path}: give --angles FILE or --tilt-range A B --tilt-step S")
+            raise MissingAnglesError(f"no tilt angles in {path}: give `angles_file`, or `tilt_range` with `tilt_step`")
         angles, source = found if found is not None else (None, "none")
     if angles is not None:
         angles = check_angles(angles, n, what=str(path), source=source)
@@ -303,8 +303,11 @@ def read(
     kind, how = decide_content(raw, angles_given=given)
     if kind == "volume":
         if given:
-            raise ValueError(f"{raw.path} is a volume ({how}): tilt angles do not apply to it; use read_tilt_series "
-                             "to read its slices as images")
+            from napari_irdm.errors import ParameterError
+
+            raise ParameterError(f"{raw.path} is a volume ({how}): `tilt_angles_deg`, `tilt_range` and `angles_file` "
+                                 "do not apply to it; read it with read_tilt_series to take its slices as images",
+                                 "tilt_angles_deg", "tilt_range", "angles_file")
         return _volume_from_raw(raw)
     angles, source = resolve_angles(
         raw, raw.data.shape[0], tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,

@@ -227,17 +227,21 @@ def recorded_parameters(sig: inspect.Signature, kwargs: dict) -> dict:
 
 def _unpack(series, tilt_angles_deg):
     """``(data, angles)`` of a TiltSeries; explicit angles win over the series' own."""
-    from napari_irdm.io._errors import MissingAnglesError
+    from napari_irdm.errors import ParameterError
 
     angles = series.tilt_angles_deg if tilt_angles_deg is None else tilt_angles_deg
     if angles is None:
         what = f"tilt series {series.source}" if series.source else "the tilt series"
-        raise MissingAnglesError(f"{what} has no tilt angles: pass tilt_angles_deg (one angle per image)")
+        raise ParameterError(f"{what} has no tilt angles: give `tilt_angles_deg` (one angle per image)",
+                             "tilt_angles_deg")
     return series.data, angles
 
 
 def _no_angles() -> ValueError:
-    return ValueError("tilt_angles_deg is missing: pass one angle per image, or a TiltSeries that carries them")
+    from napari_irdm.errors import ParameterError
+
+    return ParameterError("`tilt_angles_deg` is missing: give one angle per image, or a TiltSeries that "
+                          "carries them", "tilt_angles_deg")
 
 
 def accepts_series(label: str) -> Callable[[Callable], Callable]:
