@@ -10,7 +10,24 @@ from napari_irdm.errors import ParameterError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["available_memory_bytes", "host_memory_bytes", "memory_limit_bytes", "resolve_device"]
+__all__ = ["available_devices", "available_memory_bytes", "host_memory_bytes", "memory_limit_bytes", "resolve_device"]
+
+
+def available_devices() -> list[str]:
+    """Device names this machine computes on: ``"auto"``, ``"cpu"``, plus ``"cuda"`` and
+    ``"cuda:0"``... and ``"mps"`` where present (for device pickers; all valid for
+    :func:`resolve_device`). Only ``auto`` and ``cpu`` when torch cannot be imported."""
+    choices = ["auto", "cpu"]
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency; a broken install still offers the CPU
+        return choices
+    if torch.cuda.is_available():
+        choices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        choices.append("mps")
+    return choices
 
 
 def resolve_device(device: Any = None) -> torch.device:

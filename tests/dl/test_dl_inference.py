@@ -94,9 +94,29 @@ def test_data_consistency_keeps_measured_fourier_region(vol, net):
     assert np.abs(f_dc[:, 0, 0] - f_plain[:, 0, 0]).max() < 1e-5 * scale  # mean from the network
 
 
-def test_volume_dataclass_carries_angles(vol, net):
-    out = inpaint(Volume(vol, pixel_size_A=1.0, tilt_angles_deg=ANGLES), model=net, data_consistency=True)
-    assert out.shape == vol.shape
+def test_volume_in_volume_out_with_its_angles_and_one_provenance_line(vol, net):
+    v = Volume(vol, pixel_size_A=1.5, tilt_angles_deg=ANGLES, provenance=("WBP of something",))
+    out = inpaint(v, model=net, data_consistency=True)
+    assert isinstance(out, Volume) and out.shape == vol.shape
+    # the same numbers as for the bare array with the Volume's angles
+    np.testing.assert_array_equal(out.data, inpaint(vol, ANGLES, model=net, data_consistency=True))
+    assert out.pixel_size_A == 1.5
+    np.testing.assert_array_equal(out.tilt_angles_deg, ANGLES)
+    assert out.provenance[:-1] == v.provenance and len(out.provenance) == 2
+    line = out.provenance[-1]
+    assert "method=irdm" in line and "model=UNetPlusPlus" in line and "data_consistency=True" in line
+    # the Trust report reads how it was made back from that line
+    from napari_irdm.analysis.validate import settings_from_provenance
+
+    assert settings_from_provenance(out.provenance) == {"method": "irdm", "model": "UNetPlusPlus",
+                                                        "data_consistency": True}
+    # the generator form too
+    gen = inpaint_iter(v, model=net)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        assert isinstance(stop.value, Volume) and "data_consistency=False" in stop.value.provenance[-1]
 
 
 def test_bad_inputs(vol, net):

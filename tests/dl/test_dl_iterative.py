@@ -73,3 +73,23 @@ def test_iterative_consistency_errors():
         inpaint(w, ANGLES, model=net, consistency="iterative", tilt_series=b[:, :2])
     with pytest.raises(ValueError, match="'iterative'"):
         inpaint(w, ANGLES, model=net, consistency="cg", tilt_series=b)
+
+
+def test_iterative_consistency_is_recorded_for_the_trust_report():
+    """A Volume in: one provenance line that says data_consistency=iterative (read back by
+    settings_from_provenance), and the same numbers as for the bare array."""
+    from napari_irdm import Volume
+    from napari_irdm.analysis.validate import settings_from_provenance
+
+    truth = _truth()
+    b = ParallelProjector(ANGLES, truth.shape).forward(truth)
+    w = wbp(b, ANGLES)
+    torch.manual_seed(0)
+    net = UNetPlusPlus(base_width=4, depth=2, residual=False)
+    out = inpaint(Volume(w, tilt_angles_deg=ANGLES), model=net, consistency="iterative", tilt_series=b,
+                  consistency_iterations=3)
+    assert isinstance(out, Volume)
+    np.testing.assert_array_equal(out.data, inpaint(w, ANGLES, model=net, consistency="iterative", tilt_series=b,
+                                                    consistency_iterations=3))
+    assert len(out.provenance) == 1 and "consistency_iterations=3" in out.provenance[0]
+    assert settings_from_provenance(out.provenance)["data_consistency"] == "iterative"

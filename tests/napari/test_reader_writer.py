@@ -165,3 +165,29 @@ def test_microscope_format_opens_through_the_plugin(make_napari_viewer, tmp_path
     assert layer.metadata["pixel_size_A"] == pytest.approx(5.0)
     assert tuple(layer.scale) == pytest.approx((5.0, 5.0, 5.0))
     np.testing.assert_array_equal(np.asarray(layer.data), data)
+
+
+@pytest.mark.parametrize("name,ispg,kind", [("stack.mrc", 0, "tilt_series"), ("vol.mrc", 1, "volume"),
+                                            ("rec.rec", 0, "volume"), ("series.st", 1, "tilt_series")])
+def test_reader_reads_each_file_once_and_the_header_decides(tmp_path, monkeypatch, name, ispg, kind):
+    """No exception-driven second read: one open per file; a stack without angles is a series
+    layer that still needs them (the Reconstruct widget then offers a range)."""
+    import mrcfile
+
+    from napari_irdm.io import _raw
+
+    data = np.random.default_rng(3).random((5, 6, 8), dtype=np.float32)
+    path = tmp_path / name
+    with mrcfile.new(path) as m:
+        m.set_data(data)
+        m.header.ispg = ispg
+    opened = []
+    real_mrc, real_tiff = _raw.open_mrc, _raw.open_tiff
+    monkeypatch.setattr(_raw, "open_mrc", lambda p: opened.append(p) or real_mrc(p))
+    monkeypatch.setattr(_raw, "open_tiff", lambda p: opened.append(p) or real_tiff(p))
+    [(layer_data, kwargs, _)] = napari_get_reader(str(path))(str(path))
+    assert len(opened) == 1
+    assert kwargs["metadata"]["kind"] == kind
+    np.testing.assert_array_equal(layer_data, data)
+    if kind == "tilt_series":
+        assert kwargs["metadata"]["tilt_angles_deg"] is None and kwargs["metadata"]["angle_source"] == "none"

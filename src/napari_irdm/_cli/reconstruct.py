@@ -173,20 +173,21 @@ def _parameters(args: argparse.Namespace) -> dict:
     return params
 
 
-def _generator(method: str, data, angles, params: dict, thickness, device, out):
+def _core(method: str, params: dict, thickness) -> tuple:
+    """The core's progress generator for ``method`` and the keyword arguments that define the result."""
     from napari_irdm import tomo
 
-    common = {"thickness": thickness, "device": device, "out": out}
+    common = {"thickness": thickness}
     if method == "wbp":
-        return tomo.wbp_iter(data, angles, filter_name=params["filter"], **common)
+        return tomo.wbp_iter, dict(filter_name=params["filter"], **common)
     if method == "sirt":
-        return tomo.sirt_iter(data, angles, iterations=params["iterations"], relaxation=params["relaxation"],
-                              nonnegative=params["nonnegative"], stop=params.get("stop"), **common)
+        return tomo.sirt_iter, dict(iterations=params["iterations"], relaxation=params["relaxation"],
+                                    nonnegative=params["nonnegative"], stop=params.get("stop"), **common)
     if method == "sart":
-        return tomo.sart_iter(data, angles, iterations=params["iterations"], relaxation=params["relaxation"],
-                              nonnegative=params["nonnegative"], **common)
-    return tomo.tv_iter(data, angles, iterations=params["iterations"], tv_weight=params["tv_weight"],
-                        nonnegative=params["nonnegative"], solver=params.get("solver"), **common)
+        return tomo.sart_iter, dict(iterations=params["iterations"], relaxation=params["relaxation"],
+                                    nonnegative=params["nonnegative"], **common)
+    return tomo.tv_iter, dict(iterations=params["iterations"], tv_weight=params["tv_weight"],
+                              nonnegative=params["nonnegative"], solver=params.get("solver"), **common)
 
 
 def _inpaint_iter():
@@ -242,7 +243,7 @@ def _peek(args) -> tuple[tuple[int, int, int], int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_irdm import __version__
+    from napari_irdm.data import Volume
     from napari_irdm.device import resolve_device
     from napari_irdm.io import create_volume_mrc, write_volume
     from napari_irdm.tomo import clear_projector_cache
@@ -276,41 +277,36 @@ def run(args: argparse.Namespace) -> int:
 
     check_series(data, angles, what=str(args.tilt))  # geometry refused before any warning or work
     _warn_unused(args)
-    lo, hi = float(min(angles)), float(max(angles))
-    provenance = [
-        f"napari-irdm {__version__} reconstruct method={args.method} "
-        + " ".join(f"{k}={v}" for k, v in params.items()),
-        f"tilt range {lo:g}..{hi:g} deg, {n_tilts} tilts, angles from {ts.angle_source}",
-        f"input {Path(args.tilt).name} tilt axis {ts.tilt_axis}",
-    ]
-    provenance += [p for p in ts.provenance if p.startswith("aligned:")]  # --align
     inpaint_iter = _inpaint_iter() if args.method == "irdm" else None
     quiet = True if args.quiet else None
     shape = (nz, ny, nx)
     px = ts.pixel_size_A
+    # the TiltSeries goes to the core, which returns a Volume: pixel size, angles and the
+    # series' provenance plus one line per step (napari_irdm.data.Volume.from_series)
     if args.method == "irdm":
-        vol = drive(_generator("wbp", data, angles, params, args.thickness, device, None), "WBP", disable=quiet)
+        fn, kw = _core("wbp", params, args.thickness)
+        vol = drive(fn(ts, device=device, **kw), "WBP", disable=quiet)
         iterative = args.data_consistency == "iterative"
-        vol = drive(inpaint_iter(vol, angles, model=args.model, data_consistency=args.data_consistency == "fourier",
+        vol = drive(inpaint_iter(vol, model=args.model, data_consistency=args.data_consistency == "fourier",
                                  nonnegative=args.nonnegative, tta=args.tta, device=device,
                                  consistency="iterative" if iterative else None,
                                  tilt_series=data if iterative else None,
                                  consistency_iterations=args.consistency_iterations), "IRDM",
                     disable=quiet)
-        write_volume(out_path, vol, pixel_size_A=px, provenance=provenance, tilt_angles_deg=angles)
+        write_volume(out_path, vol)
     elif out_path.suffix.lower() in _MRC_SUFFIXES:
-        with create_volume_mrc(out_path, shape, pixel_size_A=px, provenance=provenance,
-                               tilt_angles_deg=angles) as out:
-            drive(_generator(args.method, data, angles, params, args.thickness, device, out),
-                  args.method.upper(), disable=quiet)
+        fn, kw = _core(args.method, params, args.thickness)
+        planned = Volume.from_series(ts, None, step=fn.describe(**kw))  # the header is written first
+        with create_volume_mrc(out_path, shape, pixel_size_A=planned.pixel_size_A, provenance=planned.provenance,
+                               tilt_angles_deg=planned.tilt_angles_deg) as out:
+            drive(fn(ts, device=device, out=out, **kw), args.method.upper(), disable=quiet)
             # free the input and the cached projection matrices before the file's statistics
             # pass reads the whole output back (keeps the peak RSS of big volumes down)
             del data, ts
             clear_projector_cache()
     else:
-        vol = drive(_generator(args.method, data, angles, params, args.thickness, device, None),
-                    args.method.upper(), disable=quiet)
-        write_volume(out_path, vol, pixel_size_A=px, provenance=provenance, tilt_angles_deg=angles)
+        fn, kw = _core(args.method, params, args.thickness)
+        write_volume(out_path, drive(fn(ts, device=device, **kw), args.method.upper(), disable=quiet))
     size = f"{nz}x{ny}x{nx}"
     px_txt = f", voxel {px:g} Å" if px else ""
     print(f"wrote {out_path} ({size} {args.method}{px_txt})")

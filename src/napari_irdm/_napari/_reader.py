@@ -19,15 +19,10 @@ __all__ = ["EXTENSIONS", "napari_get_reader", "read_layers"]
 
 log = logging.getLogger(__name__)
 
-#: extensions of tilt series (always read as such)
-SERIES_EXTENSIONS = (".st", ".ali", ".mrcs", ".preali")
-#: microscope formats read through RosettaSciIO (always tilt series)
+#: what napari offers us: the MRC family and TIFF (napari_irdm.io decides series vs volume
+#: from the header) and the microscope formats read through RosettaSciIO (tilt series)
 MICROSCOPE_EXTENSIONS = (".emd", ".dm3", ".dm4", ".ser", ".emi", ".hspy")
-#: extensions of reconstructed volumes
-VOLUME_EXTENSIONS = (".rec",)
-#: extensions read as a tilt series when angles are found, else as a volume
-EITHER_EXTENSIONS = (".mrc", ".tif", ".tiff", ".map")
-EXTENSIONS = SERIES_EXTENSIONS + MICROSCOPE_EXTENSIONS + VOLUME_EXTENSIONS + EITHER_EXTENSIONS
+EXTENSIONS = (".st", ".ali", ".mrcs", ".preali", ".rec", ".mrc", ".map", ".tif", ".tiff") + MICROSCOPE_EXTENSIONS
 
 
 def _one_path(path) -> str | None:
@@ -60,47 +55,24 @@ def napari_get_reader(path) -> Callable | None:
         return None
 
 
-def _written_as_volume(p: str) -> bool:
-    """True for a file napari-irdm wrote as a volume (MRC space group 1, TIFF axes ZYX)."""
-    try:
-        if p.lower().endswith((".tif", ".tiff")):
-            import tifffile
-
-            with tifffile.TiffFile(p) as tf:
-                return tf.series[0].axes.upper().startswith("Z")
-        import mrcfile
-
-        with mrcfile.open(p, header_only=True, permissive=True) as mrc:
-            return int(mrc.header.ispg) == 1
-    except Exception:  # noqa: BLE001
-        return False
-
-
 def _read(p: str) -> list[tuple]:
+    """One read: :func:`napari_irdm.io.read` says from the header whether it is a series or a volume."""
     from napari_irdm import io
+    from napari_irdm.data import Volume
 
-    ext = Path(p).suffix.lower()
+    got = io.read(p)
     stem = Path(p).stem
-    if ext in VOLUME_EXTENSIONS:
-        return [volume_layer_data(io.read_volume(p), name=stem, metadata={"source": p})]
-    try:
-        series = io.read_tilt_series(p)
-    except ValueError:
-        if ext in SERIES_EXTENSIONS + MICROSCOPE_EXTENSIONS:
-            raise
-        # no tilt angles anywhere: a volume (or a stack the user gives angles for in the widget)
-        return [volume_layer_data(io.read_volume(p), name=stem, metadata={"source": p})]
-    # angles from our own header/metadata (not a sidecar file): a volume we wrote keeps the
-    # angles of its series there too, and says it is a volume (MRC ispg 1, TIFF axes ZYX)
-    if ext in EITHER_EXTENSIONS and str(series.angle_source).startswith("napari-irdm") and _written_as_volume(p):
-        return [volume_layer_data(io.read_volume(p), name=stem, metadata={"source": p})]
-    return [series_layer_data(series, name=stem)]
+    if isinstance(got, Volume):
+        return [volume_layer_data(got, name=stem, metadata={"source": p})]
+    return [series_layer_data(got, name=stem)]
 
 
 def read_layers(path) -> list[tuple] | None:
     """Read a tilt series or a volume into napari layer-data tuples.
 
-    Tilt series get ``scale = (1, px, px)`` and volumes ``(px, px, px)`` with ``px`` in Å;
+    Which of the two a file holds comes from its header (:func:`napari_irdm.io.read`); a
+    stack without tilt angles opens as a tilt-series layer whose ``tilt_angles_deg`` is
+    ``None`` (give them in the Reconstruct widget). Both get ``scale = (px, px, px)`` in Å;
     ``metadata`` holds ``kind``, ``pixel_size_A``, ``tilt_angles_deg``, ``angle_source``,
     ``tilt_axis``, ``source`` and ``provenance``. Returns ``None`` (with a napari warning
     giving the reason) when the file cannot be read.

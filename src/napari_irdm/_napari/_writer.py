@@ -35,7 +35,6 @@ def write_mrc(path: str, data: Any, meta: dict) -> list[str]:
     list of str
         Paths written.
     """
-    from napari_irdm import __version__
     from napari_irdm.data import TiltSeries
     from napari_irdm.io import write_tilt_series, write_volume
 
@@ -47,16 +46,16 @@ def write_mrc(path: str, data: Any, meta: dict) -> list[str]:
     if not px:
         scale = np.asarray(meta.get("scale", (1.0,) * arr.ndim), dtype=float)
         px = float(scale[-1]) if scale[-1] != 1.0 else None
+    px = float(px) if px else None
     angles = md.get("tilt_angles_deg")
     angles = None if angles is None else np.asarray(angles, dtype=np.float64)
-    provenance = tuple(str(p) for p in (md.get("provenance") or ()))
-    provenance += (f"napari-irdm {__version__}: saved layer {meta.get('name', '')!r} from napari",)
+    history = tuple(str(p) for p in (md.get("provenance") or ()))
+    step = f"saved layer {meta.get('name', '')!r} from napari"
     arr = arr.astype(np.float32, copy=False)
     if md.get("kind") == "tilt_series" and angles is not None:
-        series = TiltSeries(data=arr, tilt_angles_deg=angles, pixel_size_A=float(px) if px else None,
-                            angle_source=str(md.get("angle_source", "layer metadata")),
-                            provenance=provenance)
-        out = write_tilt_series(path, series)
+        series = TiltSeries(data=arr, tilt_angles_deg=angles, pixel_size_A=px,
+                            angle_source=str(md.get("angle_source", "layer metadata")), provenance=history)
+        out = write_tilt_series(path, series.with_step(step))
         return [str(out), str(Path(out).with_suffix(".rawtlt"))]
-    volume = Volume(data=arr, pixel_size_A=float(px) if px else None, tilt_angles_deg=angles, provenance=provenance)
-    return [str(write_volume(path, volume))]
+    volume = Volume(data=arr, pixel_size_A=px, tilt_angles_deg=angles, provenance=history)
+    return [str(write_volume(path, volume.with_step(step)))]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, cons
 from napari_irdm.geometry import check_angles
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import is_float32 as _is_float32
+from napari_irdm.tomo._common import recorded_parameters
 
 __all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model", "tta_flips"]
 
@@ -164,6 +167,59 @@ def _bytes_per_slice(net: nn.Module, nz: int, nx: int) -> int:
     return 4 * hp * wp * width * (depth + 1) * 3
 
 
+def accepts_volume(label: str, settings: Callable[[dict], dict] | None = None) -> Callable[[Callable], Callable]:
+    """Let ``fn(volume, tilt_angles_deg, **kw)`` (a progress generator) also take a Volume.
+
+    Arrays and tensors go through unchanged. A :class:`~napari_irdm.data.Volume` is unpacked
+    (its angles unless ``tilt_angles_deg`` is given) and the result comes back as a Volume:
+    the input's pixel size, the angles used, and its provenance plus one line
+    ``"<label> key=value ..."`` (:meth:`~napari_irdm.data.Volume.with_step`) of the
+    parameters the result depends on, passed through ``settings`` when given.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        def describe(**kwargs) -> str:
+            from napari_irdm.data import format_step
+
+            params = recorded_parameters(sig, kwargs)
+            return format_step(label, settings(params) if settings else params)
+
+        @functools.wraps(fn)
+        def wrapper(volume, tilt_angles_deg=None, **kwargs):
+            from napari_irdm.data import Volume
+
+            if not isinstance(volume, Volume):
+                return (yield from fn(volume, tilt_angles_deg, **kwargs))
+            angles = volume.tilt_angles_deg if tilt_angles_deg is None else tilt_angles_deg
+            out = yield from fn(volume.data, angles, **kwargs)
+            return volume.with_step(describe(**kwargs), data=out,
+                                    tilt_angles_deg=None if angles is None else np.asarray(angles, np.float64))
+
+        wrapper.describe = describe  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _irdm_settings(params: dict) -> dict:
+    """The provenance of an IRDM run: ``data_consistency`` says which (``False``, ``True`` =
+    Fourier, ``"iterative"``), as :func:`napari_irdm.analysis.validate.settings_from_provenance`
+    reads it; options of a consistency not used are left out."""
+    p = dict(params)
+    if p.pop("consistency", None) is not None:
+        p["data_consistency"] = "iterative"
+    else:
+        for key in ("tilt_series", "consistency_iterations", "rounds"):
+            p.pop(key, None)
+    if p.get("data_consistency") is not True:
+        p.pop("soft_deg", None)
+        p.pop("dc_min_freq", None)
+    return p
+
+
+@accepts_volume("IRDM inpaint method=irdm", _irdm_settings)
 def inpaint_iter(
     volume,
     tilt_angles_deg=None,
@@ -184,7 +240,134 @@ def inpaint_iter(
     consistency_iterations: int = 30,
     rounds: int = 1,
 ) -> Generator[Progress, Any, Any]:
-    """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator).
+    """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator form of :func:`inpaint`).
+
+    Parameters are those of :func:`inpaint`.
+
+    Yields
+    ------
+    Progress
+        One event per chunk of slices (``step`` = slices done of ``ny``).
+
+    Returns
+    -------
+    ndarray, Tensor or Volume, shape (nz, ny, nx), float32
+        As :func:`inpaint`.
+    """
+    if consistency is not None:
+        from napari_irdm.dl.iterative import iterative_consistency_iter
+
+        return (yield from iterative_consistency_iter(
+            volume, tilt_angles_deg, tilt_series, consistency=consistency, iterations=consistency_iterations,
+            rounds=rounds, data_consistency=data_consistency, nonnegative=nonnegative, out=out,
+            net_kwargs=dict(model=model, batch_size=batch_size, device=device, normalise=normalise,
+                            empty_fraction=empty_fraction, tta=tta)))
+    is_tensor = isinstance(volume, torch.Tensor)
+    if not is_tensor:
+        volume = np.asarray(volume)
+    angles = _check_inputs(volume, tilt_angles_deg, batch_size=batch_size, empty_fraction=empty_fraction,
+                           normalise=normalise, data_consistency=data_consistency)
+    nz, ny, nx = (int(s) for s in volume.shape)
+    dev = resolve_device(device)
+    from napari_irdm.resources import require_memory
+
+    # the float32 input copy, the output and (data consistency / TTA) one more volume
+    require_memory(4.0 * nz * ny * nx * (3 + bool(data_consistency) + bool(tta)),
+                   f"IRDM on a {nz}x{ny}x{nx} volume", hint="bin or crop the volume, or give a smaller --thickness")
+    yield Progress(0, ny, "loading IRDM model")
+    net = prepare_model(model, device=dev, tilt_angles_deg=angles)
+    bs = _batch_slices(net, batch_size, (nz, ny, nx), dev)
+    min_span = float(empty_fraction) * _largest_contrast(volume)
+    flips = tta_flips(angles) if tta else ((),)
+    mask = None
+    if data_consistency:
+        mask = consistency_mask((nz, nx), angles, soft_deg=soft_deg, min_freq=dc_min_freq)
+        mask = torch.from_numpy(mask).to(dev)
+    out = _new_out(out, (nz, ny, nx), volume)
+    for y0 in range(0, ny, bs):
+        y1 = min(ny, y0 + bs)
+        res = predict_slices(net, _slices_on(volume, y0, y1, dev).permute(1, 0, 2), normalise=normalise, mask=mask,
+                             min_span=min_span, nonnegative=nonnegative, flips=flips).permute(1, 0, 2)
+        out[:, y0:y1, :] = res.to(out.device) if is_tensor else res.cpu().numpy()
+        yield Progress(y1, ny, f"IRDM slices {y1}/{ny}")
+    return out
+
+
+def _check_inputs(volume, tilt_angles_deg, *, batch_size, empty_fraction, normalise, data_consistency):
+    """One-line ``ValueError`` for a bad volume or option; the checked angles (or ``None``)."""
+    if volume.ndim != 3:
+        raise ValueError(f"inpaint needs a (nz, ny, nx) volume, got shape {tuple(volume.shape)}: pass a 3-D volume")
+    if getattr(volume, "is_meta", False):
+        raise ValueError("inpaint got a tensor on the 'meta' device (it holds no data): pass real data")
+    if min(volume.shape) < 1:
+        raise ValueError(f"inpaint got an empty volume of shape {tuple(volume.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if "complex" in str(getattr(volume, "dtype", "")):
+        raise ValueError(f"inpaint got complex values ({volume.dtype}): pass a real volume (e.g. np.abs or .real)")
+    if not 0.0 <= float(empty_fraction) < 1.0:
+        raise ValueError(f"empty_fraction must be in [0, 1), got {empty_fraction}")
+    if normalise not in ("robust", "minmax", "none"):
+        raise ValueError(f"unknown normalisation {normalise!r}: use 'robust', 'minmax' or 'none'")
+    if tilt_angles_deg is not None:
+        return check_angles(tilt_angles_deg, what="inpaint")
+    if data_consistency:
+        raise ValueError("data_consistency=True needs the tilt angles: pass tilt_angles_deg")
+    return None
+
+
+def _batch_slices(net: nn.Module, batch_size: int, shape: tuple[int, int, int], dev) -> int:
+    """Slices per forward pass: ``batch_size``, lowered to fit a quarter of the free memory."""
+    nz, ny, nx = shape
+    fit = max(1, int(0.25 * available_memory_bytes(dev) // max(_bytes_per_slice(net, nz, nx), 1)))
+    return max(1, min(int(batch_size), fit, ny))
+
+
+def _largest_contrast(volume) -> float:
+    """Largest slice contrast (max − min) over up to 64 evenly spaced ``(nz, nx)`` slices."""
+    ny = int(volume.shape[1])
+    probe = np.unique(np.linspace(0, ny - 1, min(ny, 64)).round().astype(int))
+    contrast = 0.0
+    for y in probe:
+        sl = volume[:, int(y), :]
+        sl = sl.float() if isinstance(volume, torch.Tensor) else np.asarray(sl, dtype=np.float32)
+        c = float(sl.max() - sl.min())
+        if np.isfinite(c):
+            contrast = max(contrast, c)
+    return contrast
+
+
+def _new_out(out, shape: tuple[int, int, int], volume):
+    """The output: ``out`` checked against the volume's kind and ``shape``, or a new float32 one."""
+    is_tensor = isinstance(volume, torch.Tensor)
+    if out is None:
+        if is_tensor:
+            return torch.empty(shape, dtype=torch.float32, device=volume.device)
+        return np.empty(shape, dtype=np.float32)
+    if tuple(out.shape) != shape or isinstance(out, torch.Tensor) != is_tensor:
+        raise ValueError(
+            f"out must be a {'tensor' if is_tensor else 'NumPy-like array'} of shape {shape}, "
+            f"got {type(out).__name__} of shape {tuple(out.shape)}"
+        )
+    if not _is_float32(out.dtype):
+        raise ValueError(f"out has dtype {out.dtype}: pass a float32 array of shape {shape}")
+    return out
+
+
+def _slices_on(volume, y0: int, y1: int, dev) -> torch.Tensor:
+    """``volume[:, y0:y1, :]`` as float32 on ``dev``; NaN / Inf refused."""
+    chunk = volume[:, y0:y1, :]
+    if isinstance(volume, torch.Tensor):
+        t = chunk.to(device=dev, dtype=torch.float32)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(dev)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"volume slices {y0}–{y1 - 1} contain NaN or Inf: clean the reconstruction first")
+    return t
+
+
+def inpaint(volume, tilt_angles_deg=None, **kwargs):
+    """Restore every ``(nz, nx)`` slice of a volume with an IRDM model.
 
     Parameters
     ----------
@@ -248,115 +431,11 @@ def inpaint_iter(
         shipped model this *lowered* PSNR (docs/validate.md), so keep 1 unless a model
         was trained for it.
 
-    Yields
-    ------
-    Progress
-        One event per chunk of slices (``step`` = slices done of ``ny``).
-
     Returns
     -------
-    ndarray or Tensor, shape (nz, ny, nx), float32
-        NumPy in → NumPy out; a tensor in → a tensor on the input's device.
-    """
-    from napari_irdm.data import Volume
-
-    if isinstance(volume, Volume):
-        if tilt_angles_deg is None:
-            tilt_angles_deg = volume.tilt_angles_deg
-        volume = volume.data
-    if consistency is not None:
-        from napari_irdm.dl.iterative import iterative_consistency_iter
-
-        return (yield from iterative_consistency_iter(
-            volume, tilt_angles_deg, tilt_series, consistency=consistency, iterations=consistency_iterations,
-            rounds=rounds, data_consistency=data_consistency, nonnegative=nonnegative, out=out,
-            net_kwargs=dict(model=model, batch_size=batch_size, device=device, normalise=normalise,
-                            empty_fraction=empty_fraction, tta=tta)))
-    is_tensor = isinstance(volume, torch.Tensor)
-    if not is_tensor:
-        volume = np.asarray(volume)
-    if volume.ndim != 3:
-        raise ValueError(f"inpaint needs a (nz, ny, nx) volume, got shape {tuple(volume.shape)}: pass a 3-D volume")
-    if getattr(volume, "is_meta", False):
-        raise ValueError("inpaint got a tensor on the 'meta' device (it holds no data): pass real data")
-    if min(volume.shape) < 1:
-        raise ValueError(f"inpaint got an empty volume of shape {tuple(volume.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    if "complex" in str(getattr(volume, "dtype", "")):
-        raise ValueError(f"inpaint got complex values ({volume.dtype}): pass a real volume (e.g. np.abs or .real)")
-    if not 0.0 <= float(empty_fraction) < 1.0:
-        raise ValueError(f"empty_fraction must be in [0, 1), got {empty_fraction}")
-    if normalise not in ("robust", "minmax", "none"):
-        raise ValueError(f"unknown normalisation {normalise!r}: use 'robust', 'minmax' or 'none'")
-    if tilt_angles_deg is not None:
-        tilt_angles_deg = check_angles(tilt_angles_deg, what="inpaint")
-    elif data_consistency:
-        raise ValueError("data_consistency=True needs the tilt angles: pass tilt_angles_deg")
-    nz, ny, nx = (int(s) for s in volume.shape)
-
-    dev = resolve_device(device)
-    from napari_irdm.resources import require_memory
-
-    # the float32 input copy, the output and (data consistency / TTA) one more volume
-    require_memory(4.0 * nz * ny * nx * (3 + bool(data_consistency) + bool(tta)),
-                   f"IRDM on a {nz}x{ny}x{nx} volume", hint="bin or crop the volume, or give a smaller --thickness")
-    yield Progress(0, ny, "loading IRDM model")
-    net = prepare_model(model, device=dev, tilt_angles_deg=tilt_angles_deg)
-    per_slice = _bytes_per_slice(net, nz, nx)
-    fit = max(1, int(0.25 * available_memory_bytes(dev) // max(per_slice, 1)))
-    bs = max(1, min(int(batch_size), fit, ny))
-
-    probe = np.unique(np.linspace(0, ny - 1, min(ny, 64)).round().astype(int))
-    contrast = 0.0
-    for y in probe:
-        sl = volume[:, int(y), :]
-        sl = sl.float() if is_tensor else np.asarray(sl, dtype=np.float32)
-        c = float(sl.max() - sl.min())
-        if np.isfinite(c):
-            contrast = max(contrast, c)
-    min_span = float(empty_fraction) * contrast
-    flips = tta_flips(tilt_angles_deg) if tta else ((),)
-
-    mask = None
-    if data_consistency:
-        mask = consistency_mask((nz, nx), tilt_angles_deg, soft_deg=soft_deg, min_freq=dc_min_freq)
-        mask = torch.from_numpy(mask).to(dev)
-
-    if out is None:
-        if is_tensor:
-            out = torch.empty((nz, ny, nx), dtype=torch.float32, device=volume.device)
-        else:
-            out = np.empty((nz, ny, nx), dtype=np.float32)
-    elif tuple(out.shape) != (nz, ny, nx) or isinstance(out, torch.Tensor) != is_tensor:
-        raise ValueError(
-            f"out must be a {'tensor' if is_tensor else 'NumPy-like array'} of shape {(nz, ny, nx)}, "
-            f"got {type(out).__name__} of shape {tuple(out.shape)}"
-        )
-    elif not _is_float32(out.dtype):
-        raise ValueError(f"out has dtype {out.dtype}: pass a float32 array of shape {(nz, ny, nx)}")
-    for y0 in range(0, ny, bs):
-        y1 = min(ny, y0 + bs)
-        chunk = volume[:, y0:y1, :]
-        if is_tensor:
-            t = chunk.to(device=dev, dtype=torch.float32)
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(dev)
-        if not torch.isfinite(t).all():
-            raise ValueError(f"volume slices {y0}–{y1 - 1} contain NaN or Inf: clean the reconstruction first")
-        res = predict_slices(net, t.permute(1, 0, 2), normalise=normalise, mask=mask, min_span=min_span,
-                             nonnegative=nonnegative, flips=flips).permute(1, 0, 2)
-        if is_tensor:
-            out[:, y0:y1, :] = res.to(out.device)
-        else:
-            out[:, y0:y1, :] = res.cpu().numpy()
-        yield Progress(y1, ny, f"IRDM slices {y1}/{ny}")
-    return out
-
-
-def inpaint(volume, tilt_angles_deg=None, **kwargs):
-    """Eager :func:`inpaint_iter`: returns the restored ``(nz, ny, nx)`` volume.
-
-    Accepts the same arguments; see :func:`inpaint_iter`.
+    ndarray, Tensor or Volume, shape (nz, ny, nx), float32
+        NumPy in → NumPy out; a tensor in → a tensor on the input's device; a
+        :class:`~napari_irdm.Volume` in → a Volume with its pixel size, the angles and its
+        provenance plus one line naming the model and options.
     """
     return run_to_completion(inpaint_iter(volume, tilt_angles_deg, **kwargs))

@@ -4,7 +4,8 @@ Pure functions; importing this package loads NumPy only (``mrcfile``, ``tifffile
 SciPy are imported on use). Conventions (docs/DESIGN.md): tilt series ``(n_tilts, ny, nx)``
 float32 with the tilt axis along ``y``; volumes ``(nz, ny, nx)``; angles in degrees;
 pixel sizes in Å. Bad input raises ``ValueError`` with a one-line message naming the file
-and the fix. Every write is atomic (temp file in the same folder, then ``os.replace``).
+and the fix. :func:`read` returns a :class:`~napari_irdm.data.TiltSeries` or a
+:class:`~napari_irdm.data.Volume`, whichever the header says the file holds. Every write is atomic (temp file in the same folder, then ``os.replace``).
 See docs/io.md.
 """
 
@@ -22,7 +23,7 @@ from napari_irdm.io._atomic import (
 from napari_irdm.io._errors import MissingFileError
 from napari_irdm.io._offset import detect_offset, normalise_offset
 from napari_irdm.io._raw import SUPPORTED_SUFFIXES
-from napari_irdm.io._read import inspect_file, is_supported, read_tilt_series, read_volume
+from napari_irdm.io._read import inspect_file, is_supported, read, read_tilt_series, read_volume
 from napari_irdm.io._write import write_tilt_series, write_volume
 from napari_irdm.io.angles import read_angles, write_angles
 from napari_irdm.io.mrc import create_volume_mrc
@@ -44,6 +45,7 @@ __all__ = [
     "inspect_file",
     "is_supported",
     "normalise_offset",
+    "read",
     "read_angles",
     "read_tilt_series",
     "read_volume",

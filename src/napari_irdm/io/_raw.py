@@ -16,9 +16,13 @@ from napari_irdm.io.angles import find_sidecar_angles, read_angles
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
 from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
 
-__all__ = ["CHUNK_BYTES", "SUPPORTED_SUFFIXES", "Raw", "check_axis", "open_raw", "resolve_angles", "resolve_pixel", "sample"]
+__all__ = ["CHUNK_BYTES", "SERIES_SUFFIXES", "SUPPORTED_SUFFIXES", "VOLUME_SUFFIXES", "Raw", "check_axis",
+           "decide_content", "open_raw", "resolve_angles", "resolve_pixel", "sample"]
 
 SUPPORTED_SUFFIXES = MRC_SUFFIXES + TIFF_SUFFIXES
+#: IMOD's names for image stacks (raw, aligned, pre-aligned) and for reconstructions
+SERIES_SUFFIXES = (".st", ".ali", ".mrcs", ".preali")
+VOLUME_SUFFIXES = (".rec",)
 CHUNK_BYTES = 64 * 2**20
 
 
@@ -65,7 +69,8 @@ class Raw:
     @property
     def content_kind(self) -> tuple[str | None, str]:
         """``("volume" | "tilt series" | None, how we know)`` from our metadata, the MRC space
-        group (0 = image stack, 1 = volume) or the TIFF axes (T = series, Z = volume)."""
+        group (0 = image stack, 1 = volume) or the TIFF axes (T, I or Q first = a stack of
+        images, Z = volume). :func:`decide_content` turns it into the answer."""
         meta = self.contents.irdm_metadata
         if meta and meta.get("kind") in ("volume", "tilt series"):
             return meta["kind"], "napari-irdm metadata"
@@ -79,7 +84,7 @@ class Raw:
                 return "volume", f"MRC space group {c.ispg} (volume stack)"
             return None, f"MRC space group {c.ispg} (unknown)"
         axes = getattr(c, "axes", "")
-        if axes[:1] in ("T", "I"):
+        if axes[:1] in ("T", "I", "Q"):  # time, image sequence, tifffile's plain stack
             return "tilt series", f"TIFF axes {axes}"
         if axes[:1] == "Z":
             return "volume", f"TIFF axes {axes}"
@@ -89,6 +94,35 @@ class Raw:
         if isinstance(self.contents, MrcContents):
             return f"MRC mode {self.contents.mode} ({self.data.dtype.name})"
         return f"TIFF {self.contents.axes} ({self.data.dtype.name})"
+
+
+def decide_content(raw: Raw, *, angles_given: bool = False) -> tuple[str, str]:
+    """Tilt series or volume: ``("tilt series" | "volume", how we know)``, one rule for
+    :func:`napari_irdm.io.read`, :func:`napari_irdm.io.inspect_file` and the napari reader.
+
+    In this order: the napari-irdm metadata of a file we wrote; angles the caller gave (a
+    series); IMOD's suffixes (``.st .ali .mrcs .preali`` series, ``.rec`` volume); a header
+    saying image stack (MRC space group 0, TIFF axes T/I/Q); angles for every image next to
+    the file or in its extended header (many writers leave space group 1 on image stacks);
+    else a volume.
+    """
+    kind, how = raw.content_kind
+    if how == "napari-irdm metadata":
+        return str(kind), how
+    if angles_given:
+        return "tilt series", "tilt angles given"
+    suffix = raw.path.suffix.lower()
+    if suffix in SERIES_SUFFIXES:
+        return "tilt series", f"{suffix} file (an image stack)"
+    if suffix in VOLUME_SUFFIXES:
+        return "volume", f"{suffix} file (a reconstruction)"
+    if kind == "tilt series":
+        return kind, how
+    found = find_sidecar_angles(raw.path) or raw.header_angles(raw.data.shape[0])
+    if found is not None and np.asarray(found[0]).size == raw.data.shape[0]:
+        return "tilt series", (f"tilt angles for every image ({found[-1]}); the header's {how} is ignored"
+                               if kind == "volume" else f"tilt angles for every image ({found[-1]})")
+    return "volume", how if kind == "volume" else f"{how}, no tilt angles"
 
 
 def _file_kind(path: Path) -> str:

@@ -12,11 +12,20 @@ import numpy as np
 from napari_irdm.data import TiltSeries, Volume
 from napari_irdm.io._errors import MissingAnglesError
 from napari_irdm.io._offset import detect_offset
-from napari_irdm.io._raw import CHUNK_BYTES, Raw, check_axis, open_raw, resolve_angles, resolve_pixel, sample
+from napari_irdm.io._raw import (
+    CHUNK_BYTES,
+    Raw,
+    check_axis,
+    decide_content,
+    open_raw,
+    resolve_angles,
+    resolve_pixel,
+    sample,
+)
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, is_mrc_header
 from napari_irdm.io.tiff import TIFF_SUFFIXES, is_tiff_header
 
-__all__ = ["inspect_file", "is_supported", "read_tilt_series", "read_volume"]
+__all__ = ["inspect_file", "is_supported", "read", "read_tilt_series", "read_volume"]
 
 
 def read_tilt_series(
@@ -80,12 +89,18 @@ def read_tilt_series(
     if _rsciio.handles(path):  # EMD, DM3/DM4, SER/EMI, .hspy or a folder of them (RosettaSciIO)
         return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
     raw = open_raw(path, "tilt series")
-    path = raw.path
-    n = raw.data.shape[0]
     angles, angle_source = resolve_angles(
-        raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
+        raw, raw.data.shape[0], tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
         angles_file=angles_file, required=True,
     )
+    return _series_from_raw(raw, angles, angle_source, axis=axis, rotation_deg=rotation_deg,
+                            pixel_size_A=pixel_size_A, offset=offset)
+
+
+def _series_from_raw(raw: Raw, angles, angle_source: str, *, axis: str, rotation_deg, pixel_size_A,
+                     offset) -> TiltSeries:
+    """The TiltSeries of an opened file: float32 in the house frame, pixel size, provenance."""
+    path = raw.path
     px, px_source = resolve_pixel(raw, pixel_size_A)
     provenance = list(raw.file_provenance)
     provenance.append(f"read {path.name}: {raw.describe()}, {'x'.join(map(str, raw.data.shape))}")
@@ -102,7 +117,8 @@ def read_tilt_series(
         provenance.append(f"undid an in-plane tilt-axis rotation of {rotation:g} deg (linear interpolation)")
     if axis == "x":
         provenance.append("tilt axis along x in the file: images transposed so it runs along y")
-    provenance.append(f"tilt angles from {angle_source}")
+    provenance.append(f"tilt angles from {angle_source}" if angles is not None else
+                      "no tilt angles in the file or next to it: give them before reconstructing")
     if px is not None:
         provenance.append(f"pixel size {px:g} A from {px_source}")
     return TiltSeries(
@@ -116,8 +132,10 @@ def read_tilt_series(
     )
 
 
-def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> TiltSeries:
-    """A tilt series from a RosettaSciIO format (see :mod:`napari_irdm.io._rsciio`)."""
+def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A,
+                   *, required: bool = True) -> TiltSeries:
+    """A tilt series from a RosettaSciIO format (see :mod:`napari_irdm.io._rsciio`); without
+    angles anywhere: ``MissingAnglesError``, or (``required=False``) angles ``None``."""
     from napari_irdm.geometry import angles_from_range, check_angles
     from napari_irdm.io._rsciio import read_rsciio
     from napari_irdm.io.angles import find_sidecar_angles, read_angles
@@ -138,10 +156,11 @@ def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, ax
         angles, source = read_angles(angles_file), f"file: {angles_file}"
     elif angles is None:
         found = find_sidecar_angles(path) if path.is_file() else None
-        if found is None:
+        if found is None and required:
             raise MissingAnglesError(f"no tilt angles in {path}: give `angles_file`, or `tilt_range` with `tilt_step`")
-        angles, source = found
-    angles = check_angles(angles, n, what=str(path), source=source)
+        angles, source = found if found is not None else (None, "none")
+    if angles is not None:
+        angles = check_angles(angles, n, what=str(path), source=source)
     if pixel_size_A is not None:
         px = float(pixel_size_A)
     d = np.asarray(data, np.float32)
@@ -149,7 +168,8 @@ def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, ax
         raise ValueError(f"{path} contains NaN or Inf: replace them (e.g. by the background) before reconstructing")
     if axis == "x":
         d = np.ascontiguousarray(d.transpose(0, 2, 1))
-    prov = [f"read {path.name}: {what}, {'x'.join(map(str, data.shape))}", f"tilt angles from {source}"]
+    prov = [f"read {path.name}: {what}, {'x'.join(map(str, data.shape))}",
+            f"tilt angles from {source}" if angles is not None else "no tilt angles in the file or next to it"]
     if axis == "x":
         prov.append("tilt axis along x in the file: images transposed so it runs along y")
     if px is not None:
@@ -210,7 +230,11 @@ def read_volume(path: str | os.PathLike) -> Volume:
     ValueError
         Missing / empty / truncated / corrupt file, data not 3-D.
     """
-    raw = open_raw(path, "volume")
+    return _volume_from_raw(open_raw(path, "volume"))
+
+
+def _volume_from_raw(raw: Raw) -> Volume:
+    """The Volume of an opened file: float32 copy (chunked), voxel size, our angles, provenance."""
     px, _ = raw.file_pixel_size
     meta = raw.contents.irdm_metadata
     angles = None
@@ -222,6 +246,75 @@ def read_volume(path: str | os.PathLike) -> Volume:
     for z in range(0, src.shape[0], step):
         data[z : z + step] = src[z : z + step]
     return Volume(data=data, pixel_size_A=px, tilt_angles_deg=angles, provenance=raw.file_provenance)
+
+
+def read(
+    path: str | os.PathLike,
+    *,
+    tilt_angles_deg=None,
+    tilt_range: tuple[float, float] | None = None,
+    tilt_step: float | None = None,
+    angles_file: str | os.PathLike | None = None,
+    tilt_axis: Literal["y", "x"] = "y",
+    rotation_deg: float = 0.0,
+    pixel_size_A: float | None = None,
+    offset: Literal["auto"] | float | None = "auto",
+) -> TiltSeries | Volume:
+    """Read a file as what its header says it holds: a :class:`TiltSeries` or a :class:`Volume`.
+
+    The file is opened once. The choice (:func:`napari_irdm.io._raw.decide_content`): the
+    napari-irdm metadata of a file we wrote; angles given here (a series); IMOD's suffixes
+    (``.st .ali .mrcs .preali`` series, ``.rec`` volume); a header saying image stack (MRC
+    space group 0, TIFF axes ``TYX``/``IYX``/``QYX``); tilt angles for every image next to the
+    file or in its extended header; else a volume (MRC space group 1, TIFF ``ZYX``).
+    Microscope formats (RosettaSciIO: EMD, DM3/DM4, SER, ``.hspy``) are tilt series.
+
+    Parameters
+    ----------
+    path
+        MRC family, TIFF or a microscope format.
+    tilt_angles_deg, tilt_range, tilt_step, angles_file, tilt_axis, rotation_deg, pixel_size_A, offset
+        As in :func:`read_tilt_series`; they apply to a tilt series.
+
+    Returns
+    -------
+    TiltSeries or Volume
+        As :func:`read_tilt_series` / :func:`read_volume` would return. A stack for which
+        neither the file nor a sidecar holds angles is a TiltSeries with
+        ``tilt_angles_deg=None`` and ``angle_source="none"``: give the angles before
+        reconstructing.
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_tilt_series`; also for series options given for a volume napari-irdm
+        wrote (read it with :func:`read_tilt_series` to treat it as images anyway).
+    """
+    from napari_irdm.io import _rsciio
+    from napari_irdm.io._errors import as_path
+
+    axis = check_axis(tilt_axis, path)
+    path = as_path(path, "tilt series or volume")
+    if _rsciio.handles(path):
+        return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A,
+                              required=False)
+    raw = open_raw(path, "tilt series or volume")
+    given = tilt_angles_deg is not None or tilt_range is not None or tilt_step is not None or angles_file is not None
+    kind, how = decide_content(raw, angles_given=given)
+    if kind == "volume":
+        if given:
+            from napari_irdm.errors import ParameterError
+
+            raise ParameterError(f"{raw.path} is a volume ({how}): `tilt_angles_deg`, `tilt_range` and `angles_file` "
+                                 "do not apply to it; read it with read_tilt_series to take its slices as images",
+                                 "tilt_angles_deg", "tilt_range", "angles_file")
+        return _volume_from_raw(raw)
+    angles, source = resolve_angles(
+        raw, raw.data.shape[0], tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
+        angles_file=angles_file, required=False,
+    )
+    return _series_from_raw(raw, angles, source, axis=axis, rotation_deg=rotation_deg,
+                            pixel_size_A=pixel_size_A, offset=offset)
 
 def inspect_file(
     path: str | os.PathLike,
@@ -274,30 +367,20 @@ def inspect_file(
         warnings.simplefilter("always")
         raw = open_raw(path, "tilt series")
     n, ny, nx = raw.data.shape
-    try:
+    given = tilt_angles_deg is not None or tilt_range is not None or tilt_step is not None or angles_file is not None
+    content, content_source = decide_content(raw, angles_given=given)
+    meta = raw.contents.irdm_metadata
+    series_angles = None
+    if meta and meta.get("tilt_angles_deg") is not None:
+        series_angles = [float(a) for a in meta["tilt_angles_deg"]]
+    if content == "volume" and content_source == "napari-irdm metadata" and not given:
+        # a volume napari-irdm wrote keeps the angles of its tilt series in the header (shown apart)
+        angles, source = None, "none (a volume: its header holds the angles of the tilt series it came from)"
+    else:
         angles, source = resolve_angles(
             raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
             angles_file=angles_file, required=False,
         )
-    except ValueError as err:
-        # a volume napari-irdm wrote keeps the angles of its tilt series in the header: their
-        # count is not the number of z-slices, and that is no error for `info`
-        given = tilt_angles_deg is not None or tilt_range is not None or angles_file is not None
-        if given or not (str(err).startswith("got ") and "(napari-irdm header)" in str(err)):
-            raise
-        angles, source = None, "none (a volume: its header holds the angles of the tilt series it came from)"
-    content, content_source = raw.content_kind
-    series_angles = None
-    meta = raw.contents.irdm_metadata
-    if meta and meta.get("tilt_angles_deg") is not None:
-        series_angles = [float(a) for a in meta["tilt_angles_deg"]]
-    ours = content_source == "napari-irdm metadata"
-    if content == "volume" and ours and angles is not None and tilt_angles_deg is None and tilt_range is None \
-            and angles_file is None and source.startswith("napari-irdm"):
-        angles, source = None, "none (a volume)"  # the header's angles are the series', shown apart
-    elif content == "volume" and not ours and angles is not None:
-        # many writers leave space group 1 on image stacks; angles for every image say "series"
-        content, content_source = "tilt series", f"tilt angles found; the header's {content_source} is ignored"
     px, px_source = resolve_pixel(raw, pixel_size_A)
     lo, hi, mean, bad = _data_stats(raw.data, quick=quick)
     if bad:
@@ -337,20 +420,13 @@ def inspect_file(
 
 
 def _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> dict[str, Any]:
-    try:
-        ts = _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
-        angles, source = ts.tilt_angles_deg, ts.angle_source
-        data = ts.data
-    except MissingAnglesError:
-        from napari_irdm.io._rsciio import read_rsciio
-
-        data, angles, source = read_rsciio(path)[0], None, "none"
-        ts = None
+    ts = _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A, required=False)
+    angles, source, data = ts.tilt_angles_deg, ts.angle_source, ts.data
     n, ny, nx = data.shape
     info: dict[str, Any] = {
         "path": str(path), "kind": Path(path).suffix.lstrip(".").upper() or "folder", "file_shape": (n, ny, nx),
-        "shape": (n, ny, nx), "dtype": str(data.dtype), "pixel_size_A": None if ts is None else ts.pixel_size_A,
-        "pixel_size_source": "file axes" if ts is not None and ts.pixel_size_A else None,
+        "shape": (n, ny, nx), "dtype": str(data.dtype), "pixel_size_A": ts.pixel_size_A,
+        "pixel_size_source": "file axes" if ts.pixel_size_A else None,
         "tilt_angles_deg": None if angles is None else [float(a) for a in angles],
         "n_angles": 0 if angles is None else int(len(angles)), "angle_source": source,
         "tilt_range_deg": None, "tilt_step_deg": None, "missing_wedge_deg": None, "tilt_axis": axis,

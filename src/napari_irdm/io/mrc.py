@@ -317,7 +317,8 @@ def _round_sig(value: float) -> float:
 
 
 def mrc_labels(provenance: Sequence[str] = (), tilt_angles_deg=None) -> list[str]:
-    """At most 10 ASCII labels of at most 80 characters: version + date, tilt range, provenance."""
+    """At most 10 ASCII labels of at most 80 characters: version + date, tilt range, provenance
+    (its newest lines when they do not all fit: the step that made the file is the last one)."""
     from napari_irdm import __version__
 
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -327,7 +328,7 @@ def mrc_labels(provenance: Sequence[str] = (), tilt_angles_deg=None) -> list[str
     lines = [_ascii(p) for p in provenance if str(p).strip()]
     room = 10 - len(labels)
     if len(lines) > room:
-        lines = lines[: room - 1] + [f"(+{len(lines) - room + 1} more lines in the extended header)"]
+        lines = lines[len(lines) - room + 1 :] + [f"(+{len(lines) - room + 1} more lines, older, in the extended header)"]
     return [lab[:80] for lab in labels + lines]
 
 

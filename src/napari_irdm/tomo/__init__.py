@@ -2,7 +2,10 @@
 
 All reconstructions take a tilt series ``(n_tilts, ny, nx)`` with the tilt axis along
 ``y`` and angles in degrees, and return a volume ``(nz, ny, nx)`` (NumPy in → NumPy
-out, tensor in → tensor out). TV takes ``tv_weight="auto"`` (cross-validated on held-out tilts); SIRT takes
+out, tensor in → tensor out; a :class:`~napari_irdm.data.TiltSeries` in → a
+:class:`~napari_irdm.data.Volume` out, with the series' pixel size, angles and provenance plus
+one line naming the method and its parameters; its angles are used unless
+``tilt_angles_deg`` is given). TV takes ``tv_weight="auto"`` (cross-validated on held-out tilts); SIRT takes
 ``stop="discrepancy"``. Each has a generator form (``*_iter``) yielding
 :class:`napari_irdm.progress.Progress` and an eager wrapper.
 """

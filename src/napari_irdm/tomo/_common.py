@@ -1,8 +1,12 @@
-"""Private helpers shared by the reconstruction algorithms: input checks and chunking."""
+"""Private helpers shared by the reconstruction algorithms: input checks, chunking and the
+:class:`~napari_irdm.data.TiltSeries` → :class:`~napari_irdm.data.Volume` entry wrapper."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,7 +15,7 @@ import torch
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.geometry import check_angles
 
-__all__ = ["Setup", "as_series", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
+__all__ = ["RUNTIME_PARAMETERS", "Setup", "accepts_series", "as_series", "recorded_parameters", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
 
 
 def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> np.ndarray:
@@ -207,3 +211,91 @@ def check_positive(name: str, value, *, integer: bool = False, allow_zero: bool 
 def safe_inverse(t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``1 / t`` where ``t > eps``, else 0 (rays or pixels the geometry never touches)."""
     return torch.where(t > eps, 1.0 / t.clamp_min(eps), torch.zeros_like(t))
+
+
+#: keyword arguments that change how a result is computed, not what it is (left out of provenance)
+RUNTIME_PARAMETERS = frozenset({"device", "out", "chunk_slices", "projector", "batch_size", "return_residuals",
+                                "return_info"})
+
+
+def recorded_parameters(sig: inspect.Signature, kwargs: dict) -> dict:
+    """The parameters a result depends on (after the first two), with the defaults filled in."""
+    params = list(sig.parameters.values())[2:]
+    return {p.name: kwargs.get(p.name, p.default) for p in params
+            if p.name not in RUNTIME_PARAMETERS and p.kind is p.KEYWORD_ONLY}
+
+
+def _unpack(series, tilt_angles_deg):
+    """``(data, angles)`` of a TiltSeries; explicit angles win over the series' own."""
+    from napari_irdm.errors import ParameterError
+
+    angles = series.tilt_angles_deg if tilt_angles_deg is None else tilt_angles_deg
+    if angles is None:
+        what = f"tilt series {series.source}" if series.source else "the tilt series"
+        raise ParameterError(f"{what} has no tilt angles: give `tilt_angles_deg` (one angle per image)",
+                             "tilt_angles_deg")
+    return series.data, angles
+
+
+def _no_angles() -> ValueError:
+    from napari_irdm.errors import ParameterError
+
+    return ParameterError("`tilt_angles_deg` is missing: give one angle per image, or a TiltSeries that "
+                          "carries them", "tilt_angles_deg")
+
+
+def accepts_series(label: str) -> Callable[[Callable], Callable]:
+    """Let a reconstruction ``fn(tilt_series, tilt_angles_deg, **kw)`` also take a TiltSeries.
+
+    Arrays and tensors go through unchanged (same result, bit for bit). A
+    :class:`~napari_irdm.data.TiltSeries` is unpacked (its angles unless ``tilt_angles_deg``
+    is given) and the result comes back as a :class:`~napari_irdm.data.Volume` made by
+    :meth:`~napari_irdm.data.Volume.from_series`: the series' pixel size, the angles used,
+    and its provenance plus one line ``"<label> key=value ..."`` (the parameters the result
+    depends on, defaults included). Works for eager functions and progress generators; a
+    tuple result (e.g. SIRT's ``return_info``) gets the Volume in its first place.
+    The wrapper's ``describe(**kw)`` returns that step text without running anything.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        def describe(**kwargs) -> str:
+            from napari_irdm.data import format_step
+
+            return format_step(label, recorded_parameters(sig, kwargs))
+
+        def wrap(series, angles, result, kwargs):
+            from napari_irdm.data import Volume
+
+            first = result[0] if isinstance(result, tuple) else result
+            vol = Volume.from_series(series, first, step=describe(**kwargs), tilt_angles_deg=angles)
+            return (vol, *result[1:]) if isinstance(result, tuple) else vol
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def wrapper(tilt_series, tilt_angles_deg=None, **kwargs):
+                from napari_irdm.data import TiltSeries
+
+                if not isinstance(tilt_series, TiltSeries):
+                    if tilt_angles_deg is None:
+                        raise _no_angles()
+                    return (yield from fn(tilt_series, tilt_angles_deg, **kwargs))
+                data, angles = _unpack(tilt_series, tilt_angles_deg)
+                return wrap(tilt_series, angles, (yield from fn(data, angles, **kwargs)), kwargs)
+        else:
+            @functools.wraps(fn)
+            def wrapper(tilt_series, tilt_angles_deg=None, **kwargs):
+                from napari_irdm.data import TiltSeries
+
+                if not isinstance(tilt_series, TiltSeries):
+                    if tilt_angles_deg is None:
+                        raise _no_angles()
+                    return fn(tilt_series, tilt_angles_deg, **kwargs)
+                data, angles = _unpack(tilt_series, tilt_angles_deg)
+                return wrap(tilt_series, angles, fn(data, angles, **kwargs), kwargs)
+
+        wrapper.describe = describe  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

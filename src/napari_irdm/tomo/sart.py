@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, check_positive, safe_inverse
+from napari_irdm.tomo._common import Setup, accepts_series, check_positive, safe_inverse
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["sart", "sart_iter", "subset_order"]
@@ -38,9 +38,10 @@ def subset_order(tilt_angles_deg, subset_size: int = 1) -> list[np.ndarray]:
     return [subsets[i] for i in visit]
 
 
+@accepts_series("reconstruct method=sart")
 def sart_iter(
     tilt_series,
-    tilt_angles_deg,
+    tilt_angles_deg=None,
     *,
     iterations: int = 10,
     relaxation: float = 0.5,
@@ -132,7 +133,8 @@ def sart_iter(
     return out
 
 
-def sart(tilt_series, tilt_angles_deg, *, iterations: int = 10, relaxation: float = 0.5, nonnegative: bool = False,
+@accepts_series("reconstruct method=sart")
+def sart(tilt_series, tilt_angles_deg=None, *, iterations: int = 10, relaxation: float = 0.5, nonnegative: bool = False,
          subset_size: int = 1, thickness: int | None = None, device: Any = None, x0=None, out=None,
          chunk_slices: int | None = None):
     """SART reconstruction (eager wrapper of :func:`sart_iter`); see there for parameters."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, check_positive, safe_inverse
+from napari_irdm.tomo._common import Setup, accepts_series, check_positive, safe_inverse
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["estimate_noise_sigma", "sirt", "sirt_iter"]
@@ -33,9 +33,10 @@ def estimate_noise_sigma(b_cols: torch.Tensor, n_tilts: int, n_det: int) -> torc
     return d.abs().reshape(-1, p.shape[-1]).median(dim=0).values / 0.6745
 
 
+@accepts_series("reconstruct method=sirt")
 def sirt_iter(
     tilt_series,
-    tilt_angles_deg,
+    tilt_angles_deg=None,
     *,
     iterations: int = 50,
     relaxation: float = 1.0,
@@ -179,7 +180,8 @@ def sirt_iter(
     return (out, *extra) if extra else out
 
 
-def sirt(tilt_series, tilt_angles_deg, *, iterations: int = 50, relaxation: float = 1.0, nonnegative: bool = False,
+@accepts_series("reconstruct method=sirt")
+def sirt(tilt_series, tilt_angles_deg=None, *, iterations: int = 50, relaxation: float = 1.0, nonnegative: bool = False,
          thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
          return_residuals: bool = False, stop: str | None = None, discrepancy_factor: float = 1.05,
          return_info: bool = False):

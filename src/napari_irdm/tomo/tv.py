@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, check_positive
+from napari_irdm.tomo._common import Setup, accepts_series, check_positive
 from napari_irdm.tomo.projector import ParallelProjector
 from napari_irdm.tomo.tv_cp import _grad, _grad_adjoint, cp_tv_cols
 
@@ -66,9 +66,10 @@ def _lipschitz(proj: ParallelProjector, device, iterations: int = 25) -> float:
     return lam * 1.01
 
 
+@accepts_series("reconstruct method=tv")
 def tv_iter(
     tilt_series,
-    tilt_angles_deg,
+    tilt_angles_deg=None,
     *,
     tv_weight: float | str = 1e-4,
     iterations: int = 100,
@@ -203,7 +204,8 @@ def tv_iter(
     return out
 
 
-def tv(tilt_series, tilt_angles_deg, *, tv_weight: float | str = 1e-4, iterations: int = 100,
+@accepts_series("reconstruct method=tv")
+def tv(tilt_series, tilt_angles_deg=None, *, tv_weight: float | str = 1e-4, iterations: int = 100,
        nonnegative: bool = False, thickness: int | None = None, device: Any = None, x0=None, out=None,
        chunk_slices: int | None = None, prox_iterations: int = 10, solver: str | None = None):
     """TV-regularised reconstruction (eager wrapper of :func:`tv_iter`); see there for parameters."""

@@ -11,7 +11,15 @@ import torch
 from napari_irdm.device import resolve_device
 from napari_irdm.geometry import angular_weights
 from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import as_series, check_out, check_series, chunk_ranges, release_pages, slices_per_chunk
+from napari_irdm.tomo._common import (
+    accepts_series,
+    as_series,
+    check_out,
+    check_series,
+    chunk_ranges,
+    release_pages,
+    slices_per_chunk,
+)
 from napari_irdm.tomo.filters import filter_matrix, filter_projections, ramp_response
 from napari_irdm.tomo.projector import ParallelProjector
 
@@ -46,9 +54,10 @@ def filtered_cols(block: torch.Tensor, filter_name: str, weights: torch.Tensor |
     return q.reshape(k * n, b)
 
 
+@accepts_series("reconstruct method=wbp")
 def wbp_iter(
     tilt_series,
-    tilt_angles_deg,
+    tilt_angles_deg=None,
     *,
     filter_name: str = "ramp",
     thickness: int | None = None,
@@ -139,7 +148,8 @@ def wbp_iter(
     return out
 
 
-def wbp(tilt_series, tilt_angles_deg, *, filter_name: str = "ramp", thickness: int | None = None,
+@accepts_series("reconstruct method=wbp")
+def wbp(tilt_series, tilt_angles_deg=None, *, filter_name: str = "ramp", thickness: int | None = None,
         device: Any = None, out=None, chunk_slices: int | None = None):
     """Weighted back-projection (eager wrapper of :func:`wbp_iter`); see there for parameters."""
     return run_to_completion(

@@ -17,19 +17,11 @@ log = logging.getLogger(__name__)
 
 
 def device_choices() -> list[str]:
-    """``auto`` and ``cpu``, plus ``cuda`` / ``mps`` where this machine has them."""
-    choices = ["auto", "cpu"]
-    try:
-        import torch
+    """``auto`` and ``cpu``, plus ``cuda`` / ``mps`` where this machine has them
+    (:func:`napari_irdm.device.available_devices`: the one place that asks)."""
+    from napari_irdm.device import available_devices
 
-        if torch.cuda.is_available():
-            choices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            choices.append("mps")
-    except ImportError:  # pragma: no cover
-        pass
-    return choices
+    return available_devices()
 
 
 def image_layers(viewer, *, ndim: int | None = 3, kinds: tuple[str, ...] | None = None) -> list[Image]:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton, SpinBox
 
-from napari_irdm._napari._layers import layer_angles, volume_from_layer, volume_layer_data
+from napari_irdm._napari._layers import volume_from_layer, volume_layer_data
 from napari_irdm._napari._view import VIEWS, show_volume
-from napari_irdm._napari._widgets._base import WidgetBase, call_supported, device_choices, image_layers
+from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
 
 if TYPE_CHECKING:
@@ -103,38 +103,27 @@ class InpaintWidget(WidgetBase):
 
     def job(self):
         """Check the inputs and return ``(generator, finish)``."""
-        from napari_irdm import __version__
         from napari_irdm.dl import inference
 
         layer = self.layer.value
         if layer is None:
             raise ValueError("no volume layer: reconstruct a tilt series first (Reconstruct widget)")
         volume = volume_from_layer(layer)
-        angles = layer_angles(layer)
         model, model_name = self._model_arg()
         dc = bool(self.data_consistency.value)
-        if dc and angles is None:
+        if dc and volume.tilt_angles_deg is None:
             raise ValueError(f"data consistency needs tilt angles but layer {layer.name!r} has none: "
                              "reconstruct it with the Reconstruct widget or switch data consistency off")
         nn = bool(self.nonnegative.value)
-        opts = {"model": model, "batch_size": int(self.batch_size.value), "device": self.device.value,
-                "data_consistency": dc, "nonnegative": nn, "tta": bool(self.tta.value)}
-        provenance = volume.provenance + (
-            f"IRDM by napari-irdm {__version__} (model={model_name}, data_consistency={dc}, nonnegative={nn}) "
-            f"from layer {layer.name!r}",
-        )
-        data = np.ascontiguousarray(volume.data, dtype=np.float32)
+        volume = volume.replace(data=np.ascontiguousarray(volume.data, dtype=np.float32))
 
         def work():
-            out = yield from call_supported(inference.inpaint_iter, data, angles, **opts)
-            if hasattr(out, "data") and not isinstance(out, np.ndarray) and not hasattr(out, "detach"):
-                out = out.data  # a Volume
-            if hasattr(out, "detach"):
-                out = out.detach().cpu().numpy()
-            return np.asarray(out, dtype=np.float32)
+            # the core takes the Volume and returns one: its pixel size, angles and provenance + one line
+            return (yield from inference.inpaint_iter(
+                volume, model=model, batch_size=int(self.batch_size.value), device=self.device.value,
+                data_consistency=dc, nonnegative=nn, tta=bool(self.tta.value)))
 
-        def finish(vol: np.ndarray):
-            new = volume.replace(data=vol, tilt_angles_deg=angles, provenance=provenance)
+        def finish(new):
             out = self.add_layer(volume_layer_data(new, name="IRDM", metadata={
                 "method": "IRDM", "model": model_name, "data_consistency": dc, "nonnegative": nn,
                 "source_layer": layer.name}))

@@ -11,7 +11,7 @@ from napari_irdm._napari._layers import layer_angles, layer_pixel_size, volume_l
 from napari_irdm._napari._view import VIEWS, series_translate, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
-from napari_irdm.data import Volume
+from napari_irdm.data import TiltSeries, Volume, provenance_line
 
 if TYPE_CHECKING:
     import napari
@@ -128,7 +128,7 @@ class ReconstructWidget(WidgetBase):
 
     def job(self):
         """Check the inputs and return ``(generator, finish)``: the work and its main-thread ending."""
-        from napari_irdm import __version__, tomo
+        from napari_irdm import tomo
         from napari_irdm.geometry import check_angles
 
         layer = self.layer.value
@@ -162,9 +162,9 @@ class ReconstructWidget(WidgetBase):
             else:
                 opts["relaxation"] = float(self.relaxation.value)
                 detail = f"iterations={opts['iterations']}, relaxation={opts['relaxation']:g}"
-        line = (f"{method} by napari-irdm {__version__} ({detail}) from layer {layer.name!r}, "
-                f"{len(angles)} tilts {angles.min():g}..{angles.max():g}° (angles: {angle_source})")
-        base = tuple(layer.metadata.get("provenance", ()) or ())
+        series = TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=px, angle_source=angle_source,
+                            source=f"layer {layer.name!r}",
+                            provenance=tuple(layer.metadata.get("provenance", ()) or ()))
         made = {}
 
         def work():
@@ -187,8 +187,8 @@ class ReconstructWidget(WidgetBase):
         def finish(vol: np.ndarray):
             if transpose and layer in self.viewer.layers:
                 _to_tilt_axis_y(layer)
-            provenance = (*base, line.replace("{tv_weight}", made.get("tv_weight", "")))
-            volume = Volume(data=vol, pixel_size_A=px, tilt_angles_deg=angles, provenance=provenance)
+            step = f"{method} reconstruction ({detail.replace('{tv_weight}', made.get('tv_weight', ''))})"
+            volume = Volume.from_series(series, vol, step=step)
             new = self.add_layer(
                 volume_layer_data(volume, name=method, metadata={"method": method, "source_layer": layer.name,
                                                                  "angle_source": angle_source})
@@ -215,7 +215,7 @@ def _to_tilt_axis_y(layer) -> None:
     meta = dict(layer.metadata)
     meta["tilt_axis"] = "y"
     meta["provenance"] = (*tuple(meta.get("provenance", ()) or ()),
-                          "napari: images transposed (tilt axis x -> y) for the house frame")
+                          provenance_line("napari: images transposed (tilt axis x -> y) for the house frame"))
     layer.data = data
     layer.translate = series_translate(data.shape[0], data.shape[2], px)
     layer.metadata = meta
