@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_irdm.crystallography import Lattice
 from napari_irdm.data import TiltSeries, Volume
-from napari_irdm.simulate.crystal import Lattice, Nanocrystal
+from napari_irdm.simulate.crystal import Nanocrystal
 from napari_irdm.simulate.tiltseries import GroundTruth
 
 __all__ = ["FILES", "load_truth", "save_simulation"]
@@ -122,8 +123,7 @@ def load_truth(directory) -> GroundTruth:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         cm = meta["crystal"]
-        lat_d = cm["lattice"]
-        lat = Lattice(lat_d["structure"], float(lat_d["a_A"]), lat_d.get("element"), int(lat_d.get("Z", 79)))
+        lat = Lattice.from_dict(cm["lattice"])
         rot = np.asarray(cm["orientation_R_lab_xyz_from_crystal"], dtype=np.float64)
     except (KeyError, TypeError, json.JSONDecodeError) as err:
         raise ValueError(f"{meta_path} is damaged ({err}): re-run the simulation") from err
