@@ -9,19 +9,11 @@
 """
 
 from napari_irdm.crystallography import ELEMENTS, Lattice, get_lattice, orientation_matrix
+from napari_irdm.simulate import tiltseries as _tiltseries
 from napari_irdm.simulate.crystal import SHAPES, Nanocrystal, make_nanocrystal
 from napari_irdm.simulate.slices import slice_source
 from napari_irdm.simulate.store import load_truth, save_simulation
-from napari_irdm.simulate.tiltseries import (
-    Acquisition,
-    GroundTruth,
-    gold_sample,
-    render_volume,
-    simulate_iter,
-    simulate_tilt_series,
-    simulate_tilt_series_iter,
-    tilt_angles,
-)
+from napari_irdm.simulate.tiltseries import *  # noqa: F403 -- its __all__ is this package's simulation API
 
 __all__ = [
     # crystallography (re-exported)
@@ -33,17 +25,10 @@ __all__ = [
     "SHAPES",
     "Nanocrystal",
     "make_nanocrystal",
-    # simulation
-    "Acquisition",
-    "GroundTruth",
-    "gold_sample",
-    "render_volume",
-    "simulate_iter",
-    "simulate_tilt_series",
-    "simulate_tilt_series_iter",
-    "tilt_angles",
     # files and training slices
     "load_truth",
     "save_simulation",
     "slice_source",
 ]
+# simulation: GroundTruth, Acquisition, gold_sample, simulate_tilt_series(_iter), simulate_iter, ...
+__all__ += _tiltseries.__all__
