@@ -64,3 +64,35 @@ def test_lattice_dict_round_trip():
     assert cr.Lattice.from_dict(lat.to_dict()) == lat
     with pytest.raises(KeyError):
         cr.Lattice.from_dict({"a_A": 3.0})
+
+
+def test_errors_name_parameters_and_the_cli_says_its_flag():
+    from napari_irdm._cli._common import error_line
+    from napari_irdm.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="`a_A`") as info:
+        cr.get_lattice("fcc")
+    assert info.value.params == ("a_A",)
+    code, line = error_line(info.value)
+    assert code == 2 and "--a" in line and "`a_A`" not in line
+
+
+def test_core_error_messages_name_no_command_line_flag():
+    """Messages raised by crystallography, simulate and analysis say parameters, never CLI flags."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import napari_irdm
+
+    root = Path(napari_irdm.__file__).parent
+    files = [root / "crystallography.py", *(root / "simulate").glob("*.py"), *(root / "analysis").glob("*.py")]
+    flag = re.compile(r"(?<![\w`])--[a-z]|\bCLI\b|\(-o ")
+    bad = []
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for c in ast.walk(node.exc):
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str) and flag.search(c.value):
+                        bad.append(f"{f.name}:{node.lineno}: {c.value!r}")
+    assert len(files) > 8 and not bad, bad

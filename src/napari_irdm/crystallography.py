@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
+
 __all__ = [
     "ELEMENTS",
     "Lattice",
@@ -134,12 +136,12 @@ def get_lattice(name="fcc", a_A: float | None = None) -> Lattice:
     low = key.lower()
     if low in _BASES:
         if a_A is None:
-            raise ValueError(f"lattice {key!r} needs a lattice constant: pass a_A (CLI --a), e.g. 4.078 for Au")
+            raise ParameterError(f"lattice {key!r} needs a lattice constant: give `a_A` in Å, e.g. 4.078 for Au", "a_A")
         return Lattice(low, _check_a(a_A), None, 79)
     symbol = _ALIASES.get(low) or next((s for s in ELEMENTS if s.lower() == low), None)
     if symbol is None:
         known = ", ".join(list(_BASES) + list(ELEMENTS))
-        raise ValueError(f"unknown lattice {key!r}: use one of {known} (or fcc/bcc/sc with --a)")
+        raise ParameterError(f"unknown lattice {key!r}: use one of {known} (or fcc/bcc/sc with `a_A`)", "a_A")
     structure, a0, z = ELEMENTS[symbol]
     return Lattice(structure, _check_a(a0 if a_A is None else a_A), symbol, z)
 
@@ -147,9 +149,9 @@ def get_lattice(name="fcc", a_A: float | None = None) -> Lattice:
 def _check_a(a_A) -> float:
     a = float(a_A)
     if not np.isfinite(a) or a <= 0:
-        raise ValueError(f"lattice constant must be a positive number of Å, got {a_A}")
+        raise ParameterError(f"lattice constant `a_A` must be a positive number of Å, got {a_A}", "a_A")
     if not 0.5 <= a <= 100:
-        raise ValueError(f"lattice constant {a_A} Å is outside 0.5-100 Å (Au is 4.078): give it in Å")
+        raise ParameterError(f"lattice constant `a_A` = {a_A} Å is outside 0.5-100 Å (Au is 4.078): give it in Å", "a_A")
     return a
 
 
@@ -352,7 +354,7 @@ def expected_reflections(lattice="fcc", a_A: float | None = None, *, d_min_A: fl
     lat = get_lattice(lattice, a_A)
     d_min = float(d_min_A)
     if not np.isfinite(d_min) or d_min <= 0:
-        raise ValueError(f"d_min_A must be a positive spacing in Å, got {d_min_A}")
+        raise ParameterError(f"`d_min_A` must be a positive spacing in Å, got {d_min_A}", "d_min_A")
     rot = np.eye(3) if orientation is None else orientation_matrix(orientation)
     hkl = allowed_hkl(lat, (lat.a_A / d_min) ** 2)
     if friedel_pairs and len(hkl):

@@ -34,6 +34,7 @@ from napari_irdm.crystallography import (
     orientation_matrix,
     reciprocal_vectors,
 )
+from napari_irdm.errors import ParameterError
 
 __all__ = [
     "BraggReport",
@@ -176,10 +177,10 @@ def _check_resolution(lat: Lattice, pixel_size_A: float, d_min_A: float | None) 
             if r.d_A < d_nyq:
                 beyond.setdefault(r.family, r.d_A)
         listing = ", ".join(f"{k} ({v:.3f} Å)" for k, v in beyond.items())
-        raise ValueError(
+        raise ParameterError(
             f"pixel size {pixel_size_A:g} Å (Nyquist {nyq:.3f} 1/Å, d = {d_nyq:.3f} Å) cannot hold "
-            f"reflections beyond Nyquist: {listing}: use d_min ≥ {d_nyq:.3f} Å or a smaller pixel size"
-        )
+            f"reflections beyond Nyquist: {listing}: use `d_min_A` ≥ {d_nyq:.3f} Å or a smaller pixel size",
+            "d_min_A")
     return d_min
 
 
@@ -328,10 +329,11 @@ def _check_inputs(volume, pixel_size_A, tilt_angles_deg) -> tuple[np.ndarray, fl
     if len(shape) != 3:
         raise ValueError(f"volume must be 3-D (nz, ny, nx), got shape {shape}: pass a reconstructed volume")
     if pixel_size_A is None or not np.isfinite(float(pixel_size_A)) or float(pixel_size_A) <= 0:
-        raise ValueError(f"pixel size is missing or invalid ({pixel_size_A}): pass pixel_size_A (CLI --pixel-size) in Å")
+        raise ParameterError(f"pixel size is missing or invalid ({pixel_size_A}): give `pixel_size_A` in Å", "pixel_size_A")
     angles = None if tilt_angles_deg is None else np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
     if angles is not None and (angles.size == 0 or not np.all(np.isfinite(angles))):
-        raise ValueError("tilt angles are empty or not finite: pass --tilt-range A B or --angles FILE")
+        raise ParameterError("tilt angles are empty or not finite: give `tilt_angles_deg`, one finite angle per image",
+                             "tilt_angles_deg")
     return vol, float(pixel_size_A), angles
 
 

@@ -19,6 +19,7 @@ from napari_irdm.crystallography import (
     orientation_matrix,
     reciprocal_vectors,
 )
+from napari_irdm.errors import ParameterError
 
 __all__ = [
     "ELEMENTS",
@@ -166,9 +167,9 @@ def make_nanocrystal(
         raise ValueError(f"unknown shape {shape!r}: use one of {', '.join(SHAPES)}")
     size = float(size_nm)
     if not np.isfinite(size) or size <= 0:
-        raise ValueError(f"size_nm must be a positive size in nm, got {size_nm}")
+        raise ParameterError(f"`size_nm` must be a positive size in nm, got {size_nm}", "size_nm")
     if not 0.0 <= float(vacancy_fraction) < 1.0:
-        raise ValueError(f"vacancy_fraction must be in [0, 1), got {vacancy_fraction}")
+        raise ParameterError(f"`vacancy_fraction` must be in [0, 1), got {vacancy_fraction}", "vacancy_fraction")
     if shape == "rod" and aspect <= 0:
         raise ValueError(f"aspect must be positive, got {aspect}")
     rng = np.random.default_rng(seed)
@@ -177,7 +178,7 @@ def make_nanocrystal(
     half = 5.0 * size  # Å
     n = int(np.ceil(half / lat.a_A)) + 1
     if (2 * n + 1) ** 3 * len(lat.basis) > 2e7:
-        raise ValueError(f"size_nm={size_nm} is too large to simulate atom by atom: use ≤ 30 nm")
+        raise ParameterError(f"`size_nm` = {size_nm} is too large to simulate atom by atom: use ≤ 30 nm", "size_nm")
     cells = np.arange(-n, n + 1, dtype=np.float64)
     grid = np.stack(np.meshgrid(cells, cells, cells, indexing="ij"), axis=-1).reshape(-1, 1, 3)
     pts = ((grid + lat.basis[None]) * lat.a_A).reshape(-1, 3)
@@ -193,7 +194,7 @@ def make_nanocrystal(
         keep = rng.random(len(pts)) >= vacancy_fraction
         pts = pts[keep]
     if len(pts) == 0:
-        raise ValueError(f"size_nm={size_nm} is smaller than one unit cell: use a larger size")
+        raise ParameterError(f"`size_nm` = {size_nm} is smaller than one unit cell: use a larger size", "size_nm")
     lab = pts @ rot.T
     return Nanocrystal(
         positions_A=np.ascontiguousarray(lab[:, ::-1]),

@@ -18,6 +18,7 @@ import numpy as np
 
 from napari_irdm.crystallography import Lattice
 from napari_irdm.data import TiltSeries, Volume
+from napari_irdm.errors import ParameterError
 from napari_irdm.simulate.crystal import Nanocrystal
 from napari_irdm.simulate.tiltseries import GroundTruth
 
@@ -65,7 +66,7 @@ def save_simulation(directory, tilt_series: TiltSeries, truth: GroundTruth, *, n
 
     out = Path(directory)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file, not a folder: give a folder for the simulation (-o DIR)")
+        raise ParameterError(f"{out} is a file, not a folder: give a folder for the simulation as `directory`", "directory")
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "tilt_series": out / f"{name}.mrc",

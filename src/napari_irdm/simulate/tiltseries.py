@@ -18,6 +18,7 @@ import numpy as np
 
 from napari_irdm.crystallography import Lattice
 from napari_irdm.data import TiltSeries, Volume
+from napari_irdm.errors import ParameterError
 from napari_irdm.geometry import angles_from_range, check_angles
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.simulate._render import atom_weights, box_profiles, splat_volume
@@ -92,9 +93,9 @@ def tilt_angles(tilt_range=(-70.0, 70.0), tilt_step: float = 2.0) -> np.ndarray:
     lo, hi = (float(v) for v in tilt_range)
     step = float(tilt_step)
     if step <= 0 or not np.isfinite(step):
-        raise ValueError(f"tilt_step must be a positive number of degrees, got {tilt_step}")
+        raise ParameterError(f"`tilt_step` must be a positive number of degrees, got {tilt_step}", "tilt_step")
     if hi < lo:
-        raise ValueError(f"tilt_range {lo:g}..{hi:g} is reversed: give start < stop")
+        raise ParameterError(f"`tilt_range` {lo:g}..{hi:g} is reversed: give start < stop", "tilt_range")
     return angles_from_range(lo, hi, step)
 
 
@@ -162,22 +163,25 @@ class Acquisition:
 
     def __post_init__(self):
         if self.pixel_size_A is None:
-            raise ValueError("pixel size is missing: pass pixel_size_A (CLI --pixel-size) in Å, e.g. 0.25")
+            raise ParameterError("pixel size is missing: give `pixel_size_A` in Å, e.g. 0.25", "pixel_size_A")
         p = float(self.pixel_size_A)
         if not np.isfinite(p) or p <= 0:
-            raise ValueError(f"pixel size must be a positive number of Å, got {self.pixel_size_A}")
+            raise ParameterError(f"pixel size `pixel_size_A` must be a positive number of Å, got {self.pixel_size_A}",
+                                 "pixel_size_A")
         s = float(self.sigma_A)
         if not np.isfinite(s) or s <= 0:
-            raise ValueError(f"sigma_A must be a positive atom width in Å, got {self.sigma_A}")
+            raise ParameterError(f"`sigma_A` must be a positive atom width in Å, got {self.sigma_A}", "sigma_A")
         object.__setattr__(self, "pixel_size_A", p)
         object.__setattr__(self, "sigma_A", s)
         dose = self.dose_e_per_A2
         if dose is not None and not (np.isfinite(float(dose)) and float(dose) > 0):
-            raise ValueError(f"dose must be a positive number of e⁻/Å² per image, got {dose}")
+            raise ParameterError(f"dose `dose_e_per_A2` must be a positive number of e⁻/Å² per image, got {dose}",
+                                 "dose_e_per_A2")
         if not (np.isfinite(float(self.angle_jitter_deg)) and 0 <= float(self.angle_jitter_deg) <= 45):
-            raise ValueError(f"angle jitter must be a number of degrees in [0, 45], got {self.angle_jitter_deg}")
+            raise ParameterError(f"angle jitter `angle_jitter_deg` must be a number of degrees in [0, 45], "
+                                 f"got {self.angle_jitter_deg}", "angle_jitter_deg")
         if not (np.isfinite(float(self.shift_px)) and float(self.shift_px) >= 0):
-            raise ValueError(f"shift must be a number of pixels ≥ 0, got {self.shift_px}")
+            raise ParameterError(f"shift `shift_px` must be a number of pixels ≥ 0, got {self.shift_px}", "shift_px")
 
     @classmethod
     def of(cls, options: Acquisition | dict[str, Any]) -> Acquisition:
@@ -197,16 +201,16 @@ def _check_image(shape, acq: Acquisition, n_tilts: int) -> None:
     if ny < 1 or nx < 1:
         raise ValueError(f"image shape must be positive (ny, nx), got {shape}")
     if not float(acq.shift_px) <= max(ny, nx):
-        raise ValueError(f"shift must be a number of pixels in [0, {max(ny, nx)}] (the image size), "
-                         f"got {acq.shift_px}")
+        raise ParameterError(f"shift `shift_px` must be a number of pixels in [0, {max(ny, nx)}] (the image size), "
+                             f"got {acq.shift_px}", "shift_px")
     if ny > MAX_SIZE_PX or nx > MAX_SIZE_PX:
-        raise ValueError(f"images of {ny}x{nx} pixels are more than {MAX_SIZE_PX}: use a larger pixel size or a "
-                         "smaller particle (--box, --pixel-size, --size-nm)")
+        raise ParameterError(f"images of {ny}x{nx} pixels are more than {MAX_SIZE_PX}: use a larger `pixel_size_A`, "
+                             "a smaller `size_px` or a smaller particle (`size_nm`)", "pixel_size_A", "size_px", "size_nm")
     from napari_irdm.resources import require_memory
 
     require_memory(4.0 * (n_tilts * ny * nx + 2 * ny * nx * max(ny, nx)),
                    f"simulating {n_tilts} images of {ny}x{nx} and a {nx}^3 truth volume",
-                   hint="use fewer tilts, a larger pixel size or a smaller --box")
+                   hint="use fewer tilts, a larger pixel size or a smaller box")
 
 
 def _simulate_iter(crystal: Nanocrystal, tilt_angles_deg, shape, options, chunk: int = 8):
@@ -331,7 +335,7 @@ def simulate_iter(crystal: Nanocrystal, tilt_angles_deg, *, size_px: int | None 
     else:
         n = int(size_px)
         if n < 8:
-            raise ValueError(f"size_px must be at least 8 pixels, got {size_px}")
+            raise ParameterError(f"`size_px` must be at least 8 pixels, got {size_px}", "size_px")
     ts, true_angles, shifts = yield from _simulate_iter(crystal, tilt_angles_deg, (n, n), acq)
     yield Progress(ts.n_tilts, ts.n_tilts, "rendering the ground-truth volume")
     vol = render_volume(crystal, (n, n, n), p, s)
