@@ -369,6 +369,7 @@ def expected_reflections(lattice="fcc", a_A: float | None = None, *, d_min_A: fl
         if key not in labels:
             labels[key] = family_label(lat, key)
         g = (rot @ (hkl[i] / lat.a_A))[::-1]
-        out.append(Reflection(tuple(int(v) for v in hkl[i]), labels[key], float(lat.a_A / np.sqrt(key)),
-                              tuple(float(v) for v in g)))
+        h, k, l = (int(v) for v in hkl[i])  # noqa: E741
+        out.append(Reflection((h, k, l), labels[key], float(lat.a_A / np.sqrt(key)),
+                              (float(g[0]), float(g[1]), float(g[2]))))
     return out

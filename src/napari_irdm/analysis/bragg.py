@@ -172,7 +172,7 @@ def _check_resolution(lat: Lattice, pixel_size_A: float, d_min_A: float | None) 
         return d_nyq * (1 + 1e-9)
     d_min = float(d_min_A)
     if d_min < d_nyq * (1 - 1e-9):
-        beyond = {}
+        beyond: dict[str, float] = {}
         for r in expected_reflections(lat, d_min_A=d_min):
             if r.d_A < d_nyq:
                 beyond.setdefault(r.family, r.d_A)

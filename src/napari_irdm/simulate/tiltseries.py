@@ -85,7 +85,10 @@ class GroundTruth:
 
     @property
     def pixel_size_A(self) -> float:
-        return float(self.volume.pixel_size_A)
+        p = self.volume.pixel_size_A
+        if p is None:
+            raise ValueError("the ground-truth volume has no pixel size: re-run the simulation")
+        return float(p)
 
 
 def tilt_angles(tilt_range=(-70.0, 70.0), tilt_step: float = 2.0) -> np.ndarray:
@@ -153,7 +156,7 @@ class Acquisition:
         outside [0, 45]° or a negative shift.
     """
 
-    pixel_size_A: float | None = 0.25
+    pixel_size_A: float = 0.25
     sigma_A: float = 0.35
     dose_e_per_A2: float | None = None
     seed: int | None = 0
@@ -186,7 +189,9 @@ class Acquisition:
     @classmethod
     def of(cls, options: Acquisition | dict[str, Any]) -> Acquisition:
         """``options`` itself, or the Acquisition its keywords describe (``TypeError`` on an unknown one)."""
-        return options if isinstance(options, cls) else cls(**options)
+        if isinstance(options, Acquisition):
+            return options
+        return cls(**options)
 
 
 def simulate_tilt_series_iter(crystal: Nanocrystal, tilt_angles_deg, *, shape: tuple[int, int] | None = None,
@@ -213,7 +218,7 @@ def _check_image(shape, acq: Acquisition, n_tilts: int) -> None:
                    hint="use fewer tilts, a larger pixel size or a smaller box")
 
 
-def _simulate_iter(crystal: Nanocrystal, tilt_angles_deg, shape, options, chunk: int = 8):
+def _simulate_iter(crystal: Nanocrystal, tilt_angles_deg, shape, options: Acquisition | dict[str, Any], chunk: int = 8):
     angles = check_angles(tilt_angles_deg, what="the simulation")
     acq = Acquisition.of(options)
     p, s = acq.pixel_size_A, acq.sigma_A
@@ -242,6 +247,7 @@ def _simulate_iter(crystal: Nanocrystal, tilt_angles_deg, shape, options, chunk:
             yc = y[None] + (ny - 1) / 2.0 + shifts[t0:t1, 0:1]
             py_t = (box_profiles(yc, ny, sp) * w32[None, :, None]).transpose(0, 2, 1)  # (k, ny, N)
         else:  # the y profile does not depend on the tilt
+            assert py_fixed is not None
             py_t = py_fixed[None]
         out[t0:t1] = np.matmul(py_t, pu)
         yield Progress(t1, n_t, f"tilt {t1}/{n_t}")
