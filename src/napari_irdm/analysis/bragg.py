@@ -1,7 +1,8 @@
 """Bragg reflections of cubic lattices, missing-wedge classification and spot measurement.
 
-This module holds the report (:func:`bragg_report`); the reflection geometry lives in
-``_reflections.py`` and the spot measurement in ``_spots.py``, re-exported here.
+This module holds the report (:func:`bragg_report`); the reflections themselves (lattices,
+extinctions, family labels) are :mod:`napari_irdm.crystallography`, the missing-wedge region is
+``_reflections.py`` and the spot measurement ``_spots.py``; their names are re-exported here.
 
 The measuring instrument for atomic electron tomography: which lattice reflections does a
 reconstruction really resolve, and which are lost in the missing wedge?
