@@ -108,6 +108,26 @@ def test_dose_noise_jitter_and_shifts():
         simulate_tilt_series(crystal, [])
 
 
+def test_one_set_of_acquisition_options_for_every_simulator():
+    from napari_irdm.simulate import Acquisition
+
+    crystal = make_nanocrystal("Au", size_nm=1.0, orientation="zone:[100]")
+    opts = dict(pixel_size_A=0.3, sigma_A=0.4, dose_e_per_A2=3e4, seed=2, angle_jitter_deg=0.3, shift_px=0.7)
+    a = simulate_tilt_series(crystal, [-30.0, 0.0, 45.0], shape=(40, 40), **opts)
+    b, truth = run_to_completion(simulate_iter(crystal, [-30.0, 0.0, 45.0], size_px=40, **opts))
+    np.testing.assert_array_equal(a.data, b.data)  # the same noise, jitter and shifts from one seed
+    assert truth.dose_e_per_A2 == 3e4 and truth.seed == 2 and truth.sigma_A == 0.4
+    assert Acquisition(**opts).pixel_size_A == 0.3
+    with pytest.raises(ValueError, match="shift"):
+        Acquisition(shift_px=-1.0)
+    with pytest.raises(ValueError, match="jitter"):
+        simulate_iter(crystal, [0.0], angle_jitter_deg=90.0).send(None)
+    with pytest.raises(ValueError, match="shift"):  # more than the image: checked against its size
+        simulate_tilt_series(crystal, [0.0], shape=(16, 16), shift_px=20.0)
+    with pytest.raises(TypeError, match="dose_e_per_A"):
+        simulate_tilt_series(crystal, [0.0], dose_e_per_A=1e4)  # a misspelt option is refused
+
+
 def test_gold_sample_defaults_and_speed():
     ts, truth = gold_sample(tilt_step=5.0, size_nm=1.5, size_px=64)
     assert ts.data.shape == (29, 64, 64) and truth.volume.shape == (64, 64, 64)

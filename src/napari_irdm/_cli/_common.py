@@ -214,6 +214,16 @@ CLI_NAMES = {
     "box": "--box",
     "size_nm": "--size-nm",
     "model": "--model",
+    # simulate / spectrum (crystallography, simulate, analysis)
+    "a_A": "--a",
+    "d_min_A": "--d-min",
+    "sigma_A": "--sigma",
+    "dose_e_per_A2": "--dose",
+    "angle_jitter_deg": "--jitter",
+    "shift_px": "--shift",
+    "size_px": "--box",
+    "vacancy_fraction": "--vacancies",
+    "directory": "-o DIR",
 }
 
 

@@ -14,6 +14,7 @@ from napari_irdm.analysis.bragg import (  # noqa: E402
     expected_reflections,
     wedge_region,
 )
+from napari_irdm.analysis.fourier import spectra_iter  # noqa: E402
 from napari_irdm.analysis.spectrum import central_sections, power_spectrum_3d, spectrum_2d  # noqa: E402
 
 __all__ += [
@@ -22,6 +23,7 @@ __all__ += [
     "central_sections",
     "expected_reflections",
     "power_spectrum_3d",
+    "spectra_iter",
     "spectrum_2d",
     "wedge_region",
 ]

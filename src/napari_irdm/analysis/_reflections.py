@@ -1,124 +1,18 @@
-"""Bragg reflections of cubic lattices and their missing-wedge region (part of :mod:`.bragg`).
+"""Missing-wedge region of Bragg reflections (part of :mod:`.bragg`).
 
-Frames: reciprocal vectors ``g`` are ``(kz, ky, kx)`` in 1/Å; an orientation is the rotation
-``R`` with ``r_lab = R @ r_crystal``, so ``g_lab = R @ (h, k, l) / a``. Spots are counted per
-Friedel pair.
+The reflections themselves (lattices, extinctions, family labels) are crystallography:
+:mod:`napari_irdm.crystallography`, re-exported here. Reciprocal vectors ``g`` are
+``(kz, ky, kx)`` in 1/Å; the wedge rule is :func:`napari_irdm.geometry.measured_directions`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from napari_irdm.crystallography import Reflection, expected_reflections, family_label
 from napari_irdm.geometry import measured_directions
-from napari_irdm.simulate.crystal import Lattice, get_lattice, orientation_matrix
 
 __all__ = ["Reflection", "expected_reflections", "family_label", "wedge_region", "wedge_regions"]
-
-
-# ------------------------------------------------------------------ reflections
-@dataclass(frozen=True)
-class Reflection:
-    """One reflection (one member of a Friedel pair).
-
-    Attributes
-    ----------
-    hkl : (h, k, l)
-    family : str
-        Label of all reflections sharing ``h²+k²+l²`` (e.g. ``"111"``, ``"511/333"``).
-    d_A : float
-        Interplanar spacing (Å).
-    g : (kz, ky, kx)
-        Reciprocal vector in 1/Å in the volume frame.
-    """
-
-    hkl: tuple[int, int, int]
-    family: str
-    d_A: float
-    g: tuple[float, float, float]
-
-    @property
-    def g_norm(self) -> float:
-        return 1.0 / self.d_A
-
-
-def _class_label(hkl) -> str:
-    v = sorted((abs(int(i)) for i in hkl), reverse=True)
-    return "".join(str(i) for i in v) if max(v) < 10 else " ".join(str(i) for i in v)
-
-
-def family_label(lattice, n2: int) -> str:
-    """Label of the reflections with ``h²+k²+l² = n2`` allowed by ``lattice`` (``"511/333"``)."""
-    lat = get_lattice(lattice, 1.0) if not isinstance(lattice, Lattice) else lattice
-    m = int(np.floor(np.sqrt(n2)))
-    labels = []
-    for h in range(m, -1, -1):
-        for k in range(h, -1, -1):
-            for l in range(k, -1, -1):  # noqa: E741
-                if h * h + k * k + l * l == n2 and lat.allowed([h, k, l]):
-                    labels.append(_class_label((h, k, l)))
-    return "/".join(labels)
-
-
-def _all_hkl(lat: Lattice, n2_max: float) -> np.ndarray:
-    m = int(np.floor(np.sqrt(n2_max + 1e-9)))
-    r = np.arange(-m, m + 1)
-    hkl = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
-    n2 = (hkl**2).sum(axis=1)
-    keep = (n2 > 0) & (n2 <= n2_max + 1e-9)
-    hkl = hkl[keep]
-    return hkl[lat.allowed(hkl)]
-
-
-def expected_reflections(lattice="fcc", a_A: float | None = None, *, d_min_A: float, orientation=None,
-                         friedel_pairs: bool = True) -> list[Reflection]:
-    """Reflections of a cubic lattice down to ``d_min_A``, with extinctions.
-
-    Parameters
-    ----------
-    lattice : str or Lattice
-        ``"fcc"``, ``"bcc"``, ``"sc"`` (with ``a_A``) or an element (``"Au"``).
-    a_A : float, optional
-        Lattice constant (Å).
-    d_min_A : float
-        Smallest d-spacing to list (Å).
-    orientation : None, 3×3 rotation, "zone:[hkl]" or Euler angles
-        ``None`` = identity (``[100] ∥ x``, ``[010] ∥ y``, ``[001] ∥ z``).
-    friedel_pairs : bool
-        List one member of each ``±g`` pair (the one whose first non-zero index is positive).
-
-    Returns
-    -------
-    list of Reflection
-        Sorted by decreasing d, then hkl.
-
-    Notes
-    -----
-    Structure-factor extinctions: fcc allows h, k, l all even or all odd; bcc h+k+l even;
-    sc everything. ``d = a / √(h²+k²+l²)``.
-    """
-    lat = get_lattice(lattice, a_A)
-    d_min = float(d_min_A)
-    if not np.isfinite(d_min) or d_min <= 0:
-        raise ValueError(f"d_min_A must be a positive spacing in Å, got {d_min_A}")
-    rot = np.eye(3) if orientation is None else orientation_matrix(orientation)
-    hkl = _all_hkl(lat, (lat.a_A / d_min) ** 2)
-    if friedel_pairs and len(hkl):
-        first = np.where(hkl[:, 0] != 0, hkl[:, 0], np.where(hkl[:, 1] != 0, hkl[:, 1], hkl[:, 2]))
-        hkl = hkl[first > 0]
-    n2 = (hkl**2).sum(axis=1)
-    order = np.lexsort((-hkl[:, 2], -hkl[:, 1], -hkl[:, 0], n2))
-    labels: dict[int, str] = {}
-    out = []
-    for i in order:
-        key = int(n2[i])
-        if key not in labels:
-            labels[key] = family_label(lat, key)
-        g = (rot @ (hkl[i] / lat.a_A))[::-1]
-        out.append(Reflection(tuple(int(v) for v in hkl[i]), labels[key], float(lat.a_A / np.sqrt(key)),
-                              tuple(float(v) for v in g)))
-    return out
 
 
 # ---------------------------------------------------------------- missing wedge

@@ -30,6 +30,25 @@ class Spot:
     region: str
     detected: bool
 
+    @classmethod
+    def tested(cls, kind: str, *, family: str, d_A: float, g, position, found, snr, region: str,
+               threshold: float, hkl=None) -> Spot:
+        """A spot measured at ``position``: detected when its SNR is finite and ≥ ``threshold``.
+
+        Parameters
+        ----------
+        kind : {"reflection", "peak", "control"}
+        family, d_A, g, position, found, snr, region
+            As the attributes (``g`` is ``g_inv_A``; ``position`` / ``found`` are voxel indices).
+        threshold : float
+            Detection threshold on ``snr``.
+        hkl : (h, k, l), optional
+            Miller indices (reflections of a known orientation only).
+        """
+        s = float(snr)
+        return cls(kind=kind, hkl=hkl, family=family, d_A=d_A, g_inv_A=tuple(g), position_vox=tuple(position),
+                   found_vox=tuple(found), snr=s, region=region, detected=bool(np.isfinite(s) and s >= threshold))
+
 
 @dataclass
 class FamilyCount:

@@ -1,13 +1,14 @@
 """Bragg reflections of cubic lattices, missing-wedge classification and spot measurement.
 
-This module holds the report (:func:`bragg_report`); the reflection geometry lives in
-``_reflections.py`` and the spot measurement in ``_spots.py``, re-exported here.
+This module holds the report (:func:`bragg_report`); the reflections themselves (lattices,
+extinctions, family labels) are :mod:`napari_irdm.crystallography`, the missing-wedge region is
+``_reflections.py`` and the spot measurement ``_spots.py``; their names are re-exported here.
 
 The measuring instrument for atomic electron tomography: which lattice reflections does a
 reconstruction really resolve, and which are lost in the missing wedge?
 
 Frames: reciprocal vectors ``g`` are ``(kz, ky, kx)`` in 1/Å (the volume's array order, see
-:mod:`napari_irdm.simulate.crystal`); an orientation is the rotation ``R`` with
+:mod:`napari_irdm.crystallography`); an orientation is the rotation ``R`` with
 ``r_lab(x, y, z) = R @ r_crystal``, so ``g_lab = R @ (h, k, l) / a``.
 
 Spots are counted per **Friedel pair** (``g`` and ``−g`` are one spot in a power spectrum of a
@@ -21,16 +22,20 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from napari_irdm.analysis._reflections import (
+from napari_irdm._json import jsonable
+from napari_irdm.analysis._reflections import wedge_region, wedge_regions
+from napari_irdm.analysis._spots import FamilyCount, Spot, measure_spots
+from napari_irdm.crystallography import (
+    Lattice,
     Reflection,
-    _all_hkl,
+    allowed_hkl,
     expected_reflections,
     family_label,
-    wedge_region,
-    wedge_regions,
+    get_lattice,
+    orientation_matrix,
+    reciprocal_vectors,
 )
-from napari_irdm.analysis._spots import FamilyCount, Spot, measure_spots
-from napari_irdm.simulate.crystal import Lattice, get_lattice, orientation_matrix
+from napari_irdm.errors import ParameterError
 
 __all__ = [
     "BraggReport",
@@ -85,7 +90,7 @@ class BraggReport:
         d = asdict(self)
         d["families"] = [asdict(f) for f in self.families]
         d["information_limit_by_region_A"] = {r: self.information_limit(r) for r in ("measured", "wedge")}
-        return _jsonable(d)
+        return jsonable(d, digits=6)
 
     def to_json(self, indent: int | None = 2) -> str:
         """The report as JSON (key ``information_limit_A``, ``families``, ``spots``, ``controls``, ...)."""
@@ -140,28 +145,11 @@ class BraggReport:
         return "\n".join(rows)
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return None if not np.isfinite(v) else round(v, 6)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 # ------------------------------------------------------------------ the driver
 def _resolve_lattice(truth, lattice, a_A, orientation):
     if truth is not None:
         if isinstance(truth, (str, bytes)) or hasattr(truth, "__fspath__"):
-            from napari_irdm.simulate.tiltseries import load_truth
+            from napari_irdm.simulate.store import load_truth
 
             truth = load_truth(truth)
         crystal = getattr(truth, "crystal", truth)
@@ -185,15 +173,15 @@ def _check_resolution(lat: Lattice, pixel_size_A: float, d_min_A: float | None) 
         return d_nyq * (1 + 1e-9)
     d_min = float(d_min_A)
     if d_min < d_nyq * (1 - 1e-9):
-        beyond = {}
+        beyond: dict[str, float] = {}
         for r in expected_reflections(lat, d_min_A=d_min):
             if r.d_A < d_nyq:
                 beyond.setdefault(r.family, r.d_A)
         listing = ", ".join(f"{k} ({v:.3f} Å)" for k, v in beyond.items())
-        raise ValueError(
+        raise ParameterError(
             f"pixel size {pixel_size_A:g} Å (Nyquist {nyq:.3f} 1/Å, d = {d_nyq:.3f} Å) cannot hold "
-            f"reflections beyond Nyquist: {listing}: use d_min ≥ {d_nyq:.3f} Å or a smaller pixel size"
-        )
+            f"reflections beyond Nyquist: {listing}: use `d_min_A` ≥ {d_nyq:.3f} Å or a smaller pixel size",
+            "d_min_A")
     return d_min
 
 
@@ -323,10 +311,16 @@ def bragg_report(
     ValueError
         Volume not 3-D, pixel size missing, families beyond Nyquist, unknown lattice.
     """
-    from scipy.ndimage import maximum_filter
+    vol, p, angles = _check_inputs(volume, pixel_size_A, tilt_angles_deg)
+    lat, rot, _truth = _resolve_lattice(truth, lattice, a_A, orientation)
+    m = _prepare(vol, p, angles, lat, rot, d_min_A=d_min_A, window=window, shell_vox=shell_vox,
+                 exclude_radius_vox=exclude_radius_vox, margin_vox=margin_vox, snr_threshold=snr_threshold,
+                 n_controls=n_controls, seed=seed)
+    return _report_unknown(m) if rot is None else _report_known(m, rot)
 
-    from napari_irdm.analysis.spectrum import power_spectrum_3d
 
+def _check_inputs(volume, pixel_size_A, tilt_angles_deg) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """The volume's array, pixel size and angles (a Volume supplies the last two when not given)."""
     vol = getattr(volume, "data", volume)
     if pixel_size_A is None:
         pixel_size_A = getattr(volume, "pixel_size_A", None)
@@ -336,14 +330,70 @@ def bragg_report(
     if len(shape) != 3:
         raise ValueError(f"volume must be 3-D (nz, ny, nx), got shape {shape}: pass a reconstructed volume")
     if pixel_size_A is None or not np.isfinite(float(pixel_size_A)) or float(pixel_size_A) <= 0:
-        raise ValueError(f"pixel size is missing or invalid ({pixel_size_A}): pass pixel_size_A (CLI --pixel-size) in Å")
-    p = float(pixel_size_A)
+        raise ParameterError(f"pixel size is missing or invalid ({pixel_size_A}): give `pixel_size_A` in Å", "pixel_size_A")
     angles = None if tilt_angles_deg is None else np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
     if angles is not None and (angles.size == 0 or not np.all(np.isfinite(angles))):
-        raise ValueError("tilt angles are empty or not finite: pass --tilt-range A B or --angles FILE")
-    lat, rot, _truth = _resolve_lattice(truth, lattice, a_A, orientation)
+        raise ParameterError("tilt angles are empty or not finite: give `tilt_angles_deg`, one finite angle per image",
+                             "tilt_angles_deg")
+    return vol, float(pixel_size_A), angles
+
+
+@dataclass(frozen=True)
+class _Measurement:
+    """What both report paths measure with: the spectrum, the lattice, the grid and the thresholds."""
+
+    spec: np.ndarray  # centred log power spectrum
+    filt: np.ndarray  # its 3×3×3 maximum filter
+    lat: Lattice
+    shape: tuple[int, int, int]
+    p: float  # voxel size (Å)
+    angles: np.ndarray | None
+    margin: float  # 1/Å: closer than this to the measured sector counts as measured
+    shell_vox: tuple[float, float]
+    exclude_radius_vox: float
+    snr_threshold: float
+    n_controls: int
+    rng: np.random.Generator
+    refl_all: list[Reflection]
+    fam_d: dict[str, float]  # family -> d (Å), in order of decreasing d
+    common: dict  # the BraggReport fields both paths share
+    notes: list[str]
+
+    def measure(self, positions_vox, exclude_vox):
+        """``(snr, found)`` of spots at ``positions_vox``, see :func:`measure_spots`."""
+        return measure_spots(self.spec, positions_vox, exclude_vox=exclude_vox, shell_vox=self.shell_vox,
+                             exclude_radius_vox=self.exclude_radius_vox, filtered=self.filt)
+
+    def regions(self, g, *, margin: bool = True) -> np.ndarray:
+        return wedge_regions(g, self.angles, margin_inv_A=self.margin if margin else 0.0)
+
+    def spot(self, kind: str, **fields) -> Spot:
+        return Spot.tested(kind, threshold=self.snr_threshold, **fields)
+
+    def controls(self, radii, regions, avoid_vox, exclude_vox, label) -> list[Spot]:
+        """Off-lattice control spots at ``radii`` (1/Å) in ``regions``; ``label(i, g)`` → (family, d)."""
+        cg, creg, cidx = _random_controls(self.rng, radii, regions, self.angles, avoid_vox, self.shape, self.p,
+                                          2.0 * self.exclude_radius_vox, max(0, int(self.n_controls)), self.margin)
+        if not len(cg):
+            return []
+        cpos = _to_vox(cg, self.shape, self.p)
+        csnr, cfound = self.measure(cpos, exclude_vox)
+        out = []
+        for gg, pv, fv, s, reg, i in zip(cg, cpos, cfound, csnr, creg, cidx):
+            family, d = label(i, gg)
+            out.append(self.spot("control", family=family, d_A=d, g=gg, position=pv, found=fv, snr=s, region=reg))
+        return out
+
+
+def _prepare(vol, p: float, angles, lat: Lattice, rot, *, d_min_A, window, shell_vox, exclude_radius_vox,
+             margin_vox, snr_threshold, n_controls, seed) -> _Measurement:
+    """Spectrum, background shell, expected reflections and notes for :func:`bragg_report`."""
+    from scipy.ndimage import maximum_filter
+
+    from napari_irdm.analysis.spectrum import power_spectrum_3d
+
+    shape = tuple(np.shape(vol))
     d_min = _check_resolution(lat, p, d_min_A)
-    nyq = 0.5 / p
     notes = []
     if shell_vox is None:
         shell_vox, width = _auto_shell(vol, window)
@@ -352,13 +402,10 @@ def bragg_report(
     if exclude_radius_vox is None:
         exclude_radius_vox = shell_vox[0]
     spec, _freqs = power_spectrum_3d(vol, p, window=window, log=True)
-    filt = maximum_filter(spec, size=3, mode="wrap")
-    rng = np.random.default_rng(seed)
-    margin = float(margin_vox) / (max(shape) * p)
     tilt_range = None if angles is None else (float(angles.min()), float(angles.max()))
-    common = dict(snr_threshold=float(snr_threshold), pixel_size_A=p, nyquist_inv_A=nyq, tilt_range_deg=tilt_range,
-                  volume_shape=shape, lattice=lat.to_dict())
-    refl_all = expected_reflections(lat, d_min_A=d_min, orientation=rot if rot is not None else None)
+    common = dict(snr_threshold=float(snr_threshold), pixel_size_A=p, nyquist_inv_A=0.5 / p,
+                  tilt_range_deg=tilt_range, volume_shape=shape, lattice=lat.to_dict())
+    refl_all = expected_reflections(lat, d_min_A=d_min, orientation=rot)
     fam_d: dict[str, float] = {}
     for r in refl_all:
         fam_d.setdefault(r.family, r.d_A)
@@ -366,61 +413,56 @@ def bragg_report(
     if shell_vox[1] > 0.8 * spacing:
         notes.append(f"spots are nearly as wide as their spacing ({spacing:.1f} voxels): spot counts are "
                      "unreliable for a particle this small (≲ 5 unit cells across; use ≥ 2 nm)")
-    if rot is None:
-        return _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, common,
-                               n_controls, shell_vox, exclude_radius_vox, margin, notes)
+    return _Measurement(
+        spec=spec, filt=maximum_filter(spec, size=3, mode="wrap"), lat=lat, shape=shape, p=p, angles=angles,
+        margin=float(margin_vox) / (max(shape) * p), shell_vox=shell_vox, exclude_radius_vox=float(exclude_radius_vox),
+        snr_threshold=float(snr_threshold), n_controls=int(n_controls), rng=np.random.default_rng(seed),
+        refl_all=refl_all, fam_d=fam_d, common=common, notes=notes)
 
-    refl = refl_all
+
+def _detected_by_region(spots: list[Spot], family: str) -> dict[str, int]:
+    return {reg: sum(1 for s in spots if s.family == family and s.region == reg and s.detected)
+            for reg in ("measured", "wedge")}
+
+
+def _false_positive_fraction(controls: list[Spot]) -> float:
+    return float(np.mean([c.detected for c in controls])) if controls else 0.0
+
+
+def _report_known(m: _Measurement, rot: np.ndarray) -> BraggReport:
+    """Known orientation: every expected reflection is tested where it must be."""
+    lat, refl = m.lat, m.refl_all
     g = np.array([r.g for r in refl])
-    pos = _to_vox(g, shape, p)
+    pos = _to_vox(g, m.shape, m.p)
     # every lattice point (both signs) that can fall in the box: excluded from background shells
-    hkl_all = _all_hkl(lat, (lat.a_A * nyq * np.sqrt(3.0) * 1.05) ** 2)
-    lattice_vox = _to_vox((hkl_all / lat.a_A) @ rot.T[:, ::-1], shape, p)
-    snr, found = measure_spots(spec, pos, exclude_vox=lattice_vox, shell_vox=shell_vox,
-                               exclude_radius_vox=exclude_radius_vox, filtered=filt)
-    regions = list(wedge_regions(g, angles, margin_inv_A=margin))
-    spots = [
-        Spot("reflection", r.hkl, r.family, r.d_A, r.g, tuple(pv), tuple(fv), float(s), reg,
-             bool(np.isfinite(s) and s >= snr_threshold))
-        for r, pv, fv, s, reg in zip(refl, pos, found, snr, regions)
-    ]
-    # off-lattice controls
-    cg, creg, cidx = _random_controls(rng, [r.g_norm for r in refl], regions, angles, lattice_vox, shape, p,
-                                      2.0 * exclude_radius_vox, max(0, int(n_controls)), margin)
-    controls = []
-    if len(cg):
-        cpos = _to_vox(cg, shape, p)
-        csnr, cfound = measure_spots(spec, cpos, exclude_vox=lattice_vox, shell_vox=shell_vox,
-                                     exclude_radius_vox=exclude_radius_vox, filtered=filt)
-        for gg, pv, fv, s, reg, i in zip(cg, cpos, cfound, csnr, creg, cidx):
-            controls.append(Spot("control", None, refl[i].family, refl[i].d_A, tuple(gg), tuple(pv), tuple(fv),
-                                 float(s), reg, bool(np.isfinite(s) and s >= snr_threshold)))
+    hkl_all = allowed_hkl(lat, (lat.a_A * m.common["nyquist_inv_A"] * np.sqrt(3.0) * 1.05) ** 2)
+    lattice_vox = _to_vox(reciprocal_vectors(hkl_all, lat.a_A, rot), m.shape, m.p)
+    snr, found = m.measure(pos, lattice_vox)
+    regions = list(m.regions(g))
+    spots = [m.spot("reflection", hkl=r.hkl, family=r.family, d_A=r.d_A, g=r.g, position=pv, found=fv, snr=s,
+                    region=reg)
+             for r, pv, fv, s, reg in zip(refl, pos, found, snr, regions)]
+    controls = m.controls([r.g_norm for r in refl], regions, lattice_vox, lattice_vox,
+                          lambda i, _g: (refl[i].family, refl[i].d_A))
     families = []
-    for fam, d in fam_d.items():
-        members = [s for s in spots if s.family == fam]
-        exp = {reg: sum(1 for s in members if s.region == reg) for reg in ("measured", "wedge")}
-        det = {reg: sum(1 for s in members if s.region == reg and s.detected) for reg in ("measured", "wedge")}
-        families.append(FamilyCount(fam, d, exp, det))
+    for fam, d in m.fam_d.items():
+        exp = {reg: sum(1 for s in spots if s.family == fam and s.region == reg) for reg in ("measured", "wedge")}
+        families.append(FamilyCount(fam, d, exp, _detected_by_region(spots, fam)))
     detected_d = [s.d_A for s in spots if s.detected]
-    fp = float(np.mean([c.detected for c in controls])) if controls else 0.0
-    if angles is None:
+    notes = list(m.notes)
+    if m.angles is None:
         notes.append("no tilt angles given: every reflection counted as measured")
-    return BraggReport(families, spots, controls, min(detected_d) if detected_d else None, fp,
-                       orientation_known=True, notes=notes, **common)
+    return BraggReport(families, spots, controls, min(detected_d) if detected_d else None,
+                       _false_positive_fraction(controls), orientation_known=True, notes=notes, **m.common)
 
 
-def _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, common, n_controls, shell_vox,
-                    exclude_radius_vox, margin, notes):
-    """Unknown orientation: local maxima of the spectrum, indexed to families by |g|."""
+def _peak_candidates(m: _Measurement, fam_g: np.ndarray, tol: np.ndarray, dk: float) -> np.ndarray:
+    """Local maxima of the spectrum (one half of k-space) near a family's |g| and above its shell's noise."""
     from scipy.ndimage import maximum_filter
 
-    thr = common["snr_threshold"]
+    spec, filt, shape, p = m.spec, m.filt, m.shape, m.p
     shape_a = np.asarray(shape)
     centre = shape_a // 2
-    fam_names = list(fam_d)
-    fam_g = np.array([1.0 / fam_d[f] for f in fam_names])
-    dk = 1.0 / (shape_a.min() * p)  # coarsest frequency step
-    tol = np.maximum(1.5 * dk, 0.02 * fam_g)
     local = (spec == maximum_filter(spec, size=5, mode="wrap"))
     idx = np.argwhere(local)
     off = idx - centre
@@ -443,51 +485,49 @@ def _report_unknown(spec, filt, lat, refl_all, fam_d, angles, shape, p, rng, com
         med = np.median(vals)
         sig = 1.4826 * np.median(np.abs(vals - med)) + 1e-9
         sel = np.abs(kn - gf) <= tol[j] + dk
-        keep |= sel & ((val - med) / sig >= thr)
-    cand = idx[keep]
-    snr, found = measure_spots(spec, cand, exclude_vox=cand, shell_vox=shell_vox,
-                               exclude_radius_vox=exclude_radius_vox, filtered=filt)
+        keep |= sel & ((val - med) / sig >= m.snr_threshold)
+    return idx[keep]
+
+
+def _report_unknown(m: _Measurement) -> BraggReport:
+    """Unknown orientation: local maxima of the spectrum, indexed to families by |g|."""
+    shape_a = np.asarray(m.shape)
+    centre = shape_a // 2
+    fam_names = list(m.fam_d)
+    fam_g = np.array([1.0 / m.fam_d[f] for f in fam_names])
+    dk = 1.0 / (shape_a.min() * m.p)  # coarsest frequency step
+    tol = np.maximum(1.5 * dk, 0.02 * fam_g)
+    cand = _peak_candidates(m, fam_g, tol, dk)
+    snr, found = m.measure(cand, cand)
     spots = []
     for s, fv in zip(snr, found):
-        if not (np.isfinite(s) and s >= thr):
+        if not (np.isfinite(s) and s >= m.snr_threshold):
             continue
-        g = (fv - centre) / (shape_a * p)
+        g = (fv - centre) / (shape_a * m.p)
         gn = float(np.sqrt((g**2).sum()))
         j = int(np.argmin(np.abs(fam_g - gn)))
         fam = fam_names[j] if abs(fam_g[j] - gn) <= tol[j] else "unindexed"
-        reg = str(wedge_regions(g[None], angles, margin_inv_A=margin)[0])
-        spots.append(Spot("peak", None, fam, 1.0 / gn, tuple(g), tuple(fv), tuple(fv), float(s), reg, True))
+        spots.append(m.spot("peak", family=fam, d_A=1.0 / gn, g=g, position=fv, found=fv, snr=s,
+                            region=str(m.regions(g[None])[0])))
     mult: dict[str, int] = {}
-    for r in refl_all:
+    for r in m.refl_all:
         mult[r.family] = mult.get(r.family, 0) + 1
-    families = []
-    for fam, d in fam_d.items():
-        det = {reg: sum(1 for s in spots if s.family == fam and s.region == reg) for reg in ("measured", "wedge")}
-        families.append(FamilyCount(fam, d, {"measured": None, "wedge": None, "total": mult[fam]}, det))
+    families = [FamilyCount(fam, d, {"measured": None, "wedge": None, "total": mult[fam]},
+                            _detected_by_region(spots, fam)) for fam, d in m.fam_d.items()]
     # controls: random positions at the family radii away from every candidate peak
-    radii = [1.0 / fam_d[f] for f in fam_names for _ in range(mult[f])]
-    regions = [str(wedge_regions(rng.normal(size=(1, 3)), angles)[0]) for _ in radii]
-    cg, creg, cidx = _random_controls(rng, radii, regions, angles, idx[keep].astype(float), shape, p,
-                                      2.0 * exclude_radius_vox, max(0, int(n_controls)), margin)
-    controls = []
-    if len(cg):
-        cpos = _to_vox(cg, shape, p)
-        csnr, cfound = measure_spots(spec, cpos, exclude_vox=cand, shell_vox=shell_vox,
-                                     exclude_radius_vox=exclude_radius_vox, filtered=filt)
-        for gg, pv, fv, s, reg in zip(cg, cpos, cfound, csnr, creg):
-            gn = float(np.sqrt((gg**2).sum()))
-            controls.append(Spot("control", None, "", 1.0 / gn, tuple(gg), tuple(pv), tuple(fv), float(s), reg,
-                                 bool(np.isfinite(s) and s >= thr)))
+    radii = [1.0 / m.fam_d[f] for f in fam_names for _ in range(mult[f])]
+    regions = [str(m.regions(m.rng.normal(size=(1, 3)), margin=False)[0]) for _ in radii]
+    controls = m.controls(radii, regions, cand.astype(float), cand,
+                          lambda _i, gg: ("", 1.0 / float(np.sqrt((gg**2).sum()))))
     # a lone peak at some |g| may be chance (thousands of candidates are searched): the limit
     # needs two spots of a family (or all of a one-spot family)
     per_fam = {f.family: f.detected["measured"] + f.detected["wedge"] for f in families}
-    indexed = [fam_d[f] for f, n in per_fam.items() if n >= min(2, mult[f])]
-    fp = float(np.mean([c.detected for c in controls])) if controls else 0.0
-    notes = list(notes) + [
+    indexed = [m.fam_d[f] for f, n in per_fam.items() if n >= min(2, mult[f])]
+    notes = list(m.notes) + [
         "orientation unknown: spots found by peak detection and indexed by |g|; expected counts per region "
         "unknown (? in the table); information limit from families with at least two detected spots"]
     n_un = sum(1 for s in spots if s.family == "unindexed")
     if n_un:
         notes.append(f"{n_un} detected peak(s) could not be indexed to a family")
-    return BraggReport(families, spots, controls, min(indexed) if indexed else None, fp,
-                       orientation_known=False, notes=notes, **common)
+    return BraggReport(families, spots, controls, min(indexed) if indexed else None,
+                       _false_positive_fraction(controls), orientation_known=False, notes=notes, **m.common)

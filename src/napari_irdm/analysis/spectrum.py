@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
+
 __all__ = [
     "central_sections",
     "frequency_axes",
@@ -25,10 +27,10 @@ WindowName = Literal["hann", "tukey", "none"]
 
 def _check_pixel(pixel_size_A) -> float:
     if pixel_size_A is None:
-        raise ValueError("pixel size is missing: pass pixel_size_A in Å (CLI --pixel-size), frequencies need it")
+        raise ParameterError("pixel size is missing: give `pixel_size_A` in Å, frequencies need it", "pixel_size_A")
     p = float(pixel_size_A)
     if not np.isfinite(p) or p <= 0:
-        raise ValueError(f"pixel size must be a positive number of Å, got {pixel_size_A}")
+        raise ParameterError(f"pixel size `pixel_size_A` must be a positive number of Å, got {pixel_size_A}", "pixel_size_A")
     return p
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from napari_irdm._json import jsonable
 from napari_irdm.device import resolve_device
 from napari_irdm.dl.unetpp import UNetPlusPlus
 from napari_irdm.io import atomic_write_bytes
@@ -255,25 +256,6 @@ def _describe_mismatch(model, state: dict) -> str:
 
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):  # numpy / torch scalars
-        try:
-            return value.item()
-        except (ValueError, RuntimeError):
-            pass
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
 def save_model(
     generator: nn.Module,
     name_or_dir: str | os.PathLike,
@@ -341,7 +323,7 @@ def save_model(
         "name": pt.stem if shipped else pt.parent.name if pt.name == "model.pt" else pt.stem,
         "format_version": FORMAT_VERSION,
         "architecture": "UNetPlusPlus",
-        "config": _jsonable(config),
+        "config": jsonable(config),
         "sha256": hashlib.sha256(blob).hexdigest(),
         "dtype": "float16",
         "size_bytes": len(blob),
@@ -349,7 +331,7 @@ def save_model(
         "normalisation": {"method": "robust", "percentiles": [0.5, 99.5], "pairs": "normalise_pair (input's range)"},
         "saved_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torch_version": torch.__version__,
-        "card": _jsonable(dict(card_fields or {})),
+        "card": jsonable(dict(card_fields or {})),
     }
     atomic_write_bytes(pt, blob)
     atomic_write_bytes(pt.with_suffix(".json"), (json.dumps(info, indent=2, sort_keys=False) + "\n").encode())

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_irdm.crystallography import Lattice
 from napari_irdm.data import TiltSeries, Volume
-from napari_irdm.simulate.crystal import Lattice, Nanocrystal
+from napari_irdm.errors import ParameterError
+from napari_irdm.simulate.crystal import Nanocrystal
 from napari_irdm.simulate.tiltseries import GroundTruth
 
 __all__ = ["FILES", "load_truth", "save_simulation"]
@@ -64,7 +66,7 @@ def save_simulation(directory, tilt_series: TiltSeries, truth: GroundTruth, *, n
 
     out = Path(directory)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file, not a folder: give a folder for the simulation (-o DIR)")
+        raise ParameterError(f"{out} is a file, not a folder: give a folder for the simulation as `directory`", "directory")
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "tilt_series": out / f"{name}.mrc",
@@ -122,8 +124,7 @@ def load_truth(directory) -> GroundTruth:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         cm = meta["crystal"]
-        lat_d = cm["lattice"]
-        lat = Lattice(lat_d["structure"], float(lat_d["a_A"]), lat_d.get("element"), int(lat_d.get("Z", 79)))
+        lat = Lattice.from_dict(cm["lattice"])
         rot = np.asarray(cm["orientation_R_lab_xyz_from_crystal"], dtype=np.float64)
     except (KeyError, TypeError, json.JSONDecodeError) as err:
         raise ValueError(f"{meta_path} is damaged ({err}): re-run the simulation") from err

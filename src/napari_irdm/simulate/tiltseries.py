@@ -12,27 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from napari_irdm.crystallography import Lattice
 from napari_irdm.data import TiltSeries, Volume
+from napari_irdm.errors import ParameterError
 from napari_irdm.geometry import angles_from_range, check_angles
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.simulate._render import atom_weights, box_profiles, splat_volume
-from napari_irdm.simulate.crystal import Lattice, Nanocrystal, make_nanocrystal
+from napari_irdm.simulate.crystal import Nanocrystal, make_nanocrystal
 
 __all__ = [
     "HAADF_CROSS_SECTION_AU_A2",
+    "MAX_SIZE_PX",
+    "Acquisition",
     "GroundTruth",
     "auto_shape",
     "gold_sample",
-    "load_truth",
     "render_volume",
-    "save_simulation",
     "simulate_iter",
     "simulate_tilt_series",
     "simulate_tilt_series_iter",
-    "slice_source",
     "tilt_angles",
 ]
 
@@ -83,7 +85,10 @@ class GroundTruth:
 
     @property
     def pixel_size_A(self) -> float:
-        return float(self.volume.pixel_size_A)
+        p = self.volume.pixel_size_A
+        if p is None:
+            raise ValueError("the ground-truth volume has no pixel size: re-run the simulation")
+        return float(p)
 
 
 def tilt_angles(tilt_range=(-70.0, 70.0), tilt_step: float = 2.0) -> np.ndarray:
@@ -91,9 +96,9 @@ def tilt_angles(tilt_range=(-70.0, 70.0), tilt_step: float = 2.0) -> np.ndarray:
     lo, hi = (float(v) for v in tilt_range)
     step = float(tilt_step)
     if step <= 0 or not np.isfinite(step):
-        raise ValueError(f"tilt_step must be a positive number of degrees, got {tilt_step}")
+        raise ParameterError(f"`tilt_step` must be a positive number of degrees, got {tilt_step}", "tilt_step")
     if hi < lo:
-        raise ValueError(f"tilt_range {lo:g}..{hi:g} is reversed: give start < stop")
+        raise ParameterError(f"`tilt_range` {lo:g}..{hi:g} is reversed: give start < stop", "tilt_range")
     return angles_from_range(lo, hi, step)
 
 
@@ -112,62 +117,114 @@ def auto_shape(crystal: Nanocrystal, pixel_size_A: float, sigma_A: float = 0.35,
     return up(r_y), up(r_xz)
 
 
-def _check_common(pixel_size_A, sigma_A):
-    if pixel_size_A is None:
-        raise ValueError("pixel size is missing: pass pixel_size_A (CLI --pixel-size) in Å, e.g. 0.25")
-    p = float(pixel_size_A)
-    if not np.isfinite(p) or p <= 0:
-        raise ValueError(f"pixel size must be a positive number of Å, got {pixel_size_A}")
-    s = float(sigma_A)
-    if not np.isfinite(s) or s <= 0:
-        raise ValueError(f"sigma_A must be a positive atom width in Å, got {sigma_A}")
-    return p, s
-
-
-def simulate_tilt_series_iter(crystal: Nanocrystal, tilt_angles_deg, **kwargs) -> Generator[Progress, None, TiltSeries]:
-    """Progress-generator version of :func:`simulate_tilt_series` (``return``s the TiltSeries)."""
-    ts, _true, _shifts = yield from _simulate_iter(crystal, tilt_angles_deg, **kwargs)
-    return ts
-
-
 #: largest simulated image / volume edge in pixels
 MAX_SIZE_PX = 2048
 
 
-def _simulate_iter(
-    crystal: Nanocrystal,
-    tilt_angles_deg,
-    *,
-    pixel_size_A: float = 0.25,
-    shape: tuple[int, int] | None = None,
-    sigma_A: float = 0.35,
-    dose_e_per_A2: float | None = None,
-    seed: int | None = 0,
-    angle_jitter_deg: float = 0.0,
-    shift_px: float = 0.0,
-    cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2,
-    chunk: int = 8,
-):
-    angles = check_angles(tilt_angles_deg, what="the simulation")
-    p, s = _check_common(pixel_size_A, sigma_A)
-    ny, nx = auto_shape(crystal, p, s) if shape is None else (int(shape[0]), int(shape[1]))
+@dataclass(frozen=True)
+class Acquisition:
+    """How the simulated microscope images a crystal: the keyword options of every simulator.
+
+    :func:`simulate_tilt_series`, :func:`simulate_tilt_series_iter` and :func:`simulate_iter`
+    take these fields as keyword arguments (``pixel_size_A=0.3, dose_e_per_A2=1e4, ...``);
+    they are checked here, once.
+
+    Attributes
+    ----------
+    pixel_size_A : float, default 0.25
+        Pixel size (Å). 0.25 Å puts Nyquist at 2 Å⁻¹, beyond Au 440 (1.387 Å⁻¹).
+    sigma_A : float, default 0.35
+        Gaussian width of an atom (Å).
+    dose_e_per_A2 : float, optional
+        Electron dose per image (e⁻/Å²); adds Poisson noise. Counts per pixel have mean
+        ``dose · cross_section_A2 · I`` (``I`` the clean value); the result is divided back by
+        ``dose · cross_section_A2`` so noisy and clean series share one intensity scale.
+    seed : int, default 0
+        Seeds noise, jitter and shifts.
+    angle_jitter_deg : float
+        Standard deviation of the error between true and nominal angles (the series keeps the
+        nominal angles; the true ones are in ``provenance`` and in :class:`GroundTruth`).
+    shift_px : float
+        Standard deviation of random in-plane shifts (pixels, both axes) mimicking misalignment.
+    cross_section_A2 : float
+        High-angle cross-section of a gold atom (Å²), default 0.02.
+
+    Raises
+    ------
+    ValueError
+        A missing or non-positive pixel size or atom width, a non-positive dose, a jitter
+        outside [0, 45]° or a negative shift.
+    """
+
+    pixel_size_A: float = 0.25
+    sigma_A: float = 0.35
+    dose_e_per_A2: float | None = None
+    seed: int | None = 0
+    angle_jitter_deg: float = 0.0
+    shift_px: float = 0.0
+    cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2
+
+    def __post_init__(self):
+        if self.pixel_size_A is None:
+            raise ParameterError("pixel size is missing: give `pixel_size_A` in Å, e.g. 0.25", "pixel_size_A")
+        p = float(self.pixel_size_A)
+        if not np.isfinite(p) or p <= 0:
+            raise ParameterError(f"pixel size `pixel_size_A` must be a positive number of Å, got {self.pixel_size_A}",
+                                 "pixel_size_A")
+        s = float(self.sigma_A)
+        if not np.isfinite(s) or s <= 0:
+            raise ParameterError(f"`sigma_A` must be a positive atom width in Å, got {self.sigma_A}", "sigma_A")
+        object.__setattr__(self, "pixel_size_A", p)
+        object.__setattr__(self, "sigma_A", s)
+        dose = self.dose_e_per_A2
+        if dose is not None and not (np.isfinite(float(dose)) and float(dose) > 0):
+            raise ParameterError(f"dose `dose_e_per_A2` must be a positive number of e⁻/Å² per image, got {dose}",
+                                 "dose_e_per_A2")
+        if not (np.isfinite(float(self.angle_jitter_deg)) and 0 <= float(self.angle_jitter_deg) <= 45):
+            raise ParameterError(f"angle jitter `angle_jitter_deg` must be a number of degrees in [0, 45], "
+                                 f"got {self.angle_jitter_deg}", "angle_jitter_deg")
+        if not (np.isfinite(float(self.shift_px)) and float(self.shift_px) >= 0):
+            raise ParameterError(f"shift `shift_px` must be a number of pixels ≥ 0, got {self.shift_px}", "shift_px")
+
+    @classmethod
+    def of(cls, options: Acquisition | dict[str, Any]) -> Acquisition:
+        """``options`` itself, or the Acquisition its keywords describe (``TypeError`` on an unknown one)."""
+        if isinstance(options, Acquisition):
+            return options
+        return cls(**options)
+
+
+def simulate_tilt_series_iter(crystal: Nanocrystal, tilt_angles_deg, *, shape: tuple[int, int] | None = None,
+                              **options: Any) -> Generator[Progress, None, TiltSeries]:
+    """Progress-generator version of :func:`simulate_tilt_series` (``return``s the TiltSeries)."""
+    ts, _true, _shifts = yield from _simulate_iter(crystal, tilt_angles_deg, shape, options)
+    return ts
+
+
+def _check_image(shape, acq: Acquisition, n_tilts: int) -> None:
+    ny, nx = shape
     if ny < 1 or nx < 1:
         raise ValueError(f"image shape must be positive (ny, nx), got {shape}")
-    if dose_e_per_A2 is not None and not (np.isfinite(float(dose_e_per_A2)) and float(dose_e_per_A2) > 0):
-        raise ValueError(f"dose must be a positive number of e⁻/Å² per image, got {dose_e_per_A2}")
-    jitter, shift = float(angle_jitter_deg), float(shift_px)
-    if not (np.isfinite(jitter) and 0 <= jitter <= 45):
-        raise ValueError(f"angle jitter must be a number of degrees in [0, 45], got {angle_jitter_deg}")
-    if not (np.isfinite(shift) and 0 <= shift <= max(ny, nx)):
-        raise ValueError(f"shift must be a number of pixels in [0, {max(ny, nx)}] (the image size), got {shift_px}")
+    if not float(acq.shift_px) <= max(ny, nx):
+        raise ParameterError(f"shift `shift_px` must be a number of pixels in [0, {max(ny, nx)}] (the image size), "
+                             f"got {acq.shift_px}", "shift_px")
     if ny > MAX_SIZE_PX or nx > MAX_SIZE_PX:
-        raise ValueError(f"images of {ny}x{nx} pixels are more than {MAX_SIZE_PX}: use a larger pixel size or a "
-                         "smaller particle (--box, --pixel-size, --size-nm)")
+        raise ParameterError(f"images of {ny}x{nx} pixels are more than {MAX_SIZE_PX}: use a larger `pixel_size_A`, "
+                             "a smaller `size_px` or a smaller particle (`size_nm`)", "pixel_size_A", "size_px", "size_nm")
     from napari_irdm.resources import require_memory
 
-    require_memory(4.0 * (angles.size * ny * nx + 2 * ny * nx * max(ny, nx)),
-                   f"simulating {angles.size} images of {ny}x{nx} and a {nx}^3 truth volume",
-                   hint="use fewer tilts, a larger pixel size or a smaller --box")
+    require_memory(4.0 * (n_tilts * ny * nx + 2 * ny * nx * max(ny, nx)),
+                   f"simulating {n_tilts} images of {ny}x{nx} and a {nx}^3 truth volume",
+                   hint="use fewer tilts, a larger pixel size or a smaller box")
+
+
+def _simulate_iter(crystal: Nanocrystal, tilt_angles_deg, shape, options: Acquisition | dict[str, Any], chunk: int = 8):
+    angles = check_angles(tilt_angles_deg, what="the simulation")
+    acq = Acquisition.of(options)
+    p, s = acq.pixel_size_A, acq.sigma_A
+    ny, nx = auto_shape(crystal, p, s) if shape is None else (int(shape[0]), int(shape[1]))
+    _check_image((ny, nx), acq, angles.size)
+    angle_jitter_deg, shift_px, dose_e_per_A2, seed = acq.angle_jitter_deg, acq.shift_px, acq.dose_e_per_A2, acq.seed
     rng = np.random.default_rng(seed)
     n_t = angles.size
     true_angles = angles + (rng.normal(0.0, angle_jitter_deg, n_t) if angle_jitter_deg > 0 else 0.0)
@@ -190,11 +247,12 @@ def _simulate_iter(
             yc = y[None] + (ny - 1) / 2.0 + shifts[t0:t1, 0:1]
             py_t = (box_profiles(yc, ny, sp) * w32[None, :, None]).transpose(0, 2, 1)  # (k, ny, N)
         else:  # the y profile does not depend on the tilt
+            assert py_fixed is not None
             py_t = py_fixed[None]
         out[t0:t1] = np.matmul(py_t, pu)
         yield Progress(t1, n_t, f"tilt {t1}/{n_t}")
     if dose_e_per_A2 is not None:
-        scale = float(dose_e_per_A2) * float(cross_section_A2)  # counts per unit of Au-equivalent weight
+        scale = float(dose_e_per_A2) * float(acq.cross_section_A2)  # counts per unit of Au-equivalent weight
         out = (rng.poisson(np.clip(out, 0, None).astype(np.float64) * scale) / scale).astype(np.float32)
     prov = (
         f"simulate: {crystal.lattice.element or crystal.lattice.structure} {crystal.shape} {crystal.size_nm:g} nm, "
@@ -208,19 +266,8 @@ def _simulate_iter(
     return ts, true_angles, shifts
 
 
-def simulate_tilt_series(
-    crystal: Nanocrystal,
-    tilt_angles_deg,
-    *,
-    pixel_size_A: float = 0.25,
-    shape: tuple[int, int] | None = None,
-    sigma_A: float = 0.35,
-    dose_e_per_A2: float | None = None,
-    seed: int | None = 0,
-    angle_jitter_deg: float = 0.0,
-    shift_px: float = 0.0,
-    cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2,
-) -> TiltSeries:
+def simulate_tilt_series(crystal: Nanocrystal, tilt_angles_deg, *, shape: tuple[int, int] | None = None,
+                         **options: Any) -> TiltSeries:
     """Analytic HAADF-like tilt series of a nanocrystal.
 
     Parameters
@@ -229,25 +276,12 @@ def simulate_tilt_series(
         From :func:`napari_irdm.simulate.crystal.make_nanocrystal`.
     tilt_angles_deg : array_like, shape (n_tilts,)
         Nominal tilt angles (degrees; asymmetric or any order allowed).
-    pixel_size_A : float, default 0.25
-        Pixel size (Å). 0.25 Å puts Nyquist at 2 Å⁻¹, beyond Au 440 (1.387 Å⁻¹).
     shape : (ny, nx), optional
         Image shape; default :func:`auto_shape` (the crystal fits at every tilt).
-    sigma_A : float, default 0.35
-        Gaussian width of an atom (Å).
-    dose_e_per_A2 : float, optional
-        Electron dose per image (e⁻/Å²); adds Poisson noise. Counts per pixel have mean
-        ``dose · cross_section_A2 · I`` (``I`` the clean value); the result is divided back by
-        ``dose · cross_section_A2`` so noisy and clean series share one intensity scale.
-    seed : int, default 0
-        Seeds noise, jitter and shifts.
-    angle_jitter_deg : float
-        Standard deviation of the error between true and nominal angles (the series keeps the
-        nominal angles; the true ones are in ``provenance`` and in :class:`GroundTruth`).
-    shift_px : float
-        Standard deviation of random in-plane shifts (pixels, both axes) mimicking misalignment.
-    cross_section_A2 : float
-        High-angle cross-section of a gold atom (Å²), default 0.02.
+    **options
+        The fields of :class:`Acquisition`: ``pixel_size_A`` (default 0.25 Å), ``sigma_A``
+        (0.35 Å), ``dose_e_per_A2`` (``None``: noise-free), ``seed`` (0), ``angle_jitter_deg``,
+        ``shift_px``, ``cross_section_A2``.
 
     Returns
     -------
@@ -261,10 +295,7 @@ def simulate_tilt_series(
     The sum is a batched matrix product ``(ny × N) @ (N × nx)`` per tilt: a 71-tilt 160² series
     of 1,289 Au atoms takes 0.5 s on 2 idle CPU cores (1.5 s when they are shared).
     """
-    return run_to_completion(simulate_tilt_series_iter(
-        crystal, tilt_angles_deg, pixel_size_A=pixel_size_A, shape=shape, sigma_A=sigma_A,
-        dose_e_per_A2=dose_e_per_A2, seed=seed, angle_jitter_deg=angle_jitter_deg, shift_px=shift_px,
-        cross_section_A2=cross_section_A2))
+    return run_to_completion(simulate_tilt_series_iter(crystal, tilt_angles_deg, shape=shape, **options))
 
 
 def render_volume(crystal: Nanocrystal, shape, pixel_size_A: float, sigma_A: float = 0.35) -> np.ndarray:
@@ -286,7 +317,8 @@ def render_volume(crystal: Nanocrystal, shape, pixel_size_A: float, sigma_A: flo
         Each voxel holds the Gaussians' integrals over it (Au atom = 1 in total), so summing
         along a ray (``ParallelProjector.forward``) gives the analytic tilt series' scale.
     """
-    p, s = _check_common(pixel_size_A, sigma_A)
+    acq = Acquisition(pixel_size_A=pixel_size_A, sigma_A=sigma_A)
+    p, s = acq.pixel_size_A, acq.sigma_A
     if len(tuple(shape)) != 3:
         raise ValueError(f"volume shape must be (nz, ny, nx), got {tuple(shape)}")
     centre = (np.asarray(shape, dtype=np.float64) - 1.0) / 2.0
@@ -294,35 +326,23 @@ def render_volume(crystal: Nanocrystal, shape, pixel_size_A: float, sigma_A: flo
     return splat_volume(c, atom_weights(crystal.atomic_numbers), shape, s / p)
 
 
-def simulate_iter(
-    crystal: Nanocrystal,
-    tilt_angles_deg,
-    *,
-    pixel_size_A: float = 0.25,
-    size_px: int | None = None,
-    sigma_A: float = 0.35,
-    dose_e_per_A2: float | None = None,
-    seed: int | None = 0,
-    angle_jitter_deg: float = 0.0,
-    shift_px: float = 0.0,
-    cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2,
-) -> Generator[Progress, None, tuple[TiltSeries, GroundTruth]]:
+def simulate_iter(crystal: Nanocrystal, tilt_angles_deg, *, size_px: int | None = None,
+                  **options: Any) -> Generator[Progress, None, tuple[TiltSeries, GroundTruth]]:
     """Tilt series and ground truth together (progress generator; ``return``s ``(TiltSeries, GroundTruth)``).
 
     Square images of ``size_px`` (default: auto) and a cubic truth volume ``(n, n, n)`` on the
-    grid :func:`napari_irdm.tomo.wbp` reconstructs onto. Other parameters as in
-    :func:`simulate_tilt_series`.
+    grid :func:`napari_irdm.tomo.wbp` reconstructs onto. ``**options`` are the fields of
+    :class:`Acquisition`, as in :func:`simulate_tilt_series`.
     """
-    p, s = _check_common(pixel_size_A, sigma_A)
+    acq = Acquisition.of(options)
+    p, s = acq.pixel_size_A, acq.sigma_A
     if size_px is None:
         n = max(auto_shape(crystal, p, s))
     else:
         n = int(size_px)
         if n < 8:
-            raise ValueError(f"size_px must be at least 8 pixels, got {size_px}")
-    ts, true_angles, shifts = yield from _simulate_iter(
-        crystal, tilt_angles_deg, pixel_size_A=p, shape=(n, n), sigma_A=s, dose_e_per_A2=dose_e_per_A2,
-        seed=seed, angle_jitter_deg=angle_jitter_deg, shift_px=shift_px, cross_section_A2=cross_section_A2)
+            raise ParameterError(f"`size_px` must be at least 8 pixels, got {size_px}", "size_px")
+    ts, true_angles, shifts = yield from _simulate_iter(crystal, tilt_angles_deg, (n, n), acq)
     yield Progress(ts.n_tilts, ts.n_tilts, "rendering the ground-truth volume")
     vol = render_volume(crystal, (n, n, n), p, s)
     truth = GroundTruth(
@@ -332,8 +352,8 @@ def simulate_iter(
         sigma_A=s,
         true_tilt_angles_deg=np.asarray(true_angles, dtype=np.float64) * np.ones(ts.n_tilts),
         shifts_px=shifts,
-        dose_e_per_A2=dose_e_per_A2,
-        seed=seed,
+        dose_e_per_A2=acq.dose_e_per_A2,
+        seed=acq.seed,
     )
     return ts, truth
 
@@ -384,24 +404,3 @@ def gold_sample(
     angles = tilt_angles(tilt_range, tilt_step)
     return run_to_completion(simulate_iter(crystal, angles, pixel_size_A=pixel_size_A, size_px=size_px,
                                            sigma_A=sigma_A, dose_e_per_A2=dose_e_per_A2, seed=seed))
-
-
-def save_simulation(directory, tilt_series: TiltSeries, truth: GroundTruth, *, name: str = "tilt_series"):
-    """Write a simulation to ``directory``; see :func:`napari_irdm.simulate.store.save_simulation`."""
-    from napari_irdm.simulate.store import save_simulation as _save
-
-    return _save(directory, tilt_series, truth, name=name)
-
-
-def load_truth(directory) -> GroundTruth:
-    """Read the ground truth written by :func:`save_simulation`; see :mod:`napari_irdm.simulate.store`."""
-    from napari_irdm.simulate.store import load_truth as _load
-
-    return _load(directory)
-
-
-def slice_source(index: int, size: int = 256, **kwargs) -> np.ndarray:
-    """A slice through a random nanocrystal; see :func:`napari_irdm.simulate.slices.slice_source`."""
-    from napari_irdm.simulate.slices import slice_source as _slice
-
-    return _slice(index, size, **kwargs)

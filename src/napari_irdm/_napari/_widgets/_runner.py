@@ -42,6 +42,7 @@ WIDGET_NAMES = {
     "thickness": "a smaller slab",
     "batch_size": "a smaller batch",
     "model": "the model",
+    "a_A": "the lattice constant (Å)",
 }
 
 

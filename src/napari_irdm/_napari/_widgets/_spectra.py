@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_irdm.geometry import tilt_range_deg
+
 __all__ = [
     "SECTION_AXES",
     "d_spacing_at",
@@ -115,12 +117,12 @@ def wedge_lines(tilt_angles_deg, freqs, section: str = "kx-kz") -> list[np.ndarr
 
     By the Fourier-slice theorem a projection at tilt θ samples the line
     ``(kx, kz) ∝ (cos θ, sin θ)``; the measured region lies between the lines of the
-    smallest and largest tilt, the missing wedge outside. Each line is an array
+    smallest and largest tilt (:func:`napari_irdm.geometry.tilt_range_deg`), the missing wedge outside. Each line is an array
     ``[[row0, col0], [row1, col1]]`` through the centre, clipped to the section.
     """
     if section != "kx-kz":
         return []
-    a = np.asarray(tilt_angles_deg, dtype=np.float64)
+    lo, hi = tilt_range_deg(tilt_angles_deg)
     r_ax, c_ax, _ = SECTION_AXES[section]
     centre = freq_to_index(np.zeros((1, 3)), freqs)[0]
     n_r, n_c = len(freqs[r_ax]), len(freqs[c_ax])
@@ -128,7 +130,7 @@ def wedge_lines(tilt_angles_deg, freqs, section: str = "kx-kz") -> list[np.ndarr
     _, dkx = _origin_step(freqs[c_ax])
     kmax = min(abs(dkz) * (n_r // 2), abs(dkx) * (n_c // 2))
     lines = []
-    for theta in sorted({float(a.min()), float(a.max())}):
+    for theta in sorted({lo, hi}):
         t = np.deg2rad(theta)
         kz, kx = kmax * np.sin(t), kmax * np.cos(t)
         dr, dc = kz / dkz, kx / dkx

@@ -25,8 +25,8 @@ from napari_irdm._napari._widgets.fourier import (
     WEDGE_COLOR,
     attach_d_status,
     family_text,
-    spectrum_job,
 )
+from napari_irdm.analysis.fourier import spectra_iter
 
 if TYPE_CHECKING:
     import napari
@@ -102,7 +102,7 @@ class CompareWidget(WidgetBase):
                 raise ValueError(f"layer {lyr.name!r} has no pixel size: set its scale (Å per voxel)")
             volumes.append({"name": lyr.name, "data": np.asarray(lyr.data, np.float32), "pixel_size_A": px,
                             "tilt_angles_deg": layer_angles(lyr), "layer": lyr})
-        return spectrum_job(volumes, reference), self.show
+        return spectra_iter(volumes, reference), self.show
 
     def run(self, *_):
         """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""

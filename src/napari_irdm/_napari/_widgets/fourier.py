@@ -1,7 +1,7 @@
 """Fourier inspector: power spectra of volumes with a Bragg overlay and a per-family table.
 
-For each chosen volume the worker computes the 3D log power spectrum and a Bragg report
-(:mod:`napari_irdm.analysis`); the main thread then adds
+For each chosen volume the worker runs :func:`napari_irdm.analysis.fourier.spectra_iter` (the
+3D log power spectrum, its central sections and a Bragg report); the main thread then adds
 
 - ``"<vol> spectrum"``: the 3D log spectrum (hidden; same pixel grid as the volume),
 - ``"<vol> kx-kz"`` and ``"<vol> kx-ky"``: central sections, side by side to the right of
@@ -24,7 +24,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushButton, Table
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
-from napari_irdm._napari._widgets._base import WidgetBase, call_supported, image_layers
+from napari_irdm._napari._widgets._base import WidgetBase, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm._napari._widgets._spectra import (
     SECTION_AXES,
@@ -34,13 +34,13 @@ from napari_irdm._napari._widgets._spectra import (
     wedge_lines,
     with_friedel_mates,
 )
-from napari_irdm.progress import Progress
+from napari_irdm.analysis.fourier import spectra_iter
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["DETECTED_COLOR", "LATTICE_PRESETS", "MISSING_COLOR", "FourierInspectorWidget", "attach_d_status",
-           "family_text", "spectrum_job"]
+           "family_text"]
 
 DETECTED_COLOR = "#3ce05a"
 MISSING_COLOR = "#ff4040"
@@ -97,42 +97,6 @@ def family_text(spots, n: int = 5, positions=None) -> list[str]:
             chosen[fam] = next(i for i, s in enumerate(spots) if _family_label(s) == fam)
     by_index = {i: fam for fam, i in chosen.items()}
     return [by_index.get(i, "") for i in range(len(spots))]
-
-
-def spectrum_job(volumes: list[dict], reference: dict, snr_threshold: float = 3.0):
-    """Generator computing spectrum, sections and Bragg report for each volume (worker thread).
-
-    Parameters
-    ----------
-    volumes : list of dict
-        ``{"name", "data" (nz, ny, nx), "pixel_size_A", "tilt_angles_deg"}``.
-    reference : dict or None
-        ``None``: no Bragg report. Otherwise keyword arguments for :func:`napari_irdm.analysis.bragg.bragg_report`
-        (``truth=`` or ``lattice=``, ``a_A=``, ``orientation=``).
-
-    Returns
-    -------
-    list of dict
-        Per volume: the input keys plus ``spec``, ``freqs``, ``sections``, ``report``.
-    """
-    from napari_irdm.analysis.bragg import bragg_report
-    from napari_irdm.analysis.spectrum import central_sections, power_spectrum_3d
-
-    out = []
-    n = len(volumes)
-    for i, v in enumerate(volumes):
-        yield Progress(2 * i, 2 * n, f"power spectrum of {v['name']}")
-        spec, freqs = power_spectrum_3d(v["data"], v["pixel_size_A"], window="hann", log=True)
-        sections = central_sections(spec)
-        yield Progress(2 * i + 1, 2 * n, f"Bragg spots of {v['name']}")
-        report = None
-        if v["tilt_angles_deg"] is not None and reference is not None:
-            report = call_supported(bragg_report, v["data"], v["pixel_size_A"], v["tilt_angles_deg"],
-                                    snr_threshold=snr_threshold, **reference)
-        out.append({**v, "spec": np.asarray(spec, np.float32), "freqs": [np.asarray(f) for f in freqs],
-                    "sections": {k: np.asarray(s, np.float32) for k, s in sections.items()}, "report": report})
-    yield Progress(2 * n, 2 * n, "done")
-    return out
 
 
 def attach_d_status(layer, freqs, section: str | None = None) -> None:
@@ -239,7 +203,7 @@ class FourierInspectorWidget(WidgetBase):
             angles = layer_angles(lyr)
             volumes.append({"name": lyr.name, "data": np.asarray(lyr.data, np.float32), "pixel_size_A": px,
                             "tilt_angles_deg": angles})
-        return spectrum_job(volumes, self._reference_kwargs(), float(self.snr.value)), self.show_results
+        return spectra_iter(volumes, self._reference_kwargs(), float(self.snr.value)), self.show_results
 
     def run(self, *_):
         """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
