@@ -136,7 +136,6 @@ def test_no_import_cycle_among_package_modules():
 
 #: lazy (function-level) import circles still in the tree, each with its owner; none may be added
 KNOWN_LAZY_CIRCLES = [
-    ["napari_irdm.dl.inference", "napari_irdm.dl.iterative"],  # issue 12, dl/inference.py (h12data)
 ]
 
 

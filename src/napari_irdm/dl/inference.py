@@ -258,7 +258,7 @@ def inpaint_iter(
         from napari_irdm.dl.iterative import iterative_consistency_iter
 
         return (yield from iterative_consistency_iter(
-            volume, tilt_angles_deg, tilt_series, consistency=consistency, iterations=consistency_iterations,
+            volume, tilt_angles_deg, tilt_series, network=inpaint_iter, consistency=consistency, iterations=consistency_iterations,
             rounds=rounds, data_consistency=data_consistency, nonnegative=nonnegative, out=out,
             net_kwargs=dict(model=model, batch_size=batch_size, device=device, normalise=normalise,
                             empty_fraction=empty_fraction, tta=tta)))

@@ -15,7 +15,7 @@ loses several dB (measured in ``docs/validate.md``); one round is the default.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -26,16 +26,17 @@ from napari_irdm.progress import Progress
 __all__ = ["iterative_consistency_iter"]
 
 
-def iterative_consistency_iter(volume, tilt_angles_deg, tilt_series, *, consistency: str = "iterative",
-                               iterations: int = 30, rounds: int = 1, data_consistency: bool = False,
-                               nonnegative: bool = False, out=None, net_kwargs: dict | None = None,
-                               ) -> Generator[Progress, Any, Any]:
+def iterative_consistency_iter(volume, tilt_angles_deg, tilt_series, *, network: Callable[..., Generator],
+                               consistency: str = "iterative", iterations: int = 30, rounds: int = 1,
+                               data_consistency: bool = False, nonnegative: bool = False, out=None,
+                               net_kwargs: dict | None = None) -> Generator[Progress, Any, Any]:
     """Network on ``volume`` (a WBP), then ``iterations`` SIRT updates on ``tilt_series``; ``rounds`` times.
 
     Called by :func:`napari_irdm.dl.inpaint_iter` with ``consistency="iterative"``; see there
-    for the parameters. Returns the volume (NumPy in → NumPy out, tensor in → tensor out).
+    for the parameters. ``network(volume, tilt_angles_deg, nonnegative=..., **net_kwargs)`` is
+    the network pass (a generator returning the restored volume; ``inpaint_iter`` hands in
+    its own). Returns the volume (NumPy in → NumPy out, tensor in → tensor out).
     """
-    from napari_irdm.dl.inference import inpaint_iter
     from napari_irdm.tomo import sirt_iter
     from napari_irdm.tomo._common import check_positive
 
@@ -62,7 +63,7 @@ def iterative_consistency_iter(volume, tilt_angles_deg, tilt_series, *, consiste
     total = 2 * int(rounds)
     for r in range(int(rounds)):
         yield Progress(2 * r, total, f"IRDM network, round {r + 1}/{rounds}")
-        gen = inpaint_iter(x, tilt_angles_deg, nonnegative=nonnegative, **kw)
+        gen = network(x, tilt_angles_deg, nonnegative=nonnegative, **kw)
         try:
             while True:
                 next(gen)

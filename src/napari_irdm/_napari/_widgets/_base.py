@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Select
 from napari.layers import Image, Layer
 
-__all__ = ["WidgetBase", "call_supported", "device_choices", "image_layers"]
+__all__ = ["WidgetBase", "device_choices", "image_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +32,6 @@ def image_layers(viewer, *, ndim: int | None = 3, kinds: tuple[str, ...] | None 
             continue
         out.append(layer)
     return out
-
-
-def call_supported(fn: Callable, *args: Any, **kwargs: Any):
-    """Call ``fn`` with only the keyword arguments its signature accepts (options the core
-    does not offer for a method are dropped, e.g. ``relaxation`` for TV)."""
-    params = inspect.signature(fn).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return fn(*args, **kwargs)
 
 
 class WidgetBase(Container):
