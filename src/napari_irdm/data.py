@@ -50,7 +50,7 @@ def format_step(label: str, params: Mapping[str, Any] | None = None) -> str:
 
 def provenance_line(step: str) -> str:
     """The provenance line of one step: ``"napari-irdm <version> <step>"``."""
-    from napari_irdm import __version__
+    from napari_irdm._version import __version__
 
     return f"napari-irdm {__version__} {step}"
 
