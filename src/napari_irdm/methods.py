@@ -29,6 +29,7 @@ __all__ = [
     "METHODS",
     "PARAMS",
     "STOP_RULES",
+    "TV_FIXED_WEIGHT",
     "TV_SOLVERS",
     "IRDMParams",
     "ParameterError",
@@ -47,6 +48,9 @@ FILTERS: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "hann", 
 STOP_RULES: tuple[str | None, ...] = (None, "discrepancy")
 #: TV solvers (``None``: ``"cp"`` with an automatic weight, else ``"fista"``)
 TV_SOLVERS: tuple[str | None, ...] = (None, "fista", "cp")
+#: a fixed TV weight: the ``tv`` rows of ``train.evaluate`` (``tv_auto`` is the automatic one) and
+#: the first value a front end offers when the automatic choice is switched off
+TV_FIXED_WEIGHT = 1e-4
 #: the most iterations any method accepts (a mistyped number must not run for hours)
 MAX_ITERATIONS = 100_000
 

@@ -23,6 +23,7 @@ import torch
 from napari_irdm.device import resolve_device
 from napari_irdm.geometry import angles_on_grid
 from napari_irdm.io import atomic_write_bytes
+from napari_irdm.methods import TV_FIXED_WEIGHT
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
@@ -195,9 +196,8 @@ def evaluate_iter(
                         r = _call(fns["sart"], series, ang, dev, iterations=sart_iterations, nonnegative=True)
                         recs["sart"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
                     if "tv" in fns:
-                        kw = {"iterations": tv_iterations, "nonnegative": True}
-                        if tv_weight is not None:
-                            kw["tv_weight"] = tv_weight
+                        kw = {"iterations": tv_iterations, "nonnegative": True,  # fixed weight; tv_auto: chosen
+                              "tv_weight": TV_FIXED_WEIGHT if tv_weight is None else tv_weight}
                         r = _call(fns["tv"], series, ang, dev, **kw)
                         recs["tv"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
                     if "tv_auto" in fns:
