@@ -49,11 +49,7 @@ def sart_iter(
     relaxation: float = _D.relaxation,
     nonnegative: bool = _D.nonnegative,
     subset_size: int = _D.subset_size,
-    thickness: int | None = None,
-    device: Any = None,
-    x0=None,
-    out=None,
-    chunk_slices: int | None = None,
+    thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
 ) -> Generator[Progress, None, Any]:
     """SART as a progress generator; ``return``s the volume.
 

@@ -88,11 +88,7 @@ def tv_iter(
     tv_weight: float | str = _D.tv_weight,
     iterations: int = _D.iterations,
     nonnegative: bool = _D.nonnegative,
-    thickness: int | None = None,
-    device: Any = None,
-    x0=None,
-    out=None,
-    chunk_slices: int | None = None,
+    thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
     prox_iterations: int = _D.prox_iterations,
     solver: str | None = _D.solver,
 ) -> Generator[Progress, None, Any]:
@@ -107,8 +103,9 @@ def tv_iter(
     tv_weight : float or "auto"
         Weight ``w`` of the total variation (dimensionless, see Notes; 0 = plain
         least squares). Larger: flatter regions, fewer streaks, less detail.
-        ``"auto"``: chosen from the data by cross-validation on held-out tilts
-        (:func:`napari_irdm.tomo.tv_cp.choose_tv_weight`; no ground truth involved).
+        ``"auto"`` (the default, as in the CLI and napari): chosen from the data by
+        cross-validation on held-out tilts (:func:`resolve_tv_weight`,
+        :func:`napari_irdm.tomo.tv_cp.choose_tv_weight`; no ground truth involved; at least 6 tilts).
     iterations : int
         Iterations (each one forward and one back-projection).
     nonnegative : bool

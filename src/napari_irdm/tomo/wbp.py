@@ -50,10 +50,7 @@ def wbp_iter(
     tilt_angles_deg,
     *,
     filter_name: str = _D.filter_name,
-    thickness: int | None = None,
-    device: Any = None,
-    out=None,
-    chunk_slices: int | None = None,
+    thickness: int | None = None, device: Any = None, out=None, chunk_slices: int | None = None,
     projector: ParallelProjector | None = None,
 ) -> Generator[Progress, None, Any]:
     """Weighted back-projection as a progress generator; ``return``s the volume.
