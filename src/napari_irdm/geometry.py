@@ -11,13 +11,15 @@ series over ``[θmin, θmax]`` measures the directions whose azimuth ``atan2(kz,
 (taken modulo 180°: a line through the origin) lies in that interval; the rest is the
 missing wedge — centred on ``kz`` for a symmetric range, off-centre for an asymmetric one.
 
-Errors name the parameter (``tilt_angles_deg``, ``step``); the CLI and napari say which of
-their own controls that is.
+Errors name the parameter (:class:`napari_irdm.errors.ParameterError`); the CLI and napari
+say which of their own controls that is.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from napari_irdm.errors import ParameterError
 
 __all__ = [
     "MAX_ANGLES",
@@ -65,7 +67,8 @@ def check_angles(tilt_angles_deg, n_images: int | None = None, *, what: str = "t
     a = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
     src = f" ({source})" if source else ""
     if a.size == 0:
-        raise ValueError(f"no tilt angles{src} for {what}: give tilt_angles_deg, one angle per image")
+        raise ParameterError(f"no tilt angles{src} for {what}: give `tilt_angles_deg`, one angle per image",
+                             "tilt_angles_deg")
     if n_images is not None and a.size != n_images:
         raise ValueError(f"got {a.size} tilt angles{src} for {n_images} images in {what}: "
                          "give exactly one angle per image")
@@ -84,11 +87,11 @@ def _check_step(start: float, stop: float, step: float) -> float:
     if not (np.isfinite(start) and np.isfinite(stop) and np.isfinite(step)):
         raise ValueError(f"tilt range {start:g}:{stop:g} step {step:g} is not finite: give numbers in degrees")
     if step == 0:
-        raise ValueError("tilt step is 0: give a non-zero step in degrees (e.g. step=2)")
+        raise ParameterError("tilt step is 0: give a non-zero `tilt_step` in degrees (e.g. 2)", "tilt_step")
     count = np.floor(abs(stop - start) / abs(step) + _TOL_DEG) + 1
     if count > MAX_ANGLES:
-        raise ValueError(f"tilt range {start:g}:{stop:g} with step {abs(step):g} gives {count:.3g} angles "
-                         f"(at most {MAX_ANGLES}): give the step in degrees (e.g. step=2)")
+        raise ParameterError(f"tilt range {start:g}:{stop:g} with step {abs(step):g} gives {count:.3g} angles "
+                             f"(at most {MAX_ANGLES}): give `tilt_step` in degrees (e.g. 2)", "tilt_step")
     return float(step)
 
 

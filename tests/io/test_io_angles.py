@@ -163,5 +163,5 @@ def test_bad_angle_sources_name_the_series(tmp_path, stack):
 
 
 def test_no_angles_anywhere(stack):
-    with pytest.raises(ValueError, match=r"no tilt angles for .*ts\.mrc.*--angles"):
+    with pytest.raises(ValueError, match=r"no tilt angles for .*ts\.mrc.*`angles_file`"):
         read_tilt_series(stack)

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or _from_provenance(vol.provenance, "model") or "general"
     dc = args.data_consistency or {"True": "fourier", "iterative": "iterative"}.get(
         _from_provenance(vol.provenance, "data_consistency") or "", None)
-    dc = {"fourier": True, "iterative": "iterative", None: False}[dc]
+    dc_modes: dict[str | None, bool | str] = {"fourier": True, "iterative": "iterative", None: False}
+    dc = dc_modes[dc]
     if vol.data.shape[1:] != ts.data.shape[1:]:
         raise ValueError(f"volume {args.volume} is {vol.data.shape} but the series is {ts.data.shape}: "
                          "give the series the volume was reconstructed from")

@@ -129,7 +129,7 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     folder = _folder(path)
     prefix = _temp_prefix(path)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -228,7 +228,7 @@ def ensure_free_space(path: str | os.PathLike, nbytes: int, *, what: str = "the 
             errno.ENOSPC,
             f"not enough free space for {what} ({path}): needs {format_bytes(nbytes)}, "
             f"{format_bytes(free)} free in {folder}: free some space, write elsewhere, or make it smaller "
-            "(bin, crop, --thickness)",
+            "(bin or crop it, or reconstruct fewer slices)",
         )
 
 
@@ -250,7 +250,7 @@ def reserve_space(fd: int, nbytes: int, path: str | os.PathLike, *, what: str = 
             raise DiskFullError(
                 errno.ENOSPC,
                 f"not enough free space for {what} ({path}): needs {format_bytes(nbytes)}{free_txt}: "
-                "free some space, write elsewhere, or make it smaller (bin, crop, --thickness)",
+                "free some space, write elsewhere, or make it smaller (bin or crop it, or reconstruct fewer slices)",
             ) from None
         if err.errno in (errno.EOPNOTSUPP, errno.EINVAL, getattr(errno, "ENOTSUP", -1)):
             return

@@ -139,7 +139,7 @@ def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, ax
     elif angles is None:
         found = find_sidecar_angles(path) if path.is_file() else None
         if found is None:
-            raise MissingAnglesError(f"no tilt angles in {path}: give --angles FILE or --tilt-range A B --tilt-step S")
+            raise MissingAnglesError(f"no tilt angles in {path}: give `angles_file`, or `tilt_range` with `tilt_step`")
         angles, source = found
     angles = check_angles(angles, n, what=str(path), source=source)
     if pixel_size_A is not None:
