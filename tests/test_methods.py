@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from napari_irdm import methods, tomo
-from napari_irdm.methods import MAX_ITERATIONS, PARAMS, ParameterError, method_params
+from napari_irdm.errors import ParameterError, in_terms_of
+from napari_irdm.methods import MAX_ITERATIONS, PARAMS, method_params
 
 CORE_ITER = {"wbp": tomo.wbp_iter, "sirt": tomo.sirt_iter, "sart": tomo.sart_iter, "tv": tomo.tv_iter}
 CORE_EAGER = {"wbp": tomo.wbp, "sirt": tomo.sirt, "sart": tomo.sart, "tv": tomo.tv}
@@ -109,22 +110,25 @@ def _core_error(method, parameter, value):
 
 @pytest.mark.parametrize("method,parameter,value,flag", SAME_RULE)
 def test_cli_and_core_apply_the_same_rule(method, parameter, value, flag, tmp_path, capsys):
+    """The core names the parameter (`relaxation`), the CLI its option (--relaxation); the rule is one."""
+    from napari_irdm._cli._common import CLI_NAMES
     from napari_irdm.cli import main
 
     err = _core_error(method, parameter, value)
-    assert err.parameter == parameter and str(err).startswith(f"{parameter} must ")
+    assert err.params[0] == parameter and str(err).startswith(f"`{parameter}` must ") and "--" not in str(err)
     argv = ["reconstruct", str(tmp_path / "in.mrc"), "-o", str(tmp_path / "o.mrc"), "--method", method]
     extra = ["--data-consistency", "iterative"] if method == "irdm" else []
     assert main([*argv, *extra, flag, str(value), "--quiet"]) == 2
     line = capsys.readouterr().err.strip()
-    assert line.endswith(f"{flag} {err.rule}"), (line, err.rule)
-    assert "\n" not in line
+    assert CLI_NAMES[parameter] == flag
+    assert line.endswith(in_terms_of(err, CLI_NAMES)) and f"{flag} must " in line, line
+    assert "\n" not in line and f"`{parameter}`" not in line
 
 
 def test_method_params_refuses_unknown_options_and_methods():
-    with pytest.raises(ParameterError, match="tv_weight is not a parameter of sirt"):
+    with pytest.raises(ParameterError, match="`tv_weight` is not a parameter of sirt"):
         method_params("sirt", tv_weight=1e-4)
-    with pytest.raises(ParameterError, match="method must be one of"):
+    with pytest.raises(ParameterError, match="`method` must be one of"):
         method_params("fbp")
     with pytest.raises(ParameterError, match="relaxation"):
         method_params("sart").replace(relaxation=3)

@@ -6,8 +6,9 @@ same defaults and check values by the same rules. One frozen dataclass per metho
 :class:`IRDMParams`); its fields are the keyword parameters of the core function
 (``tomo.wbp_iter``, ``sirt_iter``, ``sart_iter``, ``tv_iter``, ``dl.inpaint_iter``), whose
 signature defaults are these fields' defaults. Constructing one validates it; a bad value
-raises :class:`ParameterError` naming the *parameter* (``relaxation``), which each shell
-translates into its own control (``--relaxation``, the widget's box).
+raises :class:`napari_irdm.errors.ParameterError` naming the *parameter* in backticks
+(`` `relaxation` must be in (0, 2) ...``), which each shell spells as its own control
+(``--relaxation`` in the CLI, the box's label in napari).
 
 :func:`method_params` builds the parameters of a method by name from keyword options and
 refuses an option the method does not have (nothing is silently dropped);
@@ -23,6 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
+
 __all__ = [
     "FILTERS",
     "MAX_ITERATIONS",
@@ -32,7 +35,6 @@ __all__ = [
     "TV_FIXED_WEIGHT",
     "TV_SOLVERS",
     "IRDMParams",
-    "ParameterError",
     "SARTParams",
     "SIRTParams",
     "TVParams",
@@ -55,20 +57,9 @@ TV_FIXED_WEIGHT = 1e-4
 MAX_ITERATIONS = 100_000
 
 
-class ParameterError(ValueError):
-    """A method parameter out of its range; ``parameter`` names it, ``rule`` says what is allowed.
-
-    ``str(err)`` is ``f"{parameter} {rule}"``; a shell writes ``f"{its control} {rule}"``.
-    """
-
-    def __init__(self, parameter: str, rule: str):
-        self.parameter = parameter
-        self.rule = rule
-        super().__init__(f"{parameter} {rule}")
-
-    def renamed(self, name: str) -> ParameterError:
-        """The same error with the parameter called ``name`` (e.g. ``"--relaxation"``)."""
-        return ParameterError(name, self.rule)
+def _bad(name: str, rule: str) -> ParameterError:
+    """The error for parameter ``name``: ``"`name` <rule>"`` (each shell spells the name its way)."""
+    return ParameterError(f"`{name}` {rule}", name)
 
 
 def _number(value) -> float | None:
@@ -85,30 +76,30 @@ def _number(value) -> float | None:
 def _check_count(name: str, value, *, lo: int = 1, hi: int = MAX_ITERATIONS) -> None:
     v = _number(value)
     if v is None or v != int(v) or not lo <= v <= hi:
-        raise ParameterError(name, f"must be a whole number between {lo} and {hi}, got {value!r}")
+        raise _bad(name, f"must be a whole number between {lo} and {hi}, got {value!r}")
 
 
 def _check_flag(name: str, value) -> None:
     if not isinstance(value, (bool, np.bool_)):
-        raise ParameterError(name, f"must be True or False, got {value!r}")
+        raise _bad(name, f"must be True or False, got {value!r}")
 
 
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
         shown = ", ".join(repr(c) for c in choices)
-        raise ParameterError(name, f"must be one of {shown}, got {value!r}")
+        raise _bad(name, f"must be one of {shown}, got {value!r}")
 
 
 def _check_relaxation(name: str, value) -> None:
     v = _number(value)
     if v is None or not 0 < v < 2:
-        raise ParameterError(name, f"must be in (0, 2) for the iteration to converge, got {value!r}")
+        raise _bad(name, f"must be in (0, 2) for the iteration to converge, got {value!r}")
 
 
 def _check_positive(name: str, value, *, allow_zero: bool = False) -> None:
     v = _number(value)
     if v is None or not (v >= 0 if allow_zero else v > 0):
-        raise ParameterError(name, f"must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
+        raise _bad(name, f"must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
 
 
 def _filter_key(name) -> str:
@@ -118,7 +109,7 @@ def _filter_key(name) -> str:
 
 def _check_filter(name: str, value) -> None:
     if _filter_key(value) not in FILTERS:
-        raise ParameterError(name, f"must be one of {', '.join(FILTERS)}, got {value!r}")
+        raise _bad(name, f"must be one of {', '.join(FILTERS)}, got {value!r}")
 
 
 class _Params:
@@ -246,12 +237,12 @@ class TVParams(_Params):
     def __post_init__(self):
         if isinstance(self.tv_weight, str):
             if self.tv_weight.strip().lower() != "auto":
-                raise ParameterError("tv_weight", f"must be a number >= 0 or 'auto', got {self.tv_weight!r}")
+                raise _bad("tv_weight", f"must be a number >= 0 or 'auto', got {self.tv_weight!r}")
             object.__setattr__(self, "tv_weight", "auto")
         else:
             v = _number(self.tv_weight)
             if v is None or v < 0:
-                raise ParameterError("tv_weight", f"must be a number >= 0 or 'auto', got {self.tv_weight!r}")
+                raise _bad("tv_weight", f"must be a number >= 0 or 'auto', got {self.tv_weight!r}")
         _check_count("iterations", self.iterations)
         _check_flag("nonnegative", self.nonnegative)
         _check_count("prox_iterations", self.prox_iterations)
@@ -305,7 +296,8 @@ class IRDMParams(_Params):
         _check_flag("nonnegative", self.nonnegative)
         _check_flag("tta", self.tta)
         if self.data_consistency and self.consistency is not None:
-            raise ParameterError("data_consistency", "excludes consistency='iterative': choose one of the two")
+            raise ParameterError("`data_consistency` (Fourier) excludes `consistency`='iterative': choose one of the two",
+                                 "data_consistency", "consistency")
 
 
 #: method name -> its parameter class
@@ -336,10 +328,10 @@ def method_params(method: str, **options) -> Any:
     """
     key = str(method).lower()
     if key not in PARAMS:
-        raise ParameterError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+        raise _bad("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
     cls = PARAMS[key]
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = [k for k in options if k not in names]
     if unknown:
-        raise ParameterError(unknown[0], f"is not a parameter of {key} (its parameters: {', '.join(names)})")
+        raise _bad(unknown[0], f"is not a parameter of {key} (its parameters: {', '.join(names)})")
     return cls(**options)

@@ -14,7 +14,7 @@ from napari_irdm._cli._common import (
     series_from_args,
     series_kwargs,
 )
-from napari_irdm.methods import FILTERS, MAX_ITERATIONS, METHODS, PARAMS, ParameterError, method_params
+from napari_irdm.methods import FILTERS, MAX_ITERATIONS, METHODS, PARAMS, method_params
 
 __all__ = ["METHODS", "add_parser", "run"]
 
@@ -25,8 +25,6 @@ _PARAM_OF = {"filter": "filter_name", "iterations": "iterations", "relaxation": 
              "tv_weight": "tv_weight", "stop": "stop", "nonnegative": "nonnegative", "model": "model",
              "data_consistency": "data_consistency", "consistency_iterations": "consistency_iterations",
              "tta": "tta"}
-#: parameter -> the option that sets it (where it is not --<parameter>)
-_FLAG_OF = {"filter_name": "--filter", "consistency": "--data-consistency"}
 #: option -> the methods it changes (from the parameter classes); given for another method: a warning line
 _APPLIES_TO = {opt: tuple(m for m in METHODS if param in {f.name for f in fields(PARAMS[m])})
                for opt, param in _PARAM_OF.items()}
@@ -105,9 +103,9 @@ def _tv_weight(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
-def _flag(parameter: str) -> str:
-    """The option that sets a method parameter."""
-    return _FLAG_OF.get(parameter, "--" + parameter.replace("_", "-"))
+def _flag(option: str) -> str:
+    """``--option`` of an args attribute."""
+    return "--" + option.replace("_", "-")
 
 
 def _given(args: argparse.Namespace) -> dict:
@@ -122,17 +120,14 @@ def _given(args: argparse.Namespace) -> dict:
 
 
 def _as_params(method: str, given: dict):
-    """``methods.method_params`` of ``method`` from options; a bad value names its option."""
+    """``methods.method_params`` of ``method`` from options (option names -> parameter names)."""
     opts = {}
     for opt, value in given.items():
         if opt == "data_consistency":  # one option, two parameters
             opts["data_consistency" if value == "fourier" else "consistency"] = True if value == "fourier" else value
         else:
             opts[_PARAM_OF[opt]] = value
-    try:
-        return method_params(method, **opts)
-    except ParameterError as err:
-        raise err.renamed(_flag(err.parameter)) from None
+    return method_params(method, **opts)  # a ParameterError: the CLI says the option (_common.CLI_NAMES)
 
 
 def _method_params(args: argparse.Namespace):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from napari_irdm.device import available_memory_bytes, resolve_device
+from napari_irdm.errors import ParameterError
 from napari_irdm.geometry import check_angles
 from napari_irdm.progress import run_to_completion
 
@@ -36,8 +37,8 @@ def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> 
                          "across the tilt axis are needed; do not bin so far")
     a = check_angles(tilt_angles_deg, shape[0], what=what)
     if np.unique(a).size < 2:
-        raise ValueError(f"all {a.size} tilt angles of {what} are {a[0]:g}°: a reconstruction needs at least 2 "
-                         "distinct angles; check the angle file or --tilt-range")
+        raise ParameterError(f"all {a.size} tilt angles of {what} are {a[0]:g}°: a reconstruction needs at least 2 "
+                             "distinct angles; check `tilt_angles_deg`", "tilt_angles_deg")
     return a
 
 

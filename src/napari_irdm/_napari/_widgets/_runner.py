@@ -42,6 +42,12 @@ WIDGET_NAMES = {
     "thickness": "a smaller slab",
     "batch_size": "a smaller batch",
     "model": "the model",
+    # reconstruction method parameters (napari_irdm.methods), by the Reconstruct widget's labels
+    "filter_name": "'filter'",
+    "iterations": "'iterations'",
+    "relaxation": "'relaxation'",
+    "nonnegative": "'non-negative'",
+    "tv_weight": "'TV weight'",
 }
 
 

@@ -13,7 +13,7 @@ from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image
 from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm.data import Volume
 from napari_irdm.io.angles import ANGLE_SUFFIXES
-from napari_irdm.methods import FILTERS, MAX_ITERATIONS, PARAMS, TV_FIXED_WEIGHT, ParameterError, method_params
+from napari_irdm.methods import FILTERS, MAX_ITERATIONS, PARAMS, TV_FIXED_WEIGHT, method_params
 
 if TYPE_CHECKING:
     import napari
@@ -22,9 +22,6 @@ __all__ = ["METHODS", "ReconstructWidget"]
 
 #: the classical methods of napari_irdm.methods (IRDM has its own widget), as this widget names them
 METHODS = ("WBP", "SIRT", "SART", "TV")
-#: widget control -> the method parameter it sets (its label names it in an error)
-_CONTROL_OF = {"filter_name": "filter", "iterations": "iterations", "relaxation": "relaxation",
-               "tv_weight": "TV weight", "nonnegative": "non-negative"}
 ANGLE_SOURCES = ("layer metadata", "file", "range")
 
 
@@ -194,8 +191,8 @@ class ReconstructWidget(WidgetBase):
         return work(), finish
 
     def _params(self):
-        """The chosen method's parameters from the controls (checked by the core's rules; an error names
-        the control)."""
+        """The chosen method's parameters from the controls (checked by the core's rules; an error is
+        shown with the control's label, _runner.WIDGET_NAMES)."""
         method = self.method.value
         opts: dict[str, Any] = {}
         if method == "WBP":
@@ -206,10 +203,7 @@ class ReconstructWidget(WidgetBase):
                 opts["tv_weight"] = "auto" if self.tv_auto.value else float(self.tv_weight.value)
             else:
                 opts["relaxation"] = float(self.relaxation.value)
-        try:
-            return method_params(method.lower(), **opts)
-        except ParameterError as err:
-            raise err.renamed(f"'{_CONTROL_OF.get(err.parameter, err.parameter)}'") from None
+        return method_params(method.lower(), **opts)
 
     def run(self, *_):
         """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
