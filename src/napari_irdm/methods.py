@@ -127,7 +127,8 @@ class _Params:
 
     def replace(self, **changes):
         """A copy with ``changes`` (validated; an unknown name is a :class:`ParameterError`)."""
-        return method_params(self.method, **{**dataclasses.asdict(self), **changes})  # type: ignore[call-overload]
+        now = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return method_params(self.method, **{**now, **changes})  # (asdict would deep-copy a model)
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,7 @@ class IRDMParams(_Params):
 
 
 #: method name -> its parameter class
-PARAMS: dict[str, type[_Params]] = {
+PARAMS: dict[str, Any] = {
     "wbp": WBPParams, "sirt": SIRTParams, "sart": SARTParams, "tv": TVParams, "irdm": IRDMParams,
 }
 

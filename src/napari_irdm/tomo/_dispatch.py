@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from napari_irdm.methods import SARTParams, SIRTParams, TVParams, WBPParams
@@ -15,7 +15,7 @@ from napari_irdm.tomo.wbp import wbp_iter
 __all__ = ["reconstruct_iter"]
 
 #: parameter class -> the core generator it parameterises (keywords: the class's fields)
-_CORE = {WBPParams: wbp_iter, SIRTParams: sirt_iter, SARTParams: sart_iter, TVParams: tv_iter}
+_CORE: dict[type, Callable[..., Generator[Progress, None, Any]]] = {WBPParams: wbp_iter, SIRTParams: sirt_iter, SARTParams: sart_iter, TVParams: tv_iter}
 
 
 def reconstruct_iter(tilt_series, tilt_angles_deg, params, *, thickness: int | None = None, device: Any = None,
