@@ -147,9 +147,11 @@ def _warn_unused(args: argparse.Namespace) -> None:
     """One warning line per option given that does nothing for --method (once every check passed)."""
     import warnings
 
+    from napari_irdm.errors import DataWarning
+
     for name in getattr(args, "_unused", ()):
         warnings.warn(f"{_flag(name)} does nothing for --method {args.method} (it applies to "
-                      f"{', '.join(_APPLIES_TO[name])}): ignored", UserWarning, stacklevel=2)
+                      f"{', '.join(_APPLIES_TO[name])}): ignored", DataWarning, stacklevel=2)
 
 
 def _check_args(args: argparse.Namespace) -> Path:

@@ -124,12 +124,12 @@ class ValidationReport:
 
     def plot(self, path=None):
         """FSC curves (overall and per direction), thresholds and the per-tilt residual; PNG bytes or a file."""
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+        fig = Figure(figsize=(11, 3.8))  # no pyplot: the process's backend and figure list stay as they are
+        FigureCanvasAgg(fig)
+        ax, ax2 = fig.subplots(1, 2)
         colors = {"all": "k", "x": "tab:blue", "y": "tab:green", "z": "tab:red"}
         px = self.pixel_size_A
         for name, r in self.fsc.items():
@@ -159,7 +159,6 @@ class ValidationReport:
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
         data = buf.getvalue()
         if path is not None:
             from napari_irdm.io import atomic_write_bytes
@@ -405,3 +404,34 @@ def validate_iter(volume, tilt_series, tilt_angles_deg, *, method: str = "wbp", 
 def validate(volume, tilt_series, tilt_angles_deg, **kwargs) -> ValidationReport:
     """Eager :func:`validate_iter`; same arguments."""
     return run_to_completion(validate_iter(volume, tilt_series, tilt_angles_deg, **kwargs))
+
+
+def settings_from_provenance(provenance) -> dict[str, Any]:
+    """How a volume was made, read back from its provenance lines (for an honest re-run of each half).
+
+    Parameters
+    ----------
+    provenance : sequence of str
+        The volume's history (``"... method=irdm model=general data_consistency=True ..."``).
+
+    Returns
+    -------
+    dict
+        ``method`` (``"wbp"``, ``"sirt"``, ``"tv"`` or ``"irdm"``; ``"wbp"`` when unknown), ``model``
+        (``None`` when not recorded) and ``data_consistency`` (``False``, ``True`` = Fourier, or
+        ``"iterative"``) — the keywords :func:`validate_iter` takes.
+    """
+    import re
+
+    def last(key):
+        found = None
+        for line in provenance or ():
+            m = re.search(rf"\b{key}=(\S+)", str(line))
+            if m:
+                found = m.group(1)
+        return found
+
+    method = last("method")
+    dc = {"True": True, "fourier": True, "iterative": "iterative"}.get(last("data_consistency") or "", False)
+    return {"method": method if method in ("wbp", "sirt", "tv", "irdm") else "wbp", "model": last("model"),
+            "data_consistency": dc}
