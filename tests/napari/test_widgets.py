@@ -33,7 +33,7 @@ def test_reconstruct_widget_makes_volume_layer(plugin_widget, series_layer, tiny
     md = out.metadata
     assert md["kind"] == "volume" and md["pixel_size_A"] == pytest.approx(0.5)
     np.testing.assert_allclose(md["tilt_angles_deg"], angles)
-    assert method in md["provenance"][-1] and "tiny series" in md["provenance"][-1]
+    assert f"method={method.lower()}" in md["provenance"][-1] and "tiny series" in md["provenance"][-1]
     # physics: the off-centre blob is reconstructed where it is (z = c + 6, x = c - 5)
     assert _peak_zx(np.asarray(out.data)) in {(z, x) for z in (21, 22) for x in (10, 11)}
     assert _peak_zx(phantom) in {(21, 10), (21, 11), (22, 10), (22, 11)}
@@ -185,22 +185,25 @@ def test_any_failure_checking_inputs_is_one_line_notification(plugin_widget, ser
 
 
 def test_widget_defaults_are_the_cores_and_tv_weight_is_automatic(plugin_widget, series_layer, wait_worker):
-    """One set of defaults: the widget shows the core's iterations / relaxation / TV weight for each
-    method, and TV chooses its weight on held-out tilts (as the CLI's default), recorded in the provenance."""
+    """One set of defaults: the widget, opened from the plugin menu, starts with the parameters of
+    napari_irdm.methods for each method (which are the core's signature defaults and the CLI's,
+    tests/test_methods.py), and TV chooses its weight on held-out tilts, recorded in the provenance."""
     import inspect
 
     from napari_irdm import tomo
+    from napari_irdm.methods import FILTERS, PARAMS, TV_FIXED_WEIGHT
 
     viewer, _ = series_layer
     w = plugin_widget(viewer, "Reconstruct")
-    for method, fn in (("SIRT", tomo.sirt_iter), ("SART", tomo.sart_iter), ("TV", tomo.tv_iter)):
+    assert tuple(w.filter_name.choices) == FILTERS
+    for method, fn in (("WBP", tomo.wbp_iter), ("SIRT", tomo.sirt_iter), ("SART", tomo.sart_iter),
+                       ("TV", tomo.tv_iter)):
         w.method.value = method
+        defaults = PARAMS[method.lower()]()
+        assert w._params() == defaults, method
         sig = inspect.signature(fn).parameters
-        assert w.iterations.value == sig["iterations"].default, method
-        if "relaxation" in sig:
-            assert w.relaxation.value == pytest.approx(sig["relaxation"].default), method
-    assert w.tv_weight.value == pytest.approx(inspect.signature(tomo.tv_iter).parameters["tv_weight"].default)
-    assert w.tv_auto.value and not w.tv_weight.visible
+        assert all(sig[k].default == v for k, v in defaults.core_kwargs().items()), method
+    assert w.tv_auto.value and not w.tv_weight.visible and w.tv_weight.value == pytest.approx(TV_FIXED_WEIGHT)
     w.iterations.value = 20
     assert wait_worker(w.run(), timeout=120_000) == "done"
     line = viewer.layers["TV"].metadata["provenance"][-1]

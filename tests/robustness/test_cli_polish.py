@@ -51,12 +51,14 @@ def test_every_option_has_help_and_model_lists_shipped_names():
 
 
 def test_static_lists_match_the_library():
-    from napari_irdm._cli._common import shipped_model_names
-    from napari_irdm._cli.reconstruct import FILTER_NAMES
-    from napari_irdm.dl.registry import list_models
-    from napari_irdm.tomo.filters import FILTERS
+    from typing import get_args
 
-    assert tuple(FILTER_NAMES) == tuple(FILTERS)
+    from napari_irdm._cli._common import shipped_model_names
+    from napari_irdm.dl.registry import list_models
+    from napari_irdm.methods import FILTERS
+    from napari_irdm.tomo import filters
+
+    assert filters.FILTERS is FILTERS and get_args(filters.FilterName) == FILTERS  # one list
     assert shipped_model_names() == sorted(list_models())
 
 

@@ -93,7 +93,7 @@ def test_generator_yields_progress_and_thickness():
         (np.zeros((2, 4, 4), np.float32), [0, 100], {}, "outside"),
         (np.zeros((2, 4, 4), np.float32), [0, np.nan], {}, "NaN"),
         (np.full((2, 4, 4), np.inf, np.float32), [0, 10], {}, "NaN or Inf"),
-        (np.zeros((2, 4, 4), np.float32), [0, 10], {"filter_name": "bogus"}, "unknown filter"),
+        (np.zeros((2, 4, 4), np.float32), [0, 10], {"filter_name": "bogus"}, "filter_name"),
         (np.zeros((2, 4, 4), np.float32), [0, 10], {"thickness": 0}, "thickness"),
     ],
 )

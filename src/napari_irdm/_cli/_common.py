@@ -224,6 +224,18 @@ CLI_NAMES = {
     "size_px": "--box",
     "vacancy_fraction": "--vacancies",
     "directory": "-o DIR",
+    # reconstruction method parameters (napari_irdm.methods)
+    "method": "--method",
+    "filter_name": "--filter",
+    "iterations": "--iterations",
+    "relaxation": "--relaxation",
+    "nonnegative": "--nonnegative",
+    "stop": "--stop",
+    "tv_weight": "--tv-weight",
+    "data_consistency": "--data-consistency",
+    "consistency": "--data-consistency",
+    "consistency_iterations": "--consistency-iterations",
+    "tta": "--tta",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from napari_irdm._cli._common import (
@@ -13,24 +14,22 @@ from napari_irdm._cli._common import (
     series_from_args,
     series_kwargs,
 )
+from napari_irdm.methods import FILTERS, MAX_ITERATIONS, METHODS, PARAMS, method_params
 
 __all__ = ["METHODS", "add_parser", "run"]
 
-METHODS = ("wbp", "sirt", "sart", "tv", "irdm")
-#: per-method defaults for options left out on the command line
-DEFAULTS = {
-    "sirt": {"iterations": 50, "relaxation": 1.0},
-    "sart": {"iterations": 10, "relaxation": 0.5},
-    "tv": {"iterations": 100},
-}
-_MRC_SUFFIXES = (".mrc", ".rec", ".map", ".mrcs", ".st", ".ali")
-_TIFF_SUFFIXES = (".tif", ".tiff")
-#: the WBP filters of napari_irdm.tomo.filters.FILTERS (listed here so --help needs no torch;
-#: tests/robustness checks that the two agree)
-FILTER_NAMES = ("ramp", "shepp-logan", "cosine", "hamming", "hann", "none")
-#: sane upper limits (a mistyped number must not run for hours or fill the disk)
-MAX_ITERATIONS = 100_000
+#: sane upper limit of --thickness (a mistyped number must not fill the disk)
 MAX_THICKNESS_FACTOR = 4  # --thickness up to 4x the image width (and at least 4096 allowed)
+#: option (args attribute) -> the method parameter it sets (napari_irdm.methods); the rest are run options
+_PARAM_OF = {"filter": "filter_name", "iterations": "iterations", "relaxation": "relaxation",
+             "tv_weight": "tv_weight", "stop": "stop", "nonnegative": "nonnegative", "model": "model",
+             "data_consistency": "data_consistency", "consistency_iterations": "consistency_iterations",
+             "tta": "tta"}
+#: option -> the methods it changes (from the parameter classes); given for another method: a warning line
+_APPLIES_TO = {opt: tuple(m for m in METHODS if param in {f.name for f in fields(PARAMS[m])})
+               for opt, param in _PARAM_OF.items()}
+#: these are refused for another method instead (they change what the run is)
+_ERROR_IF_UNUSED = ("stop", "data_consistency", "tta")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -45,11 +44,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map or .tif)")
     add_series_options(parser)
     parser.add_argument("--method", choices=METHODS, default="wbp", help="reconstruction method (default wbp)")
-    parser.add_argument("--filter", default=None, choices=FILTER_NAMES, help="WBP filter (wbp, irdm; default ramp)")
+    parser.add_argument("--filter", default=None, choices=FILTERS,
+                        help=f"WBP filter (wbp, irdm; default {PARAMS['wbp']().filter_name})")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
-                        help="iterations (default: sirt 50, sart 10, tv 100)")
+                        help="iterations, 1 to {} (default: {})".format(MAX_ITERATIONS, ", ".join(
+                            f"{m} {PARAMS[m]().iterations}" for m in _APPLIES_TO["iterations"])))
     parser.add_argument("--relaxation", type=float, default=None, metavar="R",
-                        help="relaxation λ in (0, 2) for sirt/sart (default: sirt 1.0, sart 0.5)")
+                        help="relaxation λ in (0, 2) for sirt/sart (default: {})".format(", ".join(
+                            f"{m} {PARAMS[m]().relaxation}" for m in _APPLIES_TO["relaxation"])))
     parser.add_argument("--tv-weight", type=_tv_weight, default=None, metavar="W|auto",
                         help="TV weight, dimensionless (about 1e-6 to 1e-3), or 'auto' (default): chosen by "
                         "cross-validation on held-out tilts and solved by Chambolle-Pock")
@@ -71,8 +73,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "region of the WBP and uses the network only in the wedge; 'iterative' (recommended for "
                         "real data) starts SIRT on the measured projections from the network's output, so the "
                         "result re-projects to the data and keeps the network's wedge")
-    parser.add_argument("--consistency-iterations", type=int, default=30, metavar="N",
-                        help="irdm --data-consistency iterative: SIRT updates (default 30)")
+    parser.add_argument("--consistency-iterations", type=int, default=None, metavar="N",
+                        help="irdm --data-consistency iterative: SIRT updates (default "
+                        f"{PARAMS['irdm']().consistency_iterations})")
     parser.add_argument("--tta", action="store_true",
                         help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
                         "(2-4x the time)")
@@ -88,7 +91,7 @@ def _inputs(args: argparse.Namespace) -> list:
     """Every file this run reads (an output must be none of them)."""
     from napari_irdm._cli._common import input_files
 
-    return input_files(args.tilt, angles=args.angles, model=args.model if args.method == "irdm" else None)
+    return input_files(args.tilt, angles=args.angles, model=args.params.model if args.method == "irdm" else None)
 
 
 def _tv_weight(text: str):
@@ -100,94 +103,65 @@ def _tv_weight(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
-#: option (args attribute) -> the methods it changes; given for another method: one warning line
-_APPLIES_TO = {"filter": ("wbp", "irdm"), "iterations": ("sirt", "sart", "tv"), "relaxation": ("sirt", "sart"),
-               "tv_weight": ("tv",), "nonnegative": ("sirt", "sart", "tv", "irdm"), "model": ("irdm",)}
-_OPTION_DEFAULTS = {"filter": "ramp", "tv_weight": "auto", "nonnegative": False, "model": "general"}
+def _flag(option: str) -> str:
+    """``--option`` of an args attribute."""
+    return "--" + option.replace("_", "-")
 
 
-def _unused_options(args: argparse.Namespace) -> None:
-    """One warning line per option set on the command line that does nothing for --method; then the defaults."""
-    args._unused = [name for name, methods in _APPLIES_TO.items()
-                    if getattr(args, name, None) is not None and args.method not in methods]
-    for name, value in _OPTION_DEFAULTS.items():
-        if getattr(args, name, None) is None:
-            setattr(args, name, value)
+def _given(args: argparse.Namespace) -> dict:
+    """The method parameters set on the command line (option -> value as the parameter takes it)."""
+    given = {}
+    for opt in _PARAM_OF:
+        value = getattr(args, opt, None)
+        if value is None or value is False or (opt == "stop" and value == "none"):
+            continue
+        given[opt] = value
+    return given
+
+
+def _as_params(method: str, given: dict):
+    """``methods.method_params`` of ``method`` from options (option names -> parameter names)."""
+    opts = {}
+    for opt, value in given.items():
+        if opt == "data_consistency":  # one option, two parameters
+            opts["data_consistency" if value == "fourier" else "consistency"] = True if value == "fourier" else value
+        else:
+            opts[_PARAM_OF[opt]] = value
+    return method_params(method, **opts)  # a ParameterError: the CLI says the option (_common.CLI_NAMES)
+
+
+def _method_params(args: argparse.Namespace):
+    """The parameters of ``--method`` (defaults from napari_irdm.methods); options for other methods are
+    checked by the same rules, then warned about (or refused) once every check passed."""
+    given = _given(args)
+    unused = {opt: v for opt, v in given.items() if args.method not in _APPLIES_TO[opt]}
+    for opt, value in unused.items():
+        if opt in _ERROR_IF_UNUSED:
+            raise ValueError(f"{_flag(opt)} only applies to --method {' or '.join(_APPLIES_TO[opt])}")
+        _as_params(_APPLIES_TO[opt][0], {opt: value})  # a bad value is an error even where unused
+    args._unused = list(unused)
+    return _as_params(args.method, {o: v for o, v in given.items() if o not in unused})
 
 
 def _warn_unused(args: argparse.Namespace) -> None:
-    """The warnings of :func:`_unused_options`, once every check passed (an error stays one line)."""
+    """One warning line per option given that does nothing for --method (once every check passed)."""
     import warnings
 
     from napari_irdm.errors import DataWarning
 
     for name in getattr(args, "_unused", ()):
-        warnings.warn(f"--{name.replace('_', '-')} does nothing for --method {args.method} (it applies to "
+        warnings.warn(f"{_flag(name)} does nothing for --method {args.method} (it applies to "
                       f"{', '.join(_APPLIES_TO[name])}): ignored", DataWarning, stacklevel=2)
 
 
 def _check_args(args: argparse.Namespace) -> Path:
-    _unused_options(args)
-    out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
-    if args.iterations is not None and not 1 <= args.iterations <= MAX_ITERATIONS:
-        raise ValueError(f"--iterations must be between 1 and {MAX_ITERATIONS}, got {args.iterations}")
-    if args.relaxation is not None and not 0 < args.relaxation < 2:
-        raise ValueError(f"--relaxation must be in (0, 2), got {args.relaxation}")
-    if args.tv_weight != "auto" and not args.tv_weight >= 0:
-        raise ValueError(f"--tv-weight must be >= 0, got {args.tv_weight}")
+    from napari_irdm.io import SUPPORTED_SUFFIXES
+
+    args.params = _method_params(args)
+    out = check_output_file(args.output, inputs=_inputs(args), suffixes=SUPPORTED_SUFFIXES)
     if args.thickness is not None and args.thickness < 1:
         raise ValueError(f"--thickness must be a positive number of voxels, got {args.thickness}")
-    if args.consistency_iterations < 1:
-        raise ValueError(f"--consistency-iterations must be >= 1, got {args.consistency_iterations}")
-    if args.method != "irdm" and args.data_consistency:
-        raise ValueError("--data-consistency only applies to --method irdm")
-    if args.method != "sirt" and args.stop != "none":
-        raise ValueError("--stop only applies to --method sirt")
-    if args.method != "irdm" and args.tta:
-        raise ValueError("--tta only applies to --method irdm")
     return out
-
-
-def _parameters(args: argparse.Namespace) -> dict:
-    """The options that define the result, for the provenance."""
-    m = args.method
-    params: dict = {}
-    if m in ("wbp", "irdm"):
-        params["filter"] = args.filter
-    if m in DEFAULTS:
-        params["iterations"] = args.iterations if args.iterations is not None else DEFAULTS[m]["iterations"]
-    if m == "sirt" and args.stop != "none":
-        params["stop"] = args.stop
-    if m in ("sirt", "sart"):
-        params["relaxation"] = args.relaxation if args.relaxation is not None else DEFAULTS[m]["relaxation"]
-    if m == "tv":
-        params["tv_weight"] = args.tv_weight
-    if m in ("sirt", "sart", "tv", "irdm"):
-        params["nonnegative"] = bool(args.nonnegative)
-    if m == "irdm":
-        params["model"] = args.model
-        params["data_consistency"] = {None: False, "fourier": True}.get(args.data_consistency, args.data_consistency)
-        if args.data_consistency == "iterative":
-            params["consistency_iterations"] = args.consistency_iterations
-        params["tta"] = bool(args.tta)
-    return params
-
-
-def _core(method: str, params: dict, thickness) -> tuple:
-    """The core's progress generator for ``method`` and the keyword arguments that define the result."""
-    from napari_irdm import tomo
-
-    common = {"thickness": thickness}
-    if method == "wbp":
-        return tomo.wbp_iter, dict(filter_name=params["filter"], **common)
-    if method == "sirt":
-        return tomo.sirt_iter, dict(iterations=params["iterations"], relaxation=params["relaxation"],
-                                    nonnegative=params["nonnegative"], stop=params.get("stop"), **common)
-    if method == "sart":
-        return tomo.sart_iter, dict(iterations=params["iterations"], relaxation=params["relaxation"],
-                                    nonnegative=params["nonnegative"], **common)
-    return tomo.tv_iter, dict(iterations=params["iterations"], tv_weight=params["tv_weight"],
-                              nonnegative=params["nonnegative"], solver=params.get("solver"), **common)
 
 
 def _inpaint_iter():
@@ -202,6 +176,7 @@ def _inpaint_iter():
 def _check_resources(args, out_path: Path, shape_file: tuple[int, int, int], itemsize: int) -> None:
     """Refuse, before reading, what cannot fit in memory or on the disk (with the numbers)."""
     from napari_irdm.io import ensure_free_space, format_bytes
+    from napari_irdm.io.tiff import TIFF_SUFFIXES
     from napari_irdm.resources import require_memory
 
     n, ny, nx = shape_file
@@ -214,7 +189,7 @@ def _check_resources(args, out_path: Path, shape_file: tuple[int, int, int], ite
                          f"(at most {limit}): give the sample thickness in voxels, e.g. --thickness {min(nx, limit)}")
     vol_bytes = 4 * nz * ny * nx
     series_bytes = 4 * n * ny * nx  # read as float32, whatever the file's type (itemsize)
-    in_ram_volume = args.method == "irdm" or out_path.suffix.lower() in _TIFF_SUFFIXES
+    in_ram_volume = args.method == "irdm" or out_path.suffix.lower() in TIFF_SUFFIXES
     # series + its filtered copy; a volume in memory (TIFF output, IRDM: WBP + network output)
     need = 2 * series_bytes + (3 if args.method == "irdm" else 1) * vol_bytes * in_ram_volume
     need += 64 * 2**20  # working chunk
@@ -223,7 +198,7 @@ def _check_resources(args, out_path: Path, shape_file: tuple[int, int, int], ite
         need, f"reconstructing a {shape_txt} volume ({args.method}) from {n} images of {ny}x{nx}",
         hint="bin the series (e.g. 2x), crop it, give a smaller --thickness"
         + ("" if in_ram_volume else ", or set NAPARI_IRDM_MEMORY_LIMIT_MB for fewer slices per chunk")
-        + (" or write .mrc instead of .tif (written chunk by chunk)" if out_path.suffix.lower() in _TIFF_SUFFIXES
+        + (" or write .mrc instead of .tif (written chunk by chunk)" if out_path.suffix.lower() in TIFF_SUFFIXES
            else ""),
     )
     ensure_free_space(out_path, vol_bytes + 2**16, what=f"the {shape_txt} float32 volume ({format_bytes(vol_bytes)})")
@@ -246,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.data import Volume
     from napari_irdm.device import resolve_device
     from napari_irdm.io import create_volume_mrc, write_volume
-    from napari_irdm.tomo import clear_projector_cache
+    from napari_irdm.io.mrc import MRC_SUFFIXES
+    from napari_irdm.tomo import clear_projector_cache, describe_step, reconstruct_iter
 
     out_path = _check_args(args)
     series_kwargs(args)  # option pairs checked before anything is read
@@ -263,16 +239,14 @@ def run(args: argparse.Namespace) -> int:
     if peek is None:
         _check_resources(args, out_path, (n_tilts, nx, ny) if ts.tilt_axis == "x" else data.shape, 4)
     nz = args.thickness or nx
-    params = _parameters(args)
-    if params.get("tv_weight") == "auto":  # resolved here so the provenance records the weight used
-        from napari_irdm.tomo.tv_cp import choose_tv_weight
+    p = args.params
+    auto = args.method == "tv" and p.auto
+    if auto:  # resolved here so the provenance records the weight used
+        from napari_irdm.tomo import resolve_tv_weight
 
-        w = choose_tv_weight(data, angles, iterations=max(1, params["iterations"]), thickness=args.thickness,
-                             device=device)
-        params["tv_weight"] = float(f"{w:.3g}")
-        params["solver"] = "cp"
+        p = resolve_tv_weight(p, data, angles, thickness=args.thickness, device=device, digits=3)
         if not args.quiet:
-            print(f"TV weight {params['tv_weight']:.3g} (auto: cross-validated on held-out tilts)")
+            print(f"TV weight {p.tv_weight:.3g} (auto: cross-validated on held-out tilts)")
     from napari_irdm.tomo._common import check_series
 
     check_series(data, angles, what=str(args.tilt))  # geometry refused before any warning or work
@@ -283,31 +257,33 @@ def run(args: argparse.Namespace) -> int:
     px = ts.pixel_size_A
     # the TiltSeries goes to the core, which returns a Volume: pixel size, angles and the
     # series' provenance plus one line per step (napari_irdm.data.Volume.from_series)
+    run = {"thickness": args.thickness, "device": device}
     if args.method == "irdm":
-        fn, kw = _core("wbp", params, args.thickness)
-        vol = drive(fn(ts, device=device, **kw), "WBP", disable=quiet)
-        iterative = args.data_consistency == "iterative"
-        vol = drive(inpaint_iter(vol, model=args.model, data_consistency=args.data_consistency == "fourier",
-                                 nonnegative=args.nonnegative, tta=args.tta, device=device,
-                                 consistency="iterative" if iterative else None,
-                                 tilt_series=data if iterative else None,
-                                 consistency_iterations=args.consistency_iterations), "IRDM",
+        start = method_params("wbp", filter_name=p.filter_name)
+        vol = drive(reconstruct_iter(ts, None, start, **run), "WBP", disable=quiet)
+        vol = drive(inpaint_iter(vol, **p.core_kwargs(), device=device,
+                                 tilt_series=data if p.consistency == "iterative" else None), "IRDM",
                     disable=quiet)
         write_volume(out_path, vol)
-    elif out_path.suffix.lower() in _MRC_SUFFIXES:
-        fn, kw = _core(args.method, params, args.thickness)
-        planned = Volume.from_series(ts, None, step=fn.describe(**kw))  # the header is written first
+        return _wrote(out_path, vol.shape, args.method, px)
+    step = describe_step(p, thickness=args.thickness, auto_weight=auto)
+    if out_path.suffix.lower() in MRC_SUFFIXES:
+        planned = Volume.from_series(ts, None, step=step)  # the header is written first
         with create_volume_mrc(out_path, shape, pixel_size_A=planned.pixel_size_A, provenance=planned.provenance,
                                tilt_angles_deg=planned.tilt_angles_deg) as out:
-            drive(fn(ts, device=device, out=out, **kw), args.method.upper(), disable=quiet)
+            drive(reconstruct_iter(data, angles, p, out=out, **run), args.method.upper(), disable=quiet)
             # free the input and the cached projection matrices before the file's statistics
             # pass reads the whole output back (keeps the peak RSS of big volumes down)
             del data, ts
             clear_projector_cache()
     else:
-        fn, kw = _core(args.method, params, args.thickness)
-        write_volume(out_path, drive(fn(ts, device=device, **kw), args.method.upper(), disable=quiet))
-    size = f"{nz}x{ny}x{nx}"
+        vol = drive(reconstruct_iter(data, angles, p, **run), args.method.upper(), disable=quiet)
+        write_volume(out_path, Volume.from_series(ts, vol, step=step))
+    return _wrote(out_path, shape, args.method, px)
+
+
+def _wrote(out_path: Path, shape, method: str, px) -> int:
+    size = "x".join(str(int(s)) for s in shape)
     px_txt = f", voxel {px:g} Å" if px else ""
-    print(f"wrote {out_path} ({size} {args.method}{px_txt})")
+    print(f"wrote {out_path} ({size} {method}{px_txt})")
     return 0

@@ -17,13 +17,16 @@ from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.dl._norm import NormMethod, apply_norm, denormalise, slice_range
 from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, consistency_mask
 from napari_irdm.geometry import check_angles
+from napari_irdm.methods import IRDMParams
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import is_float32 as _is_float32
 from napari_irdm.tomo._common import recorded_parameters
 
 __all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model", "tta_flips"]
 
-DEFAULT_MODEL = "general"
+#: the user-facing defaults (napari_irdm.methods.IRDMParams: one definition for the core, CLI and widgets)
+_D = IRDMParams()
+DEFAULT_MODEL = _D.model
 
 
 def prepare_model(
@@ -224,20 +227,20 @@ def inpaint_iter(
     volume,
     tilt_angles_deg=None,
     *,
-    model: str | os.PathLike | nn.Module = DEFAULT_MODEL,
+    model: str | os.PathLike | nn.Module = _D.model,
     batch_size: int = 8,
     device=None,
-    data_consistency: bool = False,
+    data_consistency: bool = _D.data_consistency,
     normalise: NormMethod = "robust",
     soft_deg: float = 3.0,
     dc_min_freq: float = DC_MIN_FREQ,
     empty_fraction: float = 1e-3,
-    nonnegative: bool = False,
-    tta: bool = False,
+    nonnegative: bool = _D.nonnegative,
+    tta: bool = _D.tta,
     out=None,
-    consistency: str | None = None,
+    consistency: str | None = _D.consistency,
     tilt_series=None,
-    consistency_iterations: int = 30,
+    consistency_iterations: int = _D.consistency_iterations,
     rounds: int = 1,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator form of :func:`inpaint`).

@@ -37,6 +37,7 @@ def iterative_consistency_iter(volume, tilt_angles_deg, tilt_series, *, network:
     the network pass (a generator returning the restored volume; ``inpaint_iter`` hands in
     its own). Returns the volume (NumPy in → NumPy out, tensor in → tensor out).
     """
+    from napari_irdm.methods import IRDMParams
     from napari_irdm.tomo import sirt_iter
     from napari_irdm.tomo._common import check_positive
 
@@ -48,7 +49,7 @@ def iterative_consistency_iter(volume, tilt_angles_deg, tilt_series, *, network:
         raise ValueError("consistency='iterative' needs the measured projections: pass tilt_series")
     if tilt_angles_deg is None:
         raise ValueError("consistency='iterative' needs the tilt angles: pass tilt_angles_deg")
-    check_positive("consistency_iterations", iterations, integer=True)
+    IRDMParams(consistency_iterations=iterations)  # the rule of napari_irdm.methods (and of the CLI)
     check_positive("rounds", rounds, integer=True)
     vshape = tuple(int(s) for s in volume.shape)
     sshape = tuple(int(s) for s in tilt_series.shape)

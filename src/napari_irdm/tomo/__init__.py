@@ -7,14 +7,16 @@ out, tensor in → tensor out; a :class:`~napari_irdm.data.TiltSeries` in → a
 one line naming the method and its parameters; its angles are used unless
 ``tilt_angles_deg`` is given). TV takes ``tv_weight="auto"`` (cross-validated on held-out tilts); SIRT takes
 ``stop="discrepancy"``. Each has a generator form (``*_iter``) yielding
-:class:`napari_irdm.progress.Progress` and an eager wrapper.
+:class:`napari_irdm.progress.Progress` and an eager wrapper. Parameters and defaults are defined
+once in :mod:`napari_irdm.methods`; :func:`reconstruct_iter` runs a method from them.
 """
 
 from napari_irdm.geometry import angular_weights, missing_wedge_deg
+from napari_irdm.tomo._dispatch import describe_step, reconstruct_iter
 from napari_irdm.tomo.projector import ParallelProjector, clear_projector_cache
 from napari_irdm.tomo.sart import sart, sart_iter
 from napari_irdm.tomo.sirt import sirt, sirt_iter
-from napari_irdm.tomo.tv import tv, tv_iter
+from napari_irdm.tomo.tv import resolve_tv_weight, tv, tv_iter
 from napari_irdm.tomo.tv_cp import choose_tv_weight
 from napari_irdm.tomo.wbp import wbp, wbp_iter
 
@@ -24,6 +26,9 @@ __all__ = [
     "choose_tv_weight",
     "clear_projector_cache",
     "missing_wedge_deg",
+    "describe_step",
+    "reconstruct_iter",
+    "resolve_tv_weight",
     "sart",
     "sart_iter",
     "sirt",

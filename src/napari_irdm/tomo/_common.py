@@ -13,9 +13,12 @@ import numpy as np
 import torch
 
 from napari_irdm.device import available_memory_bytes, resolve_device
+from napari_irdm.errors import ParameterError
 from napari_irdm.geometry import check_angles
+from napari_irdm.progress import run_to_completion
 
-__all__ = ["RUNTIME_PARAMETERS", "Setup", "accepts_series", "as_series", "recorded_parameters", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
+__all__ = ["RUNTIME_PARAMETERS", "Setup", "accepts_series", "as_series", "check_out", "check_positive", "check_series",
+           "chunk_ranges", "eager", "recorded_parameters", "release_pages", "safe_inverse", "slices_per_chunk"]
 
 
 def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> np.ndarray:
@@ -35,8 +38,8 @@ def check_series(tilt_series, tilt_angles_deg, *, what: str = "tilt series") -> 
                          "across the tilt axis are needed; do not bin so far")
     a = check_angles(tilt_angles_deg, shape[0], what=what)
     if np.unique(a).size < 2:
-        raise ValueError(f"all {a.size} tilt angles of {what} are {a[0]:g}°: a reconstruction needs at least 2 "
-                         "distinct angles; check the angle file or --tilt-range")
+        raise ParameterError(f"all {a.size} tilt angles of {what} are {a[0]:g}°: a reconstruction needs at least 2 "
+                             "distinct angles; check `tilt_angles_deg`", "tilt_angles_deg")
     return a
 
 
@@ -173,6 +176,18 @@ class Setup:
             raise ValueError("the starting volume x0 contains NaN or Inf values")
         return v.transpose(1, 2).reshape(self.nz * self.nx, y1 - y0).contiguous()
 
+    def start_cols(self, x0, y0: int, y1: int, *, nonnegative: bool, scale: float | None = None) -> torch.Tensor:
+        """The starting columns of slices ``y0:y1``: ``x0``'s (divided by ``scale``) or zeros, clipped if asked."""
+        if x0 is not None:
+            x = self.volume_cols(x0, y0, y1)
+            if scale is not None:
+                x.div_(scale)
+        else:
+            x = torch.zeros((self.nz * self.nx, y1 - y0), device=self.device)
+        if nonnegative:
+            x.clamp_(min=0.0)
+        return x
+
     def store_cols(self, out, cols: torch.Tensor, y0: int, y1: int) -> None:
         """Write slice-last columns ``(nz·nx, B)`` into ``out[:, y0:y1, :]``."""
         v = cols.reshape(self.nz, self.nx, y1 - y0).transpose(1, 2)
@@ -299,3 +314,21 @@ def accepts_series(label: str) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorate
+def eager(gen_fn: Callable, summary: str) -> Callable:
+    """The eager form of a progress generator ``gen_fn``: same parameters, returns its result.
+
+    The signature (``inspect.signature``) is ``gen_fn``'s; the docstring is ``summary`` plus a
+    pointer to ``gen_fn`` for the parameters.
+    """
+
+    @functools.wraps(gen_fn)
+    def run(*args, **kwargs):
+        return run_to_completion(gen_fn(*args, **kwargs))
+
+    name = gen_fn.__name__.removesuffix("_iter")
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = f"{summary} (eager wrapper of :func:`{gen_fn.__name__}`); see there for parameters."
+    run.__signature__ = inspect.signature(gen_fn).replace(return_annotation=Any)  # type: ignore[attr-defined]
+    if hasattr(gen_fn, "describe"):  # accepts_series: the provenance step, for the eager form too
+        run.describe = gen_fn.describe  # type: ignore[attr-defined]
+    return run

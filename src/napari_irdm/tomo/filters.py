@@ -7,10 +7,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from napari_irdm.methods import FILTERS
+
 __all__ = ["FILTERS", "FilterName", "filter_matrix", "filter_projections", "ramp_response"]
 
+#: the names of :data:`napari_irdm.methods.FILTERS` as a type (tests check that the two agree)
 FilterName = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann", "none"]
-FILTERS: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "hann", "none")
 
 
 def _padded_size(n: int) -> int:

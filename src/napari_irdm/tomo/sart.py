@@ -8,13 +8,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, accepts_series, check_positive, safe_inverse
+from napari_irdm.methods import SARTParams
+from napari_irdm.progress import Progress
+from napari_irdm.tomo._common import Setup, accepts_series, eager, safe_inverse
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["sart", "sart_iter", "subset_order"]
 
 _CPU_CHUNK_BYTES = 56 << 20
+#: the defaults (napari_irdm.methods: one definition for the core, the CLI and the widgets)
+_D = SARTParams()
 
 
 def subset_order(tilt_angles_deg, subset_size: int = 1) -> list[np.ndarray]:
@@ -43,15 +46,11 @@ def sart_iter(
     tilt_series,
     tilt_angles_deg=None,
     *,
-    iterations: int = 10,
-    relaxation: float = 0.5,
-    nonnegative: bool = False,
-    subset_size: int = 1,
-    thickness: int | None = None,
-    device: Any = None,
-    x0=None,
-    out=None,
-    chunk_slices: int | None = None,
+    iterations: int = _D.iterations,
+    relaxation: float = _D.relaxation,
+    nonnegative: bool = _D.nonnegative,
+    subset_size: int = _D.subset_size,
+    thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
 ) -> Generator[Progress, None, Any]:
     """SART as a progress generator; ``return``s the volume.
 
@@ -89,22 +88,18 @@ def sart_iter(
     A. H. Andersen and A. C. Kak, "Simultaneous algebraic reconstruction technique
     (SART)", Ultrasonic Imaging 6, 81–94 (1984).
     """
-    check_positive("iterations", iterations, integer=True, allow_zero=True)
-    check_positive("relaxation", relaxation)
-    check_positive("subset_size", subset_size, integer=True)
-    if not relaxation < 2:
-        raise ValueError(f"relaxation must be below 2 for SART to converge, got {relaxation}")
+    p = SARTParams(iterations=iterations, relaxation=relaxation, nonnegative=nonnegative, subset_size=subset_size)
     setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device, x0=x0, out=out)
-    iterations = int(iterations)
+    iterations, nonnegative = int(p.iterations), p.nonnegative
     nz, nx, n_tilts = setup.nz, setup.nx, setup.n_tilts
-    subsets = subset_order(setup.angles, int(subset_size))
+    subsets = subset_order(setup.angles, int(p.subset_size))
     perm = np.concatenate(subsets)
     bounds = np.cumsum([0] + [len(s) for s in subsets])
     blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
     # the projector sees the angles in visiting order, one block of matrices per subset
     proj = ParallelProjector(setup.angles[perm], setup.volume_shape, device=setup.device, angle_blocks=blocks)
     inv_rows = safe_inverse(proj.row_sums())[:, None]
-    steps = [(float(relaxation) * safe_inverse(proj.block_col_sums(i)))[:, None] for i in range(len(blocks))]
+    steps = [(float(p.relaxation) * safe_inverse(proj.block_col_sums(i)))[:, None] for i in range(len(blocks))]
     perm_t = torch.as_tensor(perm, device=setup.device)
     out = setup.new_out(out)
     per_slice = 4 * (3 * nz * nx + 2 * n_tilts * nx)
@@ -114,9 +109,7 @@ def sart_iter(
     for ci, (y0, y1) in enumerate(chunks):
         nb = y1 - y0
         b = setup.series_cols(tilt_series, y0, y1).reshape(n_tilts, nx, nb)[perm_t].reshape(n_tilts * nx, nb)
-        x = setup.volume_cols(x0, y0, y1) if x0 is not None else torch.zeros((nz * nx, nb), device=setup.device)
-        if nonnegative:
-            x.clamp_(min=0.0)
+        x = setup.start_cols(x0, y0, y1, nonnegative=nonnegative)
         for it in range(iterations):
             for i, (a0, a1) in enumerate(blocks):
                 rows = slice(a0 * nx, a1 * nx)
@@ -128,18 +121,7 @@ def sart_iter(
                     x.clamp_(min=0.0)
             yield Progress(ci * iterations + it + 1, total, f"SART iteration {it + 1}/{iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x, y0, y1)
-    if not iterations:
-        yield Progress(total, total, "SART")
     return out
 
 
-@accepts_series("reconstruct method=sart")
-def sart(tilt_series, tilt_angles_deg=None, *, iterations: int = 10, relaxation: float = 0.5, nonnegative: bool = False,
-         subset_size: int = 1, thickness: int | None = None, device: Any = None, x0=None, out=None,
-         chunk_slices: int | None = None):
-    """SART reconstruction (eager wrapper of :func:`sart_iter`); see there for parameters."""
-    return run_to_completion(
-        sart_iter(tilt_series, tilt_angles_deg, iterations=iterations, relaxation=relaxation, nonnegative=nonnegative,
-                  subset_size=subset_size, thickness=thickness, device=device, x0=x0, out=out,
-                  chunk_slices=chunk_slices)
-    )
+sart = eager(sart_iter, "SART reconstruction")

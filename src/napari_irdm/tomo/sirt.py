@@ -8,14 +8,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, accepts_series, check_positive, safe_inverse
+from napari_irdm.methods import SIRTParams
+from napari_irdm.progress import Progress
+from napari_irdm.tomo._common import Setup, accepts_series, eager, safe_inverse
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["estimate_noise_sigma", "sirt", "sirt_iter"]
 
 #: slice-last products are fastest with ~64 slices per chunk on the CPU
 _CPU_CHUNK_BYTES = 56 << 20
+#: the defaults (napari_irdm.methods: one definition for the core, the CLI and the widgets)
+_D = SIRTParams()
 
 
 def estimate_noise_sigma(b_cols: torch.Tensor, n_tilts: int, n_det: int) -> torch.Tensor:
@@ -38,18 +41,14 @@ def sirt_iter(
     tilt_series,
     tilt_angles_deg=None,
     *,
-    iterations: int = 50,
-    relaxation: float = 1.0,
-    nonnegative: bool = False,
-    thickness: int | None = None,
-    device: Any = None,
-    x0=None,
-    out=None,
-    chunk_slices: int | None = None,
+    iterations: int = _D.iterations,
+    relaxation: float = _D.relaxation,
+    nonnegative: bool = _D.nonnegative,
+    thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
     return_residuals: bool = False,
     projector: ParallelProjector | None = None,
-    stop: str | None = None,
-    discrepancy_factor: float = 1.05,
+    stop: str | None = _D.stop,
+    discrepancy_factor: float = _D.discrepancy_factor,
     return_info: bool = False,
 ) -> Generator[Progress, None, Any]:
     """SIRT as a progress generator; ``return``s the volume (and residuals if asked).
@@ -113,82 +112,80 @@ def sirt_iter(
     P. Gilbert, "Iterative methods for the three-dimensional reconstruction of an
     object from projections", J. Theor. Biol. 36, 105–117 (1972).
     """
-    check_positive("iterations", iterations, integer=True, allow_zero=True)
-    check_positive("relaxation", relaxation)
-    if stop not in (None, "discrepancy"):
-        raise ValueError(f"stop must be None or 'discrepancy', got {stop!r}")
-    check_positive("discrepancy_factor", discrepancy_factor)
-    if not relaxation < 2:
-        raise ValueError(f"relaxation must be below 2 for SIRT to converge, got {relaxation}")
+    p = SIRTParams(iterations=iterations, relaxation=relaxation, nonnegative=nonnegative, stop=stop,
+                   discrepancy_factor=discrepancy_factor)
     setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device, x0=x0, out=out)
-    iterations = int(iterations)
-    nz, nx, n_tilts = setup.nz, setup.nx, setup.n_tilts
     proj = projector or ParallelProjector(setup.angles, setup.volume_shape, device=setup.device)
     inv_rows = safe_inverse(proj.row_sums())[:, None]
-    step = (float(relaxation) * safe_inverse(proj.col_sums()))[:, None]
+    step = (float(p.relaxation) * safe_inverse(proj.col_sums()))[:, None]
     out = setup.new_out(out)
-    per_slice = 4 * (2 * nz * nx + 2 * n_tilts * nx)
+    per_slice = 4 * (2 * setup.nz * setup.nx + 2 * setup.n_tilts * setup.nx)
     chunks = setup.chunks(per_slice, chunk_slices, _CPU_CHUNK_BYTES)
-    res_sq = np.zeros(iterations + 1)
-    b_sq = 0.0
-    stopped_at = np.full(setup.ny, iterations, dtype=np.int64)
-    sigmas = np.zeros(setup.ny)
-    total = max(1, len(chunks) * iterations)
+    tally = _Tally(int(p.iterations), setup.ny)
+    total = max(1, len(chunks) * tally.iterations)
     yield Progress(0, total, "SIRT")
     for ci, (y0, y1) in enumerate(chunks):
         b = setup.series_cols(tilt_series, y0, y1)
-        b_sq += float(torch.sum(b.double() ** 2))
-        x = setup.volume_cols(x0, y0, y1) if x0 is not None else torch.zeros((nz * nx, y1 - y0), device=setup.device)
-        if nonnegative:
-            x.clamp_(min=0.0)
-        active = None
-        if stop == "discrepancy":
-            sig = estimate_noise_sigma(b, n_tilts, nx)
-            sigmas[y0:y1] = sig.double().cpu().numpy()
-            limit = (float(discrepancy_factor) ** 2 * n_tilts * nx) * sig.double() ** 2
-            active = torch.ones(y1 - y0, dtype=torch.bool, device=b.device)
-        for it in range(iterations + 1):
-            r = proj.forward_cols(x)
-            torch.sub(b, r, out=r)
-            col_sq = torch.sum(r.double() ** 2, dim=0)
-            res_sq[it] += float(col_sq.sum())
-            if active is not None:
-                done_now = active & (col_sq <= limit)
-                if bool(done_now.any()):
-                    stopped_at[y0 + done_now.nonzero().flatten().cpu().numpy()] = it
-                    active &= ~done_now
-            if it == iterations:
-                break
-            upd = proj.adjoint_cols(r.mul_(inv_rows))
-            if active is not None:
-                if not bool(active.any()):
-                    res_sq[it + 1 :] += float(col_sq.sum())
-                    break
-                upd.mul_(active.to(upd.dtype))
-            x.addcmul_(step, upd)
-            if nonnegative:
-                x.clamp_(min=0.0)
-            yield Progress(ci * iterations + it + 1, total, f"SIRT iteration {it + 1}/{iterations}, slices {y0}–{y1}")
+        x = setup.start_cols(x0, y0, y1, nonnegative=p.nonnegative)
+        run = _sirt_chunk(proj, b, x, p, inv_rows, step, tally, y0)
+        for it in run:
+            yield Progress(ci * tally.iterations + it, total,
+                           f"SIRT iteration {it}/{tally.iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x, y0, y1)
-    if not iterations:
-        yield Progress(total, total, "SIRT")
     extra = []
     if return_residuals:
-        extra.append(np.sqrt(res_sq) / max(np.sqrt(b_sq), 1e-30))
+        extra.append(np.sqrt(tally.res_sq) / max(np.sqrt(tally.b_sq), 1e-30))
     if return_info:
-        extra.append({"iterations": stopped_at, "sigma": sigmas})
+        extra.append({"iterations": tally.stopped_at, "sigma": tally.sigmas})
     return (out, *extra) if extra else out
 
 
-@accepts_series("reconstruct method=sirt")
-def sirt(tilt_series, tilt_angles_deg=None, *, iterations: int = 50, relaxation: float = 1.0, nonnegative: bool = False,
-         thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
-         return_residuals: bool = False, stop: str | None = None, discrepancy_factor: float = 1.05,
-         return_info: bool = False):
-    """SIRT reconstruction (eager wrapper of :func:`sirt_iter`); see there for parameters."""
-    return run_to_completion(
-        sirt_iter(tilt_series, tilt_angles_deg, iterations=iterations, relaxation=relaxation, nonnegative=nonnegative,
-                  thickness=thickness, device=device, x0=x0, out=out, chunk_slices=chunk_slices,
-                  return_residuals=return_residuals, stop=stop, discrepancy_factor=discrepancy_factor,
-                  return_info=return_info)
-    )
+class _Tally:
+    """What SIRT adds up over the chunks: squared residuals per iteration, ``‖b‖²``, where each
+    slice stopped and its noise estimate."""
+
+    def __init__(self, iterations: int, ny: int):
+        self.iterations = iterations
+        self.res_sq = np.zeros(iterations + 1)
+        self.b_sq = 0.0
+        self.stopped_at = np.full(ny, iterations, dtype=np.int64)
+        self.sigmas = np.zeros(ny)
+
+
+def _sirt_chunk(proj: ParallelProjector, b: torch.Tensor, x: torch.Tensor, p: SIRTParams, inv_rows: torch.Tensor,
+                step: torch.Tensor, tally: _Tally, y0: int) -> Generator[int, None, None]:
+    """SIRT updates of one chunk's slice columns ``x`` in place; yields the iteration number after each."""
+    n_tilts, nx, nb = proj.n_tilts, proj.nx, b.shape[1]
+    iterations = tally.iterations
+    tally.b_sq += float(torch.sum(b.double() ** 2))
+    active = None
+    if p.stop == "discrepancy":
+        sig = estimate_noise_sigma(b, n_tilts, nx)
+        tally.sigmas[y0 : y0 + nb] = sig.double().cpu().numpy()
+        limit = (float(p.discrepancy_factor) ** 2 * n_tilts * nx) * sig.double() ** 2
+        active = torch.ones(nb, dtype=torch.bool, device=b.device)
+    for it in range(iterations + 1):
+        r = proj.forward_cols(x)
+        torch.sub(b, r, out=r)
+        col_sq = torch.sum(r.double() ** 2, dim=0)
+        tally.res_sq[it] += float(col_sq.sum())
+        if active is not None:
+            done_now = active & (col_sq <= limit)
+            if bool(done_now.any()):
+                tally.stopped_at[y0 + done_now.nonzero().flatten().cpu().numpy()] = it
+                active &= ~done_now
+        if it == iterations:
+            return
+        upd = proj.adjoint_cols(r.mul_(inv_rows))
+        if active is not None:
+            if not bool(active.any()):
+                tally.res_sq[it + 1 :] += float(col_sq.sum())
+                return
+            upd.mul_(active.to(upd.dtype))
+        x.addcmul_(step, upd)
+        if p.nonnegative:
+            x.clamp_(min=0.0)
+        yield it + 1
+
+
+sirt = eager(sirt_iter, "SIRT reconstruction")

@@ -8,14 +8,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import Setup, accepts_series, check_positive
+from napari_irdm.methods import TVParams
+from napari_irdm.progress import Progress
+from napari_irdm.tomo._common import Setup, accepts_series, eager
 from napari_irdm.tomo.projector import ParallelProjector
-from napari_irdm.tomo.tv_cp import _grad, _grad_adjoint, cp_tv_cols
+from napari_irdm.tomo.tv_cp import _grad, _grad_adjoint, cp_tv_cols, operator_norm_sq
 
-__all__ = ["tv", "tv_denoise_slices", "tv_iter"]
+__all__ = ["resolve_tv_weight", "tv", "tv_denoise_slices", "tv_iter"]
 
 _CPU_CHUNK_BYTES = 56 << 20
+#: the defaults (napari_irdm.methods: one definition for the core, the CLI and the widgets)
+_D = TVParams()
 
 
 def _abs_max(a) -> float:
@@ -53,17 +56,29 @@ def tv_denoise_slices(v: torch.Tensor, weight: float, *, iterations: int = 10, n
 
 
 def _lipschitz(proj: ParallelProjector, device, iterations: int = 25) -> float:
-    """Largest eigenvalue of ``AᵀA`` by power iteration (deterministic start)."""
-    g = torch.Generator(device="cpu").manual_seed(0)
-    v = torch.rand((proj.nz * proj.nx, 1), generator=g).to(device)
-    lam = 1.0
-    for _ in range(iterations):
-        v = proj.adjoint_cols(proj.forward_cols(v))
-        lam = float(torch.linalg.vector_norm(v))
-        if lam == 0.0:
-            return 1.0
-        v /= lam
-    return lam * 1.01
+    """Largest eigenvalue of ``AᵀA`` by power iteration (deterministic start, +1 %)."""
+    return operator_norm_sq(proj, device, iterations=iterations)
+
+
+def resolve_tv_weight(params: TVParams, tilt_series, tilt_angles_deg, *, thickness: int | None = None,
+                      device: Any = None, digits: int | None = None) -> TVParams:
+    """``params`` with an automatic weight replaced by the one chosen from the data (else unchanged).
+
+    The choice is :func:`napari_irdm.tomo.tv_cp.choose_tv_weight` (cross-validation on held-out
+    tilts, non-negative trials, ``params.iterations`` iterations each); the solver becomes
+    ``"cp"`` unless one was given, as :func:`tv_iter` does with ``tv_weight="auto"``.
+    ``digits``: round the weight to that many significant digits (the front ends record it
+    in the provenance, so rerunning with the recorded weight reproduces the volume).
+    """
+    if not params.auto:
+        return params
+    from napari_irdm.tomo.tv_cp import choose_tv_weight
+
+    w = choose_tv_weight(tilt_series, tilt_angles_deg, iterations=int(params.iterations), thickness=thickness,
+                         nonnegative=True, device=device)
+    if digits is not None:
+        w = float(f"{w:.{int(digits)}g}")
+    return params.replace(tv_weight=float(w), solver=params.solver or "cp")
 
 
 @accepts_series("reconstruct method=tv")
@@ -71,16 +86,12 @@ def tv_iter(
     tilt_series,
     tilt_angles_deg=None,
     *,
-    tv_weight: float | str = 1e-4,
-    iterations: int = 100,
-    nonnegative: bool = False,
-    thickness: int | None = None,
-    device: Any = None,
-    x0=None,
-    out=None,
-    chunk_slices: int | None = None,
-    prox_iterations: int = 10,
-    solver: str | None = None,
+    tv_weight: float | str = _D.tv_weight,
+    iterations: int = _D.iterations,
+    nonnegative: bool = _D.nonnegative,
+    thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
+    prox_iterations: int = _D.prox_iterations,
+    solver: str | None = _D.solver,
 ) -> Generator[Progress, None, Any]:
     """TV-regularised least squares as a progress generator; ``return``s the volume.
 
@@ -93,8 +104,9 @@ def tv_iter(
     tv_weight : float or "auto"
         Weight ``w`` of the total variation (dimensionless, see Notes; 0 = plain
         least squares). Larger: flatter regions, fewer streaks, less detail.
-        ``"auto"``: chosen from the data by cross-validation on held-out tilts
-        (:func:`napari_irdm.tomo.tv_cp.choose_tv_weight`; no ground truth involved).
+        ``"auto"`` (the default, as in the CLI and napari): chosen from the data by
+        cross-validation on held-out tilts (:func:`resolve_tv_weight`,
+        :func:`napari_irdm.tomo.tv_cp.choose_tv_weight`; no ground truth involved; at least 6 tilts).
     iterations : int
         Iterations (each one forward and one back-projection).
     nonnegative : bool
@@ -137,30 +149,18 @@ def tv_iter(
     A. Beck and M. Teboulle, "Fast gradient-based algorithms for constrained total
     variation image denoising and deblurring problems", IEEE TIP 18, 2419 (2009).
     """
-    auto = isinstance(tv_weight, str)
-    if auto and tv_weight.strip().lower() != "auto":
-        raise ValueError(f"tv_weight must be a number >= 0 or 'auto', got {tv_weight!r}")
-    if not auto:
-        check_positive("tv_weight", tv_weight, allow_zero=True)
-    check_positive("iterations", iterations, integer=True, allow_zero=True)
-    check_positive("prox_iterations", prox_iterations, integer=True)
-    solver = ("cp" if auto else "fista") if solver is None else str(solver).lower()
-    if solver not in ("fista", "cp"):
-        raise ValueError(f"solver must be 'fista' or 'cp', got {solver!r}")
+    p = TVParams(tv_weight=tv_weight, iterations=iterations, nonnegative=nonnegative,
+                 prox_iterations=prox_iterations, solver=solver)
     setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device, x0=x0, out=out)
-    if auto:
-        from napari_irdm.tomo.tv_cp import choose_tv_weight
-
+    if p.auto:
         yield Progress(0, 1, "TV: choosing the weight on held-out tilts")
-        tv_weight = choose_tv_weight(tilt_series, setup.angles, iterations=max(1, int(iterations)),
-                                     thickness=thickness, nonnegative=True, device=setup.device)
-        yield Progress(0, 1, f"TV: weight {tv_weight:.3g} (auto)")
-    iterations = int(iterations)
+        p = resolve_tv_weight(p, tilt_series, setup.angles, thickness=thickness, device=setup.device)
+        yield Progress(0, 1, f"TV: weight {p.tv_weight:.3g} (auto)")
+    iterations = int(p.iterations)
     nz, nx, n_tilts = setup.nz, setup.nx, setup.n_tilts
     proj = ParallelProjector(setup.angles, setup.volume_shape, device=setup.device)
     norm = float(n_tilts * nx)
     lip = _lipschitz(proj, setup.device) / norm
-    lam = float(tv_weight) / lip
     scale = _abs_max(tilt_series) or 1.0
     out = setup.new_out(out)
     per_slice = 4 * (9 * nz * nx + 2 * n_tilts * nx)
@@ -168,49 +168,46 @@ def tv_iter(
     total = max(1, len(chunks) * iterations)
     yield Progress(0, total, "TV")
     for ci, (y0, y1) in enumerate(chunks):
-        nb = y1 - y0
         b = setup.series_cols(tilt_series, y0, y1).div_(scale)
-        if x0 is not None:
-            x = setup.volume_cols(x0, y0, y1).div_(scale)
+        x = setup.start_cols(x0, y0, y1, nonnegative=p.nonnegative, scale=scale)
+        if p.solver == "cp":
+            run = cp_tv_cols(proj, b, float(p.tv_weight), iterations=iterations, norm=norm, op_norm_sq=lip * norm,
+                             x0=x, nonnegative=p.nonnegative)
+            label = "TV (CP)"
         else:
-            x = torch.zeros((nz * nx, nb), device=setup.device)
-        if nonnegative:
-            x.clamp_(min=0.0)
-        if solver == "cp":
-            gen = cp_tv_cols(proj, b, float(tv_weight), iterations=iterations, norm=norm, op_norm_sq=lip * norm,
-                             x0=x, nonnegative=nonnegative)
+            run = _fista_cols(proj, b, x, p, lip, norm)
+            label = "TV"
+        while True:
             try:
-                while True:
-                    it = next(gen)
-                    yield Progress(ci * iterations + it, total, f"TV (CP) iteration {it}/{iterations}, slices {y0}–{y1}")
+                it = next(run)
             except StopIteration as stop:
                 x = stop.value
-            setup.store_cols(out, x.mul_(scale), y0, y1)
-            continue
-        y, t, dual = x.clone(), 1.0, None
-        for it in range(iterations):
-            r = proj.forward_cols(y).sub_(b)
-            v = y.sub_(proj.adjoint_cols(r), alpha=1.0 / (lip * norm))
-            x_new, dual = tv_denoise_slices(v.view(nz, nx, nb), lam, iterations=int(prox_iterations),
-                                            nonnegative=nonnegative, dual=dual)
-            x_new = x_new.reshape(nz * nx, nb)
-            tn = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-            y = x_new + ((t - 1.0) / tn) * (x_new - x)
-            x, t = x_new, tn
-            yield Progress(ci * iterations + it + 1, total, f"TV iteration {it + 1}/{iterations}, slices {y0}–{y1}")
+                break
+            yield Progress(ci * iterations + it, total, f"{label} iteration {it}/{iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x.mul_(scale), y0, y1)
-    if not iterations:
-        yield Progress(total, total, "TV")
     return out
 
 
-@accepts_series("reconstruct method=tv")
-def tv(tilt_series, tilt_angles_deg=None, *, tv_weight: float | str = 1e-4, iterations: int = 100,
-       nonnegative: bool = False, thickness: int | None = None, device: Any = None, x0=None, out=None,
-       chunk_slices: int | None = None, prox_iterations: int = 10, solver: str | None = None):
-    """TV-regularised reconstruction (eager wrapper of :func:`tv_iter`); see there for parameters."""
-    return run_to_completion(
-        tv_iter(tilt_series, tilt_angles_deg, tv_weight=tv_weight, iterations=iterations, nonnegative=nonnegative,
-                thickness=thickness, device=device, x0=x0, out=out, chunk_slices=chunk_slices,
-                prox_iterations=prox_iterations, solver=solver)
-    )
+def _fista_cols(proj: ParallelProjector, b: torch.Tensor, x: torch.Tensor, p: TVParams, lip: float,
+                norm: float) -> Generator[int, None, torch.Tensor]:
+    """FISTA with a warm-started TV proximal step on slice columns; yields the iteration, ``return``s ``x``.
+
+    ``lip``: the Lipschitz constant of the data term's gradient (``‖A‖² / norm``), ``norm`` its ``N``.
+    """
+    nz, nx, nb = proj.nz, proj.nx, b.shape[1]
+    lam = float(p.tv_weight) / lip
+    y, t, dual = x.clone(), 1.0, None
+    for it in range(int(p.iterations)):
+        r = proj.forward_cols(y).sub_(b)
+        v = y.sub_(proj.adjoint_cols(r), alpha=1.0 / (lip * norm))
+        x_new, dual = tv_denoise_slices(v.view(nz, nx, nb), lam, iterations=int(p.prox_iterations),
+                                        nonnegative=p.nonnegative, dual=dual)
+        x_new = x_new.reshape(nz * nx, nb)
+        tn = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+        y = x_new + ((t - 1.0) / tn) * (x_new - x)
+        x, t = x_new, tn
+        yield it + 1
+    return x
+
+
+tv = eager(tv_iter, "TV-regularised reconstruction")

@@ -5,32 +5,23 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import numpy as np
 import torch
 
-from napari_irdm.device import resolve_device
 from napari_irdm.geometry import angular_weights
-from napari_irdm.progress import Progress, run_to_completion
-from napari_irdm.tomo._common import (
-    accepts_series,
-    as_series,
-    check_out,
-    check_series,
-    chunk_ranges,
-    release_pages,
-    slices_per_chunk,
-)
-from napari_irdm.tomo.filters import filter_matrix, filter_projections, ramp_response
+from napari_irdm.methods import WBPParams
+from napari_irdm.progress import Progress
+from napari_irdm.tomo._common import Setup, accepts_series, as_series, eager
+from napari_irdm.tomo.filters import filter_matrix, filter_projections
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["filtered_cols", "wbp", "wbp_iter"]
 
 #: on the CPU, chunks of ~64 slices of 256² were measured fastest (141 tilts, 2 cores)
 _CPU_CHUNK_BYTES = 56 << 20
-#: the sparse products lose efficiency below this many slices per product (memory permitting)
-_MIN_CHUNK = 32
 #: up to this detector width the filter runs as a matrix product (faster than the FFT on CPU and GPU)
 _MATMUL_FILTER_MAX = 2048
+#: the defaults (napari_irdm.methods: one definition for the core, the CLI and the widgets)
+_D = WBPParams()
 
 
 def filtered_cols(block: torch.Tensor, filter_name: str, weights: torch.Tensor | None = None,
@@ -59,11 +50,8 @@ def wbp_iter(
     tilt_series,
     tilt_angles_deg=None,
     *,
-    filter_name: str = "ramp",
-    thickness: int | None = None,
-    device: Any = None,
-    out=None,
-    chunk_slices: int | None = None,
+    filter_name: str = _D.filter_name,
+    thickness: int | None = None, device: Any = None, out=None, chunk_slices: int | None = None,
     projector: ParallelProjector | None = None,
 ) -> Generator[Progress, None, Any]:
     """Weighted back-projection as a progress generator; ``return``s the volume.
@@ -106,30 +94,13 @@ def wbp_iter(
     product (:class:`~napari_irdm.tomo.projector.ParallelProjector`); the projector's
     matrices are cached per geometry, so a second call skips the build.
     """
-    angles = check_series(tilt_series, tilt_angles_deg)
-    ramp_response(4, filter_name)  # validates the name before any work
-    is_tensor = isinstance(tilt_series, torch.Tensor)
-    if device is None and is_tensor:
-        device = tilt_series.device
-    dev = resolve_device(device)
-    n_tilts, ny, nx = (int(s) for s in tilt_series.shape)
-    nz = int(thickness) if thickness is not None else nx
-    if nz < 1:
-        raise ValueError(f"thickness must be a positive number of voxels, got {thickness}")
-    proj = projector or ParallelProjector(angles, (nz, ny, nx), device=dev)
-    weights = torch.as_tensor(angular_weights(angles), dtype=torch.float32, device=dev)
-
-    if out is None:
-        out = torch.empty((nz, ny, nx), dtype=torch.float32, device=dev) if is_tensor else np.empty((nz, ny, nx), np.float32)
-    else:
-        check_out(out, (nz, ny, nx))
-    if chunk_slices is not None and (isinstance(chunk_slices, bool) or int(chunk_slices) != chunk_slices
-                                     or int(chunk_slices) < 1):
-        raise ValueError(f"chunk_slices must be a positive number of slices, got {chunk_slices!r}")
-
-    per_slice = 4 * (2 * n_tilts * nx + 2 * nz * nx)
-    size = chunk_slices or slices_per_chunk(per_slice, ny, dev, cap_bytes=max(_CPU_CHUNK_BYTES, _MIN_CHUNK * per_slice))
-    chunks = chunk_ranges(ny, size)
+    filter_name = WBPParams(filter_name=filter_name).filter_name
+    setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device, out=out)
+    dev, n_tilts, ny, nx, nz = setup.device, setup.n_tilts, setup.ny, setup.nx, setup.nz
+    proj = projector or ParallelProjector(setup.angles, setup.volume_shape, device=dev)
+    weights = torch.as_tensor(angular_weights(setup.angles), dtype=torch.float32, device=dev)
+    out = setup.new_out(out)
+    chunks = setup.chunks(4 * (2 * n_tilts * nx + 2 * nz * nx), chunk_slices, _CPU_CHUNK_BYTES)
     yield Progress(0, ny, "weighted back-projection")
     matrix = None
     if nx <= _MATMUL_FILTER_MAX and str(filter_name).lower() != "none":
@@ -138,21 +109,9 @@ def wbp_iter(
         s = as_series(tilt_series[:, y0:y1, :], dev)
         cols = filtered_cols(s, filter_name, weights, matrix)
         del s
-        v = proj.adjoint_cols(cols).reshape(nz, nx, y1 - y0).permute(0, 2, 1)
-        if isinstance(out, torch.Tensor):
-            out[:, y0:y1, :] = v.to(out.device)
-        else:
-            out[:, y0:y1, :] = v.cpu().numpy()
-            release_pages(out)
+        setup.store_cols(out, proj.adjoint_cols(cols), y0, y1)
         yield Progress(y1, ny, f"WBP slices {y1}/{ny}")
     return out
 
 
-@accepts_series("reconstruct method=wbp")
-def wbp(tilt_series, tilt_angles_deg=None, *, filter_name: str = "ramp", thickness: int | None = None,
-        device: Any = None, out=None, chunk_slices: int | None = None):
-    """Weighted back-projection (eager wrapper of :func:`wbp_iter`); see there for parameters."""
-    return run_to_completion(
-        wbp_iter(tilt_series, tilt_angles_deg, filter_name=filter_name, thickness=thickness,
-                 device=device, out=out, chunk_slices=chunk_slices)
-    )
+wbp = eager(wbp_iter, "Weighted back-projection")

@@ -23,6 +23,7 @@ import torch
 from napari_irdm.device import resolve_device
 from napari_irdm.geometry import angles_on_grid
 from napari_irdm.io import atomic_write_bytes
+from napari_irdm.methods import TV_FIXED_WEIGHT
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo import sart, sirt, tv
 from napari_irdm.train._metrics import batch_metrics
@@ -154,7 +155,8 @@ def evaluate_iter(
     dev = resolve_device(device)
     methods, wedges, srcs = _checked(spec, model, methods, wedges, n, sources)
     g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
-    tv_kw = {} if tv_weight is None else {"tv_weight": tv_weight}
+    # "tv" is TV at a fixed weight (tomo.tv's own default is "auto", which is the "tv_auto" row)
+    tv_kw = {"tv_weight": TV_FIXED_WEIGHT if tv_weight is None else tv_weight}
     settings = {"sart": {"iterations": sart_iterations}, "tv": {"iterations": tv_iterations, **tv_kw},
                 "tv_auto": {"iterations": tv_iterations}, "sirt_stop": {"iterations": sirt_iterations}}
     settings = {m: s for m, s in settings.items() if m in methods}

@@ -43,6 +43,12 @@ WIDGET_NAMES = {
     "batch_size": "a smaller batch",
     "model": "the model",
     "a_A": "the lattice constant (Å)",
+    # reconstruction method parameters (napari_irdm.methods), by the Reconstruct widget's labels
+    "filter_name": "'filter'",
+    "iterations": "'iterations'",
+    "relaxation": "'relaxation'",
+    "nonnegative": "'non-negative'",
+    "tv_weight": "'TV weight'",
 }
 
 

@@ -12,14 +12,16 @@ from napari_irdm._napari._view import VIEWS, series_translate, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
 from napari_irdm.data import TiltSeries, Volume, provenance_line
+from napari_irdm.io.angles import ANGLE_SUFFIXES
+from napari_irdm.methods import FILTERS, MAX_ITERATIONS, PARAMS, TV_FIXED_WEIGHT, method_params
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["METHODS", "ReconstructWidget"]
 
+#: the classical methods of napari_irdm.methods (IRDM has its own widget), as this widget names them
 METHODS = ("WBP", "SIRT", "SART", "TV")
-FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 ANGLE_SOURCES = ("layer metadata", "file", "range")
 
 
@@ -34,21 +36,25 @@ class ReconstructWidget(WidgetBase):
         super().__init__(napari_viewer, labels=True)
         self.layer = self._layer_picker("tilt series", self._series_layers)
         self.angles_from = ComboBox(label="angles from", choices=ANGLE_SOURCES, value="layer metadata")
-        self.angles_file = FileEdit(label="angles file", mode="r", filter="*.rawtlt *.tlt *.txt *.csv *.mdoc")
+        self.angles_file = FileEdit(label="angles file", mode="r", filter=" ".join(f"*{e}" for e in ANGLE_SUFFIXES))
         self.tilt_start = FloatSpinBox(label="first tilt (°)", min=-90, max=90, step=0.5, value=-70)
         self.tilt_stop = FloatSpinBox(label="last tilt (°)", min=-90, max=90, step=0.5, value=70)
         self.tilt_step = FloatSpinBox(label="tilt step (°)", min=0.01, max=90, step=0.5, value=2)
         self.tilt_axis = ComboBox(label="tilt axis", choices=("y", "x"), value="y",
                                   tooltip="image axis the tilt axis runs along in the layer (x: images are transposed)")
+        # every initial value is the default of napari_irdm.methods (as the core's and the CLI's)
+        wbp, sirt, tv = PARAMS["wbp"](), PARAMS["sirt"](), PARAMS["tv"]()
         self.method = ComboBox(label="method", choices=METHODS, value="WBP")
-        self.filter_name = ComboBox(label="filter", choices=FILTERS, value="ramp")
-        self.iterations = SpinBox(label="iterations", min=1, max=100000, value=50)
-        self.relaxation = FloatSpinBox(label="relaxation", min=0.01, max=2.0, step=0.05, value=1.0)
-        self.tv_auto = CheckBox(label="automatic TV weight", value=True,
+        self.filter_name = ComboBox(label="filter", choices=FILTERS, value=wbp.filter_name)
+        self.iterations = SpinBox(label="iterations", min=1, max=MAX_ITERATIONS, value=sirt.iterations)
+        self.relaxation = FloatSpinBox(label="relaxation", min=0.01, max=1.99, step=0.05, value=sirt.relaxation,
+                                       tooltip="step in (0, 2)")
+        self.tv_auto = CheckBox(label="automatic TV weight", value=tv.auto,
                                 tooltip="choose the TV weight by cross-validation on held-out tilts (no ground "
                                         "truth), as the CLI's default --tv-weight auto")
-        self.tv_weight = FloatSpinBox(label="TV weight", min=0.0, max=1.0, step=1e-7, value=1e-4)
-        self.nonnegative = CheckBox(label="non-negative", value=True)
+        self.tv_weight = FloatSpinBox(label="TV weight", min=0.0, max=1.0, step=1e-7,
+                                      value=tv.tv_weight if not tv.auto else TV_FIXED_WEIGHT)
+        self.nonnegative = CheckBox(label="non-negative", value=sirt.nonnegative)
         self.thickness = SpinBox(label="thickness (0 = width)", min=0, max=100000, value=0)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
         self.view = ComboBox(label="show", choices=list(VIEWS), value=next(iter(VIEWS)),
@@ -82,15 +88,12 @@ class ReconstructWidget(WidgetBase):
         self.tilt_axis.value = "x" if layer.metadata.get("tilt_axis") == "x" else "y"
 
     def _method_changed(self, *_):
-        """Show the core's own defaults for the chosen method (iterations, relaxation, TV weight):
+        """Show the chosen method's defaults (napari_irdm.methods: iterations, relaxation):
         the widget, the CLI and the library then run the same reconstruction."""
-        fn = _core_function(self.method.value)
-        if fn is not None:
-            for name, box in (("iterations", self.iterations), ("relaxation", self.relaxation),
-                              ("tv_weight", self.tv_weight)):
-                default = _default_of(fn, name)
-                if isinstance(default, (int, float)) and not isinstance(default, bool):
-                    box.value = default
+        defaults = PARAMS[self.method.value.lower()]()
+        for name, box in (("iterations", self.iterations), ("relaxation", self.relaxation)):
+            if hasattr(defaults, name):
+                box.value = getattr(defaults, name)
         self._update_visibility()
 
     def _update_visibility(self, *_):
@@ -145,41 +148,21 @@ class ReconstructWidget(WidgetBase):
         angles = check_angles(angles, data.shape[0], what=f"layer {layer.name!r}")
         method = self.method.value
         px = layer_pixel_size(layer)
-        opts: dict[str, Any] = {
-            "thickness": int(self.thickness.value) or None,
-            "device": self.device.value,
-        }
-        if method == "WBP":
-            fn = tomo.wbp_iter
-            opts["filter_name"] = self.filter_name.value
-            detail = f"filter={self.filter_name.value}"
-        else:
-            fn = _core_function(method)
-            opts.update(iterations=int(self.iterations.value), nonnegative=bool(self.nonnegative.value))
-            if method == "TV":
-                opts["tv_weight"] = "auto" if self.tv_auto.value else float(self.tv_weight.value)
-                detail = f"iterations={opts['iterations']}, tv_weight={{tv_weight}}"
-            else:
-                opts["relaxation"] = float(self.relaxation.value)
-                detail = f"iterations={opts['iterations']}, relaxation={opts['relaxation']:g}"
+        run: dict[str, Any] = {"thickness": int(self.thickness.value) or None, "device": self.device.value}
+        params = self._params()
         series = TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=px, angle_source=angle_source,
                             source=f"layer {layer.name!r}",
                             provenance=tuple(layer.metadata.get("provenance", ()) or ()))
-        made = {}
+        made = {"params": params}
 
         def work():
-            if opts.get("tv_weight") == "auto":  # chosen here so that the provenance records the weight used
+            p = params
+            if method == "TV" and p.auto:  # chosen here so that the provenance records the weight used
                 from napari_irdm.progress import Progress
-                from napari_irdm.tomo.tv_cp import choose_tv_weight
 
                 yield Progress(0, 1, "choosing the TV weight on held-out tilts")
-                w = choose_tv_weight(data, angles, iterations=opts["iterations"], thickness=opts["thickness"],
-                                     nonnegative=opts["nonnegative"], device=opts["device"])
-                opts["tv_weight"] = float(f"{w:.3g}")
-                made["tv_weight"] = f"{opts['tv_weight']:g} (auto: cross-validated on held-out tilts)"
-            elif "tv_weight" in opts:
-                made["tv_weight"] = f"{opts['tv_weight']:g}"
-            vol = yield from fn(data, angles, **opts)
+                p = made["params"] = tomo.resolve_tv_weight(p, data, angles, digits=3, **run)
+            vol = yield from tomo.reconstruct_iter(data, angles, p, **run)
             if hasattr(vol, "detach"):  # a tensor from a device run
                 vol = vol.detach().cpu().numpy()
             return np.asarray(vol, dtype=np.float32)
@@ -187,7 +170,8 @@ class ReconstructWidget(WidgetBase):
         def finish(vol: np.ndarray):
             if transpose and layer in self.viewer.layers:
                 _to_tilt_axis_y(layer)
-            step = f"{method} reconstruction ({detail.replace('{tv_weight}', made.get('tv_weight', ''))})"
+            step = tomo.describe_step(made["params"], thickness=run["thickness"],  # as the CLI and the core say it
+                                      auto_weight=method == "TV" and params.auto)
             volume = Volume.from_series(series, vol, step=step)
             new = self.add_layer(
                 volume_layer_data(volume, name=method, metadata={"method": method, "source_layer": layer.name,
@@ -197,6 +181,21 @@ class ReconstructWidget(WidgetBase):
             return new
 
         return work(), finish
+
+    def _params(self):
+        """The chosen method's parameters from the controls (checked by the core's rules; an error is
+        shown with the control's label, _runner.WIDGET_NAMES)."""
+        method = self.method.value
+        opts: dict[str, Any] = {}
+        if method == "WBP":
+            opts["filter_name"] = self.filter_name.value
+        else:
+            opts.update(iterations=int(self.iterations.value), nonnegative=bool(self.nonnegative.value))
+            if method == "TV":
+                opts["tv_weight"] = "auto" if self.tv_auto.value else float(self.tv_weight.value)
+            else:
+                opts["relaxation"] = float(self.relaxation.value)
+        return method_params(method.lower(), **opts)
 
     def run(self, *_):
         """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
@@ -219,18 +218,3 @@ def _to_tilt_axis_y(layer) -> None:
     layer.data = data
     layer.translate = series_translate(data.shape[0], data.shape[2], px)
     layer.metadata = meta
-
-
-def _core_function(method: str):
-    """The core's progress generator for a method name of this widget (``None`` if unknown)."""
-    from napari_irdm import tomo
-
-    return {"WBP": tomo.wbp_iter, "SIRT": tomo.sirt_iter, "SART": tomo.sart_iter, "TV": tomo.tv_iter}.get(method)
-
-
-def _default_of(fn, name: str):
-    """Default value of parameter ``name`` of ``fn`` (``None`` when it has none)."""
-    import inspect
-
-    p = inspect.signature(fn).parameters.get(name)
-    return None if p is None or p.default is inspect.Parameter.empty else p.default
