@@ -250,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # a bad --device fails before the file is read
     peek = _peek(args)
     if peek is not None:
-        _check_resources(args, out_path, *peek)
+        from napari_irdm._cli.align import preprocessed_shape  # --exclude, --crop, --bin
+
+        _check_resources(args, out_path, preprocessed_shape(args, peek[0], args.tilt_axis), peek[1])
     ts = series_from_args(args, args.tilt)
     from napari_irdm._cli.align import maybe_align
 
@@ -281,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         f"tilt range {lo:g}..{hi:g} deg, {n_tilts} tilts, angles from {ts.angle_source}",
         f"input {Path(args.tilt).name} tilt axis {ts.tilt_axis}",
     ]
-    provenance += [p for p in ts.provenance if p.startswith("aligned:")]  # --align
+    provenance += [p for p in ts.provenance if p.startswith(("preprocessed:", "aligned:"))]  # --bin, --align
     inpaint_iter = _inpaint_iter() if args.method == "irdm" else None
     quiet = True if args.quiet else None
     shape = (nz, ny, nx)
