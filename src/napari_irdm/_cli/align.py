@@ -41,29 +41,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def parse_exclude(text: str | None, n: int) -> list[int]:
-    """``"0,5,70-76"`` → sorted indices; ``ValueError`` with the fix for anything else."""
-    if not text:
-        return []
-    out: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1)
-                lo, hi = int(a), int(b)
-                out.update(range(min(lo, hi), max(lo, hi) + 1))
-            else:
-                out.add(int(part))
-        except ValueError:
-            raise ValueError(f"--exclude {text!r}: give 0-based image indices and ranges such as 0,5,70-76") from None
-    bad = [i for i in out if not 0 <= i < n]
-    if bad:
-        raise ValueError(f"--exclude: image {bad[0]} does not exist (the series has images 0..{n - 1})")
-    if n - len(out) < 3:
-        raise ValueError(f"--exclude leaves {n - len(out)} images: at least 3 are needed")
-    return sorted(out)
+    """:func:`napari_irdm.align.preprocess.parse_exclude` (``"0,5,70-76"`` → sorted indices)."""
+    from napari_irdm.align.preprocess import parse_exclude as core
+
+    return core(text, n)
 
 
 def add_preprocess_options(parser: argparse.ArgumentParser, *, bin_help: str) -> None:
@@ -83,64 +64,20 @@ def add_preprocess_options(parser: argparse.ArgumentParser, *, bin_help: str) ->
     pre.add_argument("--bin", type=int, default=1, metavar="N", help=bin_help)
 
 
-def _crop_box(crop: str, ny: int, nx: int) -> tuple[int, int, int, int]:
-    try:
-        ys, xs = str(crop).split(",")
-        y0, y1 = (int(v) for v in ys.split(":"))
-        x0, x1 = (int(v) for v in xs.split(":"))
-    except ValueError:
-        raise ValueError(f"--crop {crop!r}: give rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,100:612)") from None
-    if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx) or min(y1 - y0, x1 - x0) < 16:
-        raise ValueError(f"--crop {crop}: must lie inside the {ny}x{nx} images and keep at least 16x16 pixels")
-    return y0, y1, x0, x1
-
-
 def _bin_factor(args: argparse.Namespace) -> int:
-    b = getattr(args, "bin", None)
-    b = 1 if b is None else int(b)
-    if b < 1:
-        raise ValueError(f"--bin must be a positive whole number, got {b}")
-    return b
+    from napari_irdm.align.preprocess import check_bin
+
+    return check_bin(getattr(args, "bin", None))
 
 
 def preprocess_series(args: argparse.Namespace, ts):
-    """``ts`` with the preprocessing options applied in order, each step in its provenance.
+    """:func:`napari_irdm.align.preprocess.preprocess_series` with the options of :func:`add_preprocess_options`."""
+    from napari_irdm.align.preprocess import preprocess_series as core
 
-    Order: ``--exclude``, ``--crop``, ``--remove-hot-pixels``, ``--subtract-background``,
-    ``--normalise-intensity``, ``--bin`` (pixel size scaled). Provenance lines start with
-    ``preprocessed:``. Returns ``(series, excluded indices)``.
-    """
-    from napari_irdm.align import preprocess as pp
-
-    b = _bin_factor(args)
-    excluded = parse_exclude(getattr(args, "exclude", None), ts.n_tilts)
-    steps, data, angles = [], ts.data, ts.tilt_angles_deg
-    if excluded:
-        keep = np.setdiff1d(np.arange(ts.n_tilts), excluded)
-        data, angles = np.ascontiguousarray(data[keep]), angles[keep]
-        steps.append(f"excluded images {','.join(map(str, excluded))} (0-based)")
-    if getattr(args, "crop", None):
-        y0, y1, x0, x1 = _crop_box(args.crop, *data.shape[1:])
-        data = np.ascontiguousarray(data[:, y0:y1, x0:x1])
-        steps.append(f"cropped rows {y0}:{y1}, columns {x0}:{x1}")
-    if getattr(args, "remove_hot_pixels", False):
-        data = pp.remove_hot_pixels(data)
-        steps.append("hot pixels replaced by their 3x3 median (> 8 robust sigma)")
-    if getattr(args, "subtract_background", False):
-        data = pp.subtract_background(data)
-        steps.append("subtracted each image's 5th percentile")
-    if getattr(args, "normalise_intensity", False):
-        data = pp.normalise_intensity(data)
-        steps.append("images scaled to one total intensity")
-    px = ts.pixel_size_A
-    if b > 1:
-        data = pp.bin_images(data, b)
-        px = None if px is None else px * b
-        steps.append(f"binned {b}x{b}")
-    if not steps:
-        return ts, excluded
-    prov = tuple(ts.provenance) + tuple(f"preprocessed: {s}" for s in steps)
-    return ts.replace(data=data, tilt_angles_deg=angles, pixel_size_A=px, provenance=prov), excluded
+    return core(ts, exclude=getattr(args, "exclude", None), crop=getattr(args, "crop", None),
+                remove_hot_pixels=getattr(args, "remove_hot_pixels", False),
+                subtract_background=getattr(args, "subtract_background", False),
+                normalise_intensity=getattr(args, "normalise_intensity", False), bin=getattr(args, "bin", None))
 
 
 def preprocessed_shape(args: argparse.Namespace, shape, tilt_axis: str = "y") -> tuple[int, int, int]:
@@ -149,7 +86,9 @@ def preprocessed_shape(args: argparse.Namespace, shape, tilt_axis: str = "y") ->
     ny, nx = (c, a) if tilt_axis == "x" else (a, c)
     n -= len(parse_exclude(getattr(args, "exclude", None), n))
     if getattr(args, "crop", None):
-        y0, y1, x0, x1 = _crop_box(args.crop, ny, nx)
+        from napari_irdm.align.preprocess import parse_crop
+
+        y0, y1, x0, x1 = parse_crop(args.crop, ny, nx)
         ny, nx = y1 - y0, x1 - x0
     b = _bin_factor(args)
     ny, nx = ny // b, nx // b
