@@ -17,9 +17,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "align",
         help="align a raw tilt series (shifts, tilt axis, rotation centre); writes .mrc + .xf + .tlt",
         description="Align a single-axis tilt series: coarse translation (cosine-stretched cross-correlation "
-        "or centre of mass), tilt-axis angle and rotation centre (sharpest back-projection), and projection "
-        "matching coarse to fine. Writes the aligned series (MRC with angles, pixel size, provenance) and "
-        "the transforms as IMOD <stem>.xf + <stem>.tlt.",
+        "or centre of mass), tilt-axis angle (common lines), rotation centre (sharpest back-projection), and "
+        "projection matching coarse to fine. Writes the aligned series (MRC with angles, pixel size, provenance; "
+        "tilt axis along y) and the transforms as IMOD <stem>.xf + <stem>.tlt, in the input file's own frame "
+        "(also for --tilt-axis x).",
     )
     parser.add_argument("tilt", metavar="TILT", help="raw tilt series (MRC or TIFF)")
     parser.add_argument("-o", "--output", required=True, metavar="ALIGNED", help="aligned series (.mrc or .tif)")
