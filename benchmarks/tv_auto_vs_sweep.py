@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     from napari_irdm.tomo.tv_cp import TV_WEIGHT_GRID, choose_tv_weight
     from napari_irdm.train._metrics import batch_metrics
     from napari_irdm.train.library import get_spec
-    from napari_irdm.train.pairs import PairOptions, geometry, make_batch
+    from napari_irdm.train.pairs import PairOptions, Projectors, geometry, make_batch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8)
@@ -40,11 +40,13 @@ def main(argv=None) -> int:
     spec = get_spec("D2")
     print(f"{'source':>8} {'noise':>5} {'best w':>8} {'PSNR':>6} {'auto w':>8} {'PSNR':>6} {'SSIM b/a':>11} "
           f"{'w=1e-4':>6} {'SIRTstop':>8}")
+    projectors = Projectors()  # one geometry for every batch: its projectors are built once
     for noise in a.noise:
         opts = PairOptions(size=a.size, tilt_steps_deg=(2.0,), noise=noise or None, oversample=2)
         for src in a.sources:
             idx = [10**6 + i for i in range(a.n)]
-            batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=a.wedge, device="cpu")
+            batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=a.wedge, device="cpu",
+                               projectors=projectors)
             _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=a.wedge)
             ang = tilt_angles(lo, hi, st)
             series = batch.sinogram.permute(0, 2, 1).contiguous().numpy()

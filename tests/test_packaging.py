@@ -148,7 +148,7 @@ def test_napari_dash_w_docks_every_widget_from_the_wheel(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(info["docked"]) == {f"{n} (napari-irdm)" for n in ("Align", "Reconstruct", "IRDM inpaint", "Fourier inspector",
-                                                                   "Compare")}
+                                                                   "Compare", "Trust report")}
     assert info["docked"]["Reconstruct (napari-irdm)"].endswith("reconstruct.ReconstructWidget")
     for f in info["files"].values():
         assert Path(f).resolve().is_relative_to(target.resolve()), f

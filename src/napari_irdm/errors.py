@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["ParameterError", "in_terms_of"]
+__all__ = ["DataWarning", "ParameterError", "in_terms_of"]
 
 
 class ParameterError(ValueError):
@@ -28,6 +28,15 @@ class ParameterError(ValueError):
     def __init__(self, message: str, *params: str):
         super().__init__(message)
         self.params = tuple(params)
+
+
+class DataWarning(UserWarning):
+    """Something about the input a user should know while the run goes on.
+
+    A file read in permissive mode, a suffix that lies about the format, an option that does
+    nothing for the chosen method. The one warning category napari-irdm itself emits, so a
+    test suite can make every other warning an error.
+    """
 
 
 def in_terms_of(err: BaseException, names: Mapping[str, str], message: str | None = None) -> str:

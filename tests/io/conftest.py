@@ -13,7 +13,10 @@ import pytest
 def make_mrc(path: Path, data: np.ndarray, *, voxel_size=None, ext_header=None, exttyp=None,
              map_id: bool = True, nint_nreal=None) -> Path:
     """Write ``data`` with mrcfile, then optionally damage/alter header bytes."""
-    with mrcfile.new(path, overwrite=True) as mrc:
+    import warnings
+
+    with mrcfile.new(path, overwrite=True) as mrc, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile on NaN test data
         mrc.set_data(data)
         if voxel_size is not None:
             mrc.voxel_size = voxel_size

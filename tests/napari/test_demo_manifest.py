@@ -21,7 +21,7 @@ def test_manifest_validates_and_imports():
     mf.validate_imports()  # every python_name resolves
     assert mf.name == "napari-irdm"
     assert {w.display_name for w in mf.contributions.widgets} == {"Align", "Reconstruct", "IRDM inpaint",
-                                                                  "Fourier inspector", "Compare"}
+                                                                  "Fourier inspector", "Compare", "Trust report"}
     npe2 = Path(sys.executable).with_name("npe2")
     proc = subprocess.run([str(npe2), "validate", str(MANIFEST)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -30,7 +30,7 @@ def test_one_step_trains_and_checkpoints(tmp_path):
 
     cfg = _tiny(max_steps=1)
     torch.manual_seed(cfg.seed)
-    g0 = build_generator(cfg.generator)  # the trainer seeds torch the same way before building
+    g0 = build_generator(cfg.generator)  # the trainer's own generator draws what this global seed gives
     res = run_to_completion(train_iter(cfg, tmp_path / "run"))
     assert res["step"] == 1 and res["stopped"] == "done"
     assert all(np.isfinite(v) for v in res["last_losses"].values())

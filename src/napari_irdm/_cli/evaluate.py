@@ -118,7 +118,5 @@ def run(args: argparse.Namespace) -> int:
         for b in best:
             print(f"{b['source']:>8} {b['wedge_deg']:>6g} {b['best_classical']:>15} {b['best_psnr']:7.2f} "
                   f"{b['best_ssim']:6.3f}" + "".join(f" {b.get(m + '_dpsnr', float('nan')):+17.2f}" for m in irdm))
-    if res["skipped"]:
-        print(f"skipped (not available): {', '.join(res['skipped'])}")
     print(f"wrote {len(res['files'])} files to {args.out}")
     return 0

@@ -119,9 +119,11 @@ def _warn_unused(args: argparse.Namespace) -> None:
     """The warnings of :func:`_unused_options`, once every check passed (an error stays one line)."""
     import warnings
 
+    from napari_irdm.errors import DataWarning
+
     for name in getattr(args, "_unused", ()):
         warnings.warn(f"--{name.replace('_', '-')} does nothing for --method {args.method} (it applies to "
-                      f"{', '.join(_APPLIES_TO[name])}): ignored", UserWarning, stacklevel=2)
+                      f"{', '.join(_APPLIES_TO[name])}): ignored", DataWarning, stacklevel=2)
 
 
 def _check_args(args: argparse.Namespace) -> Path:

@@ -57,7 +57,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+#: TrainConfig / train_iter parameter -> the option that sets it (core errors name parameters)
+OPTION_OF = {"dataset": "--dataset", "preset": "--preset", "size": "--size", "batch_size": "--batch-size",
+             "size_factor": "--size-factor", "noise": "--noise", "oversample": "--oversample",
+             "asymmetric": "--asymmetric", "seed": "--seed", "n_val": "--n-val", "base_width": "--width",
+             "content_weight": "--content-weight", "ssim_weight": "--ssim-weight", "lr_g": "--lr", "lr_d": "--lr",
+             "tilt_steps_deg": "--tilt-step", "max_steps": "--steps", "epochs": "--epochs",
+             "time_limit_min": "--time-limit-min", "num_workers": "--workers", "val_every": "--val-every",
+             "out_dir": "--out", "init_from": "--init-from", "device": "--device"}
+
+
 def run(args: argparse.Namespace) -> int:
+    """Run ``train``; errors that name a parameter name its option instead."""
+    from napari_irdm.errors import ParameterError, in_terms_of
+    from napari_irdm.resources import ResourceError
+
+    try:
+        return _run(args)
+    except ParameterError as err:
+        raise ValueError(in_terms_of(err, OPTION_OF)) from None
+    except ResourceError as err:
+        raise ResourceError(in_terms_of(err, OPTION_OF)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from napari_irdm._cli._common import check_output_dir, drive
@@ -131,6 +154,13 @@ def run(args: argparse.Namespace) -> int:
         cfg.ckpt_every = args.val_every
     if not args.resume:
         cfg.filled()  # every value checked before the run folder is created
+    from napari_irdm.device import resolve_device
+
+    if resolve_device(cfg.device).type == "cuda":
+        import torch
+
+        # fixed input size: let cuDNN pick the fastest kernels (a setting of this process, not the library's)
+        torch.backends.cudnn.benchmark = True
     created = not out.exists()
     try:
         summary = drive(train_iter(cfg, out, resume=args.resume, explicit=explicit), desc=f"train {cfg.dataset}")

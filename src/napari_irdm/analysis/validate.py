@@ -124,12 +124,12 @@ class ValidationReport:
 
     def plot(self, path=None):
         """FSC curves (overall and per direction), thresholds and the per-tilt residual; PNG bytes or a file."""
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+        fig = Figure(figsize=(11, 3.8))  # no pyplot: the process's backend and figure list stay as they are
+        FigureCanvasAgg(fig)
+        ax, ax2 = fig.subplots(1, 2)
         colors = {"all": "k", "x": "tab:blue", "y": "tab:green", "z": "tab:red"}
         px = self.pixel_size_A
         for name, r in self.fsc.items():
@@ -159,7 +159,6 @@ class ValidationReport:
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
         data = buf.getvalue()
         if path is not None:
             from napari_irdm.io import atomic_write_bytes

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.errors import ParameterError
+from napari_irdm.errors import DataWarning, ParameterError
 from napari_irdm.geometry import angles_from_range, check_angles
 from napari_irdm.io._errors import MissingAnglesError, as_path, missing_file
 from napari_irdm.io.angles import find_sidecar_angles, read_angles
@@ -113,7 +113,7 @@ def _file_kind(path: Path) -> str:
         warnings.warn(
             f"{path} has the suffix {suffix or '(none)'!r} but holds {kind.upper()} data: read as {kind.upper()}; "
             f"rename it to {path.with_suffix('.mrc' if kind == 'mrc' else '.tif').name} to silence this",
-            UserWarning,
+            DataWarning,
             stacklevel=3,
         )
         return kind

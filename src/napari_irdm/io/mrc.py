@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.errors import ParameterError
+from napari_irdm.errors import DataWarning, ParameterError
 from napari_irdm.io._atomic import atomic_path, ensure_free_space, format_bytes, reserve_space
 from napari_irdm.io._errors import missing_file
 from napari_irdm.io._filearray import FileArray
@@ -84,6 +84,7 @@ class MrcContents:
         if np.isfinite(y) and y > 0 and y != 1.0 and abs(y - x) > 1e-3 * x:
             warnings.warn(
                 f"{self.path}: pixel size differs along x ({x:g} Å) and y ({y:g} Å); using x",
+                DataWarning,
                 stacklevel=3,
             )
         return _round_sig(x)
@@ -221,7 +222,7 @@ def open_mrc(path: str | os.PathLike) -> MrcContents:
     exttyp = bytes(header.exttyp).decode("latin-1").strip("\0 ")
     if not has_map_id:
         msg = f"{path}: no 'MAP ' id string in the MRC header (an old FEI/TIA file?); read in permissive mode"
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warnings.warn(msg, DataWarning, stacklevel=2)
         caught.insert(0, msg)
     return MrcContents(
         path=path,

@@ -3,6 +3,7 @@
 Importing this subpackage loads torch.
 """
 
+from napari_irdm.train._step import LossWeights, gan_step
 from napari_irdm.train.evaluate import evaluate, evaluate_iter
 from napari_irdm.train.library import HOLDOUT_OFFSET, SPECS, DatasetSpec, get_spec
 from napari_irdm.train.pairs import PairBatch, PairOptions, make_batch, make_pair
@@ -15,12 +16,14 @@ __all__ = [
     "SOURCES",
     "SPECS",
     "DatasetSpec",
+    "LossWeights",
     "PairBatch",
     "PairOptions",
     "TrainConfig",
     "evaluate",
     "evaluate_iter",
     "export",
+    "gan_step",
     "get_source",
     "get_spec",
     "load_checkpoint",

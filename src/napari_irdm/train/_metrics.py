@@ -1,4 +1,8 @@
-"""Image-quality metrics for validation / evaluation (PSNR, SSIM, NRMSE) on batches of slices."""
+"""Image-quality metrics for validation / evaluation (PSNR, SSIM, NRMSE) on batches of slices.
+
+One definition each: :mod:`napari_irdm.analysis.metrics` (scikit-image underneath), the very
+functions the rest of the project reports; there is no alternative implementation.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,15 @@ import numpy as np
 __all__ = ["batch_metrics"]
 
 
-def _funcs():
+def _metrics():
+    """``analysis.metrics`` once scikit-image is known to be importable (else a one-line ImportError)."""
     try:
-        from napari_irdm.analysis import metrics as m
+        import skimage.metrics  # noqa: F401 - what analysis.metrics wraps
+    except ImportError as err:
+        raise ImportError(f"image metrics need scikit-image ({err}): pip install scikit-image") from None
+    from napari_irdm.analysis import metrics
 
-        def nrmse_(ref, img, *, data_range=1.0):
-            return m.nrmse(ref, img)
-
-        return m.psnr, m.ssim, nrmse_
-    except Exception:  # noqa: BLE001 - analysis.metrics not installed: use scikit-image directly
-        from skimage.metrics import normalized_root_mse, peak_signal_noise_ratio, structural_similarity
-
-        def psnr(ref, img, *, data_range=1.0):
-            return peak_signal_noise_ratio(ref, img, data_range=data_range)
-
-        def ssim(ref, img, *, data_range=1.0):
-            return structural_similarity(ref, img, data_range=data_range)
-
-        def nrmse(ref, img, *, data_range=1.0):
-            return normalized_root_mse(ref, img)
-
-        return psnr, ssim, nrmse
+    return metrics
 
 
 def batch_metrics(pred, truth, *, data_range: float = 1.0) -> dict[str, np.ndarray]:
@@ -46,15 +38,16 @@ def batch_metrics(pred, truth, *, data_range: float = 1.0) -> dict[str, np.ndarr
 
     Notes
     -----
-    NRMSE is ``‖pred − truth‖₂ / ‖truth‖₂`` (:func:`napari_irdm.analysis.metrics.nrmse`, or
-    scikit-image's ``normalized_root_mse`` with its default Euclidean normalisation).
+    :func:`~napari_irdm.analysis.metrics.psnr`, :func:`~napari_irdm.analysis.metrics.ssim`
+    (Gaussian window, σ = 1.5 px, as :func:`napari_irdm.dl.ssim_index` and the paper) and
+    :func:`~napari_irdm.analysis.metrics.nrmse` (``‖pred − truth‖₂ / ‖truth‖₂``), slice by slice.
     """
-    psnr, ssim, nrmse = _funcs()
+    m = _metrics()
     p = np.asarray(pred.detach().float().cpu().numpy() if hasattr(pred, "detach") else pred, np.float64)
     t = np.asarray(truth.detach().float().cpu().numpy() if hasattr(truth, "detach") else truth, np.float64)
-    out = {"psnr": [], "ssim": [], "nrmse": []}
+    out: dict[str, list[float]] = {"psnr": [], "ssim": [], "nrmse": []}
     for a, b in zip(p, t):
-        out["psnr"].append(float(psnr(b, a, data_range=data_range)))
-        out["ssim"].append(float(ssim(b, a, data_range=data_range)))
-        out["nrmse"].append(float(nrmse(b, a, data_range=data_range)))
-    return {k: np.asarray(v) for k, v in out.items()}
+        out["psnr"].append(m.psnr(b, a, data_range=data_range))
+        out["ssim"].append(m.ssim(b, a, data_range=data_range))
+        out["nrmse"].append(m.nrmse(b, a))
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}

@@ -4,16 +4,16 @@ For every source and missing wedge the same held-back ground truths (never used 
 training) are projected over ``±(90° − wedge/2)`` and reconstructed by each method; PSNR,
 SSIM and NRMSE against the truth go to ``per_sample.csv`` and ``summary.csv``, plots of
 the means against the wedge to ``metrics_vs_wedge*.png`` (Fig. 4) and example grids to
-``grid_<source>.png`` (Figs. 2–3).
+``grid_<source>.png`` (Figs. 2–3). Plots are drawn with matplotlib's object API (no pyplot,
+no change of the process's backend).
 """
 
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ from napari_irdm.device import resolve_device
 from napari_irdm.geometry import angles_on_grid
 from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
+from napari_irdm.tomo import sart, sirt, tv
 from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
-from napari_irdm.train.pairs import PairOptions, geometry, make_batch
+from napari_irdm.train.pairs import PairOptions, Projectors, geometry, make_batch
 
-__all__ = ["CLASSICAL", "EVAL_OFFSET", "METHODS", "best_classical", "evaluate", "evaluate_iter"]
+__all__ = ["CLASSICAL", "EVAL_OFFSET", "ITERATIVE", "METHODS", "best_classical", "evaluate", "evaluate_iter",
+           "reconstruct_iterative"]
 
 METHODS = ("wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc", "irdm_iter")
 #: the methods that use no training data (the "strongest classical" is the best of these)
@@ -36,30 +38,34 @@ CLASSICAL = ("wbp", "sart", "tv", "tv_auto", "sirt_stop")
 #: held-back evaluation indices start here (apart from the training run's validation seeds)
 EVAL_OFFSET = 10**6
 
+#: iterative classical method -> (the function, the keywords that define the method); the
+#: settings of a run (iterations, weight) are added by :func:`evaluate_iter`, each under the
+#: function's own keyword: a keyword the function does not take is a ``TypeError``
+ITERATIVE: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+    "sart": (sart, {"nonnegative": True}),
+    "tv": (tv, {"nonnegative": True}),
+    "tv_auto": (tv, {"nonnegative": True, "tv_weight": "auto"}),
+    "sirt_stop": (sirt, {"nonnegative": True, "stop": "discrepancy"}),
+}
 
 
+def reconstruct_iterative(method: str, series: torch.Tensor, angles, device, **settings) -> torch.Tensor:
+    """Slices ``(B, nz, nx)`` of ``series`` ``(n_tilts, B, n_det)`` by an :data:`ITERATIVE` method.
 
-def _iterative(name: str):
-    """``napari_irdm.tomo.sart`` / ``tv`` if present, else None."""
-    try:
-        import napari_irdm.tomo as tomo
+    ``settings`` go to the method's function as they are (``iterations=…``, ``tv_weight=…``).
 
-        fn = getattr(tomo, name, None)
-        if fn is None:
-            import importlib
-
-            fn = getattr(importlib.import_module(f"napari_irdm.tomo.{name}"), name)
-        return fn
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _call(fn, series, angles, device, **kw):
-    params = inspect.signature(fn).parameters
-    kw = {k: v for k, v in kw.items() if k in params}
-    if "device" in params:
-        kw["device"] = device
-    return fn(series, angles, **kw)
+    Raises
+    ------
+    ValueError
+        ``method`` is not one of :data:`ITERATIVE`.
+    TypeError
+        A setting the function does not take (nothing is dropped silently).
+    """
+    if method not in ITERATIVE:
+        raise ValueError(f"no iterative method {method!r}: choose from {', '.join(ITERATIVE)}")
+    fn, fixed = ITERATIVE[method]
+    r = fn(series, angles, device=device, **fixed, **settings)
+    return torch.as_tensor(r).to(device).permute(1, 0, 2)
 
 
 def _load_model(model, device):
@@ -142,10 +148,53 @@ def evaluate_iter(
     dict
         ``rows`` (per-sample dicts), ``summary`` (mean per wedge/method/source, source
         ``"all"`` pooled), ``best`` (:func:`best_classical` of the summary), ``files`` (written
-        paths), ``examples`` (first sample's images).
+        paths), ``examples`` (first sample's images), ``methods`` (those evaluated).
     """
     spec = get_spec(dataset)
     dev = resolve_device(device)
+    methods, wedges, srcs = _checked(spec, model, methods, wedges, n, sources)
+    g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
+    tv_kw = {} if tv_weight is None else {"tv_weight": tv_weight}
+    settings = {"sart": {"iterations": sart_iterations}, "tv": {"iterations": tv_iterations, **tv_kw},
+                "tv_auto": {"iterations": tv_iterations}, "sirt_stop": {"iterations": sirt_iterations}}
+    settings = {m: s for m, s in settings.items() if m in methods}
+    opts = PairOptions(size=size, tilt_steps_deg=(tilt_step_deg,), noise=noise, oversample=oversample)
+    total = len(srcs) * len(wedges) * int(np.ceil(n / batch_size))
+    rows: list[dict[str, Any]] = []
+    examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
+    yield Progress(0, total, "evaluating")
+    done, projectors = 0, Projectors()  # this evaluation's projectors (freed when it ends)
+    for w in wedges:  # wedge outermost: the projectors of one geometry serve every source
+        for src in srcs:
+            for b0 in range(0, n, batch_size):
+                idx = [EVAL_OFFSET + i for i in range(b0, min(n, b0 + batch_size))]
+                batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev,
+                                   projectors=projectors)
+                _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
+                ang = angles_on_grid(lo, hi, st)
+                recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev)
+                rows += _score(recs, methods, batch, ang, dev, src, idx, w)
+                if b0 == 0:
+                    examples[src][w] = {"truth": batch.truth[0].cpu().numpy(),
+                                        **{m: recs[m][0].detach().float().cpu().numpy() for m in methods}}
+                done += 1
+                yield Progress(done, total, f"{src} wedge {w:g}°")
+    summary = _summarise(rows, methods, srcs, wedges)
+    best = best_classical(summary)
+    files = [] if out_dir is None else _write_results(Path(out_dir), rows, summary, best, examples, methods, srcs,
+                                                      wedges)
+    return {"rows": rows, "summary": summary, "best": best, "files": files, "examples": examples, "methods": methods}
+
+
+def evaluate(model, **kwargs) -> dict[str, Any]:
+    """Eager wrapper of :func:`evaluate_iter`."""
+    return run_to_completion(evaluate_iter(model, **kwargs))
+
+
+def _checked(spec, model, methods, wedges, n, sources) -> tuple[list[str], list[float], list[str]]:
+    """The methods (IRDM's dropped without a model), wedges and sources to evaluate, checked."""
+    from napari_irdm.train.sources import get_source
+
     methods = [m.lower() for m in methods]
     for m in methods:
         if m not in METHODS:
@@ -153,111 +202,75 @@ def evaluate_iter(
     if model is None:
         methods = [m for m in methods if not m.startswith("irdm")]
     if n < 1:
-        raise ValueError(f"--n must be >= 1, got {n}")
+        raise ValueError(f"n must be >= 1 (samples per source and wedge), got {n}")
     wedges = [float(w) for w in wedges]
     for w in wedges:
         if not 0 <= w < 180:
-            raise ValueError(f"wedge {w}° outside [0, 180): give missing-wedge openings in degrees, e.g. 40 60 80")
+            raise ValueError(f"wedge {w}° outside [0, 180): give wedges as missing-wedge openings in degrees, "
+                             "e.g. 40 60 80")
     srcs = list(sources) if sources else list(spec.sources)
-    from napari_irdm.train.sources import get_source
-
     for s in srcs:
         get_source(s)
-    g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
-    need = {"sart": "sart", "tv": "tv", "tv_auto": "tv", "sirt_stop": "sirt"}
-    fns = {m: _iterative(need[m]) for m in need if m in methods}
-    missing = [m for m, f in fns.items() if f is None]
-    methods = [m for m in methods if m not in missing]
+    return methods, wedges, srcs
 
-    opts = PairOptions(size=size, tilt_steps_deg=(tilt_step_deg,), noise=noise, oversample=oversample)
-    total = len(srcs) * len(wedges) * int(np.ceil(n / batch_size))
-    done = 0
-    rows: list[dict[str, Any]] = []
-    examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
-    yield Progress(0, total, "evaluating" + (f" (skipping {', '.join(missing)}: not available)" if missing else ""))
+
+def _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev) -> dict[str, torch.Tensor]:
+    """Slices ``(B, nz, nx)`` of every method for one batch (WBP is the batch's own)."""
+    recs: dict[str, torch.Tensor] = {"wbp": batch.wbp}
+    series = batch.sinogram.permute(0, 2, 1).contiguous()  # (n_tilts, B, n_det)
+    if settings and not np.array_equal(np.round(batch.grid_deg, 6), np.round(ang, 6)):  # pragma: no cover
+        raise RuntimeError("evaluation batch has mixed geometries")
+    for m, kw in settings.items():
+        recs[m] = reconstruct_iterative(m, series, ang, dev, **kw)
+    if g is not None:
+        recs.update(_irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, dev))
+    return recs
+
+
+def _irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, dev) -> dict[str, torch.Tensor]:
+    """IRDM, clipped at 0, with Fourier data consistency and with SIRT consistency updates."""
     from napari_irdm.dl import denormalise
     from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask
     from napari_irdm.dl.inference import flip_average, tta_flips
 
-    for w in wedges:  # wedge outermost: the projectors of one geometry stay cached across sources
-        for src in srcs:
-            for b0 in range(0, n, batch_size):
-                idx = [EVAL_OFFSET + i for i in range(b0, min(n, b0 + batch_size))]
-                batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev)
-                recs: dict[str, torch.Tensor] = {"wbp": batch.wbp}
-                _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
-                ang = angles_on_grid(lo, hi, st)
-                if fns:
-                    if not np.array_equal(np.round(batch.grid_deg, 6), np.round(ang, 6)):  # pragma: no cover
-                        raise RuntimeError("evaluation batch has mixed geometries")
-                    series = batch.sinogram.permute(0, 2, 1).contiguous()  # (n_tilts, B, n_det)
-                    if "sart" in fns:
-                        r = _call(fns["sart"], series, ang, dev, iterations=sart_iterations, nonnegative=True)
-                        recs["sart"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
-                    if "tv" in fns:
-                        kw = {"iterations": tv_iterations, "nonnegative": True}
-                        if tv_weight is not None:
-                            kw["tv_weight"] = tv_weight
-                        r = _call(fns["tv"], series, ang, dev, **kw)
-                        recs["tv"] = torch.as_tensor(np.asarray(r) if not isinstance(r, torch.Tensor) else r).to(dev).permute(1, 0, 2)
-                    if "tv_auto" in fns:
-                        r = fns["tv_auto"](series, ang, tv_weight="auto", iterations=tv_iterations, nonnegative=True,
-                                           device=dev)
-                        recs["tv_auto"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
-                    if "sirt_stop" in fns:
-                        r = fns["sirt_stop"](series, ang, iterations=sirt_iterations, nonnegative=True,
-                                             stop="discrepancy", device=dev)
-                        recs["sirt_stop"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
-                if g is not None:
-                    flips = tta_flips(ang) if tta else ((),)
-                    with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
-                        y = flip_average(g, batch.inputs, flips)[:, 0]
-                    recs["irdm"] = denormalise(y, batch.lo, batch.hi)
-                    recs["irdm_nonneg"] = recs["irdm"].clamp(min=0.0)
-                    if "irdm_dc" in methods:
-                        mask = torch.from_numpy(consistency_mask(tuple(batch.wbp.shape[-2:]), ang)).to(dev)
-                        recs["irdm_dc"] = apply_data_consistency(batch.wbp, recs["irdm"], mask)
-                    if "irdm_iter" in methods:
-                        from napari_irdm.tomo import sirt
-
-                        series = batch.sinogram.permute(0, 2, 1).contiguous()
-                        x0 = recs["irdm"].clamp(min=0.0).permute(1, 0, 2).contiguous()
-                        r = sirt(series, ang, iterations=consistency_iterations, x0=x0, nonnegative=True, device=dev)
-                        recs["irdm_iter"] = r.permute(1, 0, 2)
-                reproj = _reprojection(recs, methods, batch.sinogram, ang, dev)
-                for m in methods:
-                    met = batch_metrics(recs[m], batch.truth)
-                    for k, i in enumerate(idx):
-                        rows.append({"source": src, "index": i, "wedge_deg": w, "method": m,
-                                     "psnr": met["psnr"][k], "ssim": met["ssim"][k], "nrmse": met["nrmse"][k],
-                                     "reproj": reproj[m][k]})
-                if b0 == 0:
-                    ex = {"truth": batch.truth[0].cpu().numpy()}
-                    ex.update({m: recs[m][0].detach().float().cpu().numpy() for m in methods})
-                    examples[src][w] = ex
-                done += 1
-                yield Progress(done, total, f"{src} wedge {w:g}°")
-
-    summary = _summarise(rows, methods, srcs, wedges)
-    best = best_classical(summary)
-    files: list[str] = []
-    if out_dir is not None:
-        out = Path(out_dir)
-        files += _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "method", "psnr", "ssim", "nrmse",
-                                                    "reproj"], rows)
-        files += _write_csv(out / "summary.csv", ["source", "wedge_deg", "method", "n", "psnr", "ssim", "nrmse",
-                                                  "reproj", "psnr_std", "ssim_std", "nrmse_std", "reproj_std"], summary)
-        if best:
-            files += _write_csv(out / "best_classical.csv", list(best[0].keys()), best)
-        files += _plot_metrics(out, summary, methods, srcs, wedges)
-        files += _plot_grids(out, examples, methods, wedges)
-    return {"rows": rows, "summary": summary, "best": best, "files": files, "examples": examples, "methods": methods,
-            "skipped": missing}
+    flips = tta_flips(ang) if tta else ((),)
+    with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
+        y = flip_average(g, batch.inputs, flips)[:, 0]
+    out = {"irdm": denormalise(y, batch.lo, batch.hi)}
+    out["irdm_nonneg"] = out["irdm"].clamp(min=0.0)
+    if "irdm_dc" in methods:
+        mask = torch.from_numpy(consistency_mask(tuple(batch.wbp.shape[-2:]), ang)).to(dev)
+        out["irdm_dc"] = apply_data_consistency(batch.wbp, out["irdm"], mask)
+    if "irdm_iter" in methods:
+        x0 = out["irdm_nonneg"].permute(1, 0, 2).contiguous()
+        r = sirt(series, ang, iterations=consistency_iterations, x0=x0, nonnegative=True, device=dev)
+        out["irdm_iter"] = r.permute(1, 0, 2)
+    return out
 
 
-def evaluate(model, **kwargs) -> dict[str, Any]:
-    """Eager wrapper of :func:`evaluate_iter`."""
-    return run_to_completion(evaluate_iter(model, **kwargs))
+def _score(recs, methods, batch, ang, dev, src, idx, w) -> list[dict[str, Any]]:
+    """Per-sample rows: PSNR / SSIM / NRMSE against the truth and the re-projection residual."""
+    reproj = _reprojection(recs, methods, batch.sinogram, ang, dev)
+    rows = []
+    for m in methods:
+        met = batch_metrics(recs[m], batch.truth)
+        for k, i in enumerate(idx):
+            rows.append({"source": src, "index": i, "wedge_deg": w, "method": m, "psnr": met["psnr"][k],
+                         "ssim": met["ssim"][k], "nrmse": met["nrmse"][k], "reproj": reproj[m][k]})
+    return rows
+
+
+def _write_results(out: Path, rows, summary, best, examples, methods, srcs, wedges) -> list[str]:
+    """``per_sample.csv``, ``summary.csv``, ``best_classical.csv`` and the PNGs; the paths written."""
+    files = _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "method", "psnr", "ssim", "nrmse",
+                                                "reproj"], rows)
+    files += _write_csv(out / "summary.csv", ["source", "wedge_deg", "method", "n", "psnr", "ssim", "nrmse", "reproj",
+                                              "psnr_std", "ssim_std", "nrmse_std", "reproj_std"], summary)
+    if best:
+        files += _write_csv(out / "best_classical.csv", list(best[0].keys()), best)
+    files += _plot_metrics(out, summary, methods, srcs, wedges)
+    files += _plot_grids(out, examples, methods, wedges)
+    return files
 
 
 def _reprojection(recs, methods, sinogram, angles, device) -> dict[str, list[float]]:
@@ -337,6 +350,16 @@ _STYLE = {"wbp": ("tab:gray", "o"), "sart": ("tab:blue", "s"), "tv": ("tab:green
           "tv_auto": ("tab:olive", "v"), "sirt_stop": ("tab:cyan", "P"), "irdm_iter": ("tab:purple", "X")}
 
 
+def _figure(**kw):
+    """A matplotlib figure with its own Agg canvas (no pyplot: no global backend or figure list)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _savefig(fig, path: Path) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -345,15 +368,11 @@ def _savefig(fig, path: Path) -> str:
 
 
 def _plot_metrics(out: Path, summary, methods, srcs, wedges) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     files = []
     groups = (["all"] if len(srcs) > 1 else []) + list(srcs)
     for src in groups:
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        fig = _figure(figsize=(13, 3.8))
+        axes = fig.subplots(1, 3)
         for ax, (key, label) in zip(axes, [("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("nrmse", "NRMSE")]):
             for m in methods:
                 pts = sorted((r["wedge_deg"], r[key], r[f"{key}_std"]) for r in summary
@@ -370,13 +389,10 @@ def _plot_metrics(out: Path, summary, methods, srcs, wedges) -> list[str]:
         fig.suptitle(f"held-back {src if src != 'all' else ', '.join(srcs)}: mean ± sd vs missing wedge")
         name = "metrics_vs_wedge.png" if src == groups[0] else f"metrics_vs_wedge_{src}.png"
         files.append(_savefig(fig, out / name))
-        plt.close(fig)
     return files
 
 
 def _plot_grids(out: Path, examples, methods, wedges) -> list[str]:
-    import matplotlib.pyplot as plt
-
     files = []
     want = [w for w in (40.0, 60.0, 80.0) if w in wedges] or list(wedges)[:3]
     cols = ["truth"] + [m for m in METHODS if m in methods]
@@ -384,7 +400,8 @@ def _plot_grids(out: Path, examples, methods, wedges) -> list[str]:
         rows_w = [w for w in want if w in by_w]
         if not rows_w:
             continue
-        fig, axes = plt.subplots(len(rows_w), len(cols), figsize=(2.3 * len(cols), 2.4 * len(rows_w)), squeeze=False)
+        fig = _figure(figsize=(2.3 * len(cols), 2.4 * len(rows_w)))
+        axes = fig.subplots(len(rows_w), len(cols), squeeze=False)
         for r, w in enumerate(rows_w):
             for c, name in enumerate(cols):
                 ax = axes[r, c]
@@ -397,5 +414,4 @@ def _plot_grids(out: Path, examples, methods, wedges) -> list[str]:
                     ax.set_ylabel(f"wedge {w:g}°")
         fig.suptitle(f"{src}: held-back sample (tilt axis normal to the page, z (beam at 0°) vertical)")
         files.append(_savefig(fig, out / f"grid_{src}.png"))
-        plt.close(fig)
     return files

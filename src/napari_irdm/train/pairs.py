@@ -17,12 +17,14 @@ Pipeline for one sample (DESIGN rule 13: made with the project's own projector):
 Fast batches (:func:`make_batch`): all geometries a spec can produce are sub-sets of one
 fixed grid of angles, so a batch is one forward projection over the grid, a per-sample
 mask of angular weights (zero for angles outside the sample's range), one filter and one
-back-projection — a single cached projector serves the whole training run, on CPU or GPU.
+back-projection — one projector geometry serves the whole training run, on CPU or GPU. The run
+keeps its projectors in a :class:`Projectors` it owns (freed with the run); this module keeps no
+cache, and without one the projector module's own cache
+(:func:`napari_irdm.tomo.clear_projector_cache`) serves.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +39,8 @@ from napari_irdm.tomo.projector import ParallelProjector
 from napari_irdm.train.library import HOLDOUT_OFFSET, DatasetSpec, get_spec
 from napari_irdm.train.phantoms import source_rng
 
-__all__ = ["PairBatch", "PairOptions", "draw_images", "geometry", "make_batch", "make_pair", "project_batch"]
+__all__ = ["PairBatch", "PairOptions", "Projectors", "draw_images", "geometry", "make_batch", "make_pair",
+           "project_batch"]
 
 _KEY_GEOM = 0x6E0
 _WEDGE_QUANTUM = 0.5
@@ -153,40 +156,75 @@ def _angle_grid(geoms: Sequence[tuple[float, float, float, float]]) -> np.ndarra
 
 
 def _spec_grid(spec: DatasetSpec, options: PairOptions) -> np.ndarray:
-    """Every angle any sample of ``spec`` can use (so one projector serves the whole run)."""
+    """Every angle any sample of ``spec`` can use (so one projector serves the whole run).
+
+    The union of :func:`~napari_irdm.geometry.angles_on_grid` over every geometry :func:`geometry` can draw (wedges
+    on the 0.5° grid of the spec's range, shifts on the same grid, each tilt step), computed
+    at once: each multiple of a step that lies strictly inside any of the ranges, and every
+    range's ends, rounded as :func:`~napari_irdm.geometry.angles_on_grid` rounds them.
+    """
     wlo, whi = spec.wedge_range_deg
     wq = np.arange(_quantise(wlo, _WEDGE_QUANTUM), _quantise(whi, _WEDGE_QUANTUM) + 1e-9, _WEDGE_QUANTUM)
-    geoms = []
+    los, his = [], []
     for w in wq:
         half = 90.0 - w / 2.0
-        m = min(_MAX_SHIFT, w / 2.0) if options.asymmetric else 0.0
-        for shift in np.arange(-_quantise(m, _WEDGE_QUANTUM), _quantise(m, _WEDGE_QUANTUM) + 1e-9, _WEDGE_QUANTUM):
-            for st in options.tilt_steps_deg:
-                geoms.append((w, -half + shift, half + shift, st))
-    return _angle_grid(geoms)
+        m = _quantise(min(_MAX_SHIFT, w / 2.0), _WEDGE_QUANTUM) if options.asymmetric else 0.0
+        shifts = np.arange(-m, m + 1e-9, _WEDGE_QUANTUM)
+        los.append(-half + shifts)
+        his.append(half + shifts)
+    lo, hi = np.concatenate(los), np.concatenate(his)
+    parts: list[np.ndarray] = [lo, hi]
+    for st in options.tilt_steps_deg:
+        k = np.arange(int(np.floor(lo.min() / st)) + 1, int(np.ceil(hi.max() / st)))
+        inner = k * st
+        inside = ((inner[:, None] > lo[None, :] + 1e-9) & (inner[:, None] < hi[None, :] - 1e-9)).any(axis=1)
+        parts.append(inner[inside])
+    return np.unique(np.round(np.concatenate(parts), 6))
 
 
-class _ProjectorCache:
-    """Small LRU of projectors keyed by (angle grid, size, device)."""
+class Projectors:
+    """The projectors that a run of many batches reuses: an LRU of at most ``maxsize`` geometries.
+
+    A training run or an evaluation holds one for its duration and passes it to
+    :func:`make_batch`, so the matrices of its few geometries are built once; they are freed
+    with it (this module keeps no cache of its own). Without one, :func:`make_batch` builds
+    through the projector module's small cache (:func:`napari_irdm.tomo.clear_projector_cache`).
+
+    Parameters
+    ----------
+    maxsize : int
+        Geometries kept (a run uses two: the grid at the slice size and at the oversampled size).
+    """
 
     def __init__(self, maxsize: int = 4):
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
+        if int(maxsize) < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
+        self.maxsize = int(maxsize)
+        self._d: dict[tuple, ParallelProjector] = {}
+
+    def __len__(self) -> int:
+        return len(self._d)
 
     def get(self, grid: np.ndarray, size: int, device: torch.device) -> ParallelProjector:
-        key = (grid.tobytes(), size, str(device))
-        if key in self._d:
-            self._d.move_to_end(key)
-            return self._d[key]
-        proj = ParallelProjector(grid, (size, 1, size), n_det=size, device=device)
-        self._d[key] = proj
+        """The projector of ``size × size`` slices at the angles ``grid`` on ``device``."""
+        key = (grid.tobytes(), int(size), str(device))
+        proj = self._d.pop(key, None) or _projector(grid, size, device)
+        self._d[key] = proj  # most recent last
         while len(self._d) > self.maxsize:
-            self._d.popitem(last=False)
+            self._d.pop(next(iter(self._d)))
         return proj
 
+    def clear(self) -> None:
+        """Forget every projector (their matrices are freed unless used elsewhere)."""
+        self._d.clear()
 
-_CACHE = _ProjectorCache()
-_GRID_CACHE: dict = {}
+
+def _projector(grid: np.ndarray, size: int, device: torch.device,
+               projectors: Projectors | None = None) -> ParallelProjector:
+    """The projector of ``size × size`` slices at ``grid``: from ``projectors`` when given."""
+    if projectors is not None:
+        return projectors.get(grid, size, device)
+    return ParallelProjector(grid, (size, 1, size), n_det=size, device=device)
 
 
 def make_batch(
@@ -199,6 +237,7 @@ def make_batch(
     wedge_deg: float | None = None,
     images: np.ndarray | None = None,
     device: Any = None,
+    projectors: Projectors | None = None,
 ) -> PairBatch:
     """Make the pairs of ``indices`` in one batched projection + WBP.
 
@@ -220,6 +259,9 @@ def make_batch(
         Ground truths already drawn (e.g. by a data-loader worker); skips drawing.
     device : str or torch.device, optional
         Where projection, WBP and normalisation run.
+    projectors : Projectors, optional
+        Reuse the projectors kept there (a run of many batches); default: build them through
+        the projector module's cache.
 
     Returns
     -------
@@ -240,14 +282,8 @@ def make_batch(
     if imgs.shape != (len(idx), n, n):
         raise ValueError(f"images must have shape {(len(idx), n, n)}, got {tuple(imgs.shape)}")
     geoms = [geometry(spec, i, options, holdout=holdout, wedge_deg=wedge_deg) for i in idx]
-    if wedge_deg is None:
-        gkey = (spec.wedge_range_deg, options.tilt_steps_deg, options.asymmetric)
-        if gkey not in _GRID_CACHE:
-            _GRID_CACHE[gkey] = _spec_grid(spec, options)
-        grid = _GRID_CACHE[gkey]
-    else:
-        grid = _angle_grid(geoms)
-    proj = _CACHE.get(grid, n, dev)
+    grid = _spec_grid(spec, options) if wedge_deg is None else _angle_grid(geoms)
+    proj = _projector(grid, n, dev, projectors)
     b = len(idx)
     # per-sample angular weights on the grid (0 outside the sample's tilt range)
     wmat = np.zeros((grid.size, b), np.float32)
@@ -256,7 +292,7 @@ def make_batch(
         pos = np.searchsorted(grid, ang)
         wmat[pos, k] = angular_weights(ang)
     wt = torch.as_tensor(wmat, device=dev)
-    sino = project_batch(imgs, grid, options.oversample, dev)  # (angle, u, B)
+    sino = project_batch(imgs, grid, options.oversample, dev, projectors=projectors)  # (angle, u, B)
     if options.noise:
         sig = np.array([source_rng(_KEY_GEOM + 1, i + (HOLDOUT_OFFSET if holdout else 0)).uniform(0.0, options.noise)
                         for i in idx], np.float32)
@@ -285,7 +321,8 @@ def make_batch(
     )
 
 
-def project_batch(imgs: torch.Tensor, grid: np.ndarray, oversample: int = 1, device: Any = None) -> torch.Tensor:
+def project_batch(imgs: torch.Tensor, grid: np.ndarray, oversample: int = 1, device: Any = None, *,
+                  projectors: Projectors | None = None) -> torch.Tensor:
     """Project slices ``(B, n, n)`` at the angles ``grid``: returns ``(n_angles, n, B)``.
 
     With ``oversample = s > 1`` every pixel is split into ``s × s`` equal sub-pixels, the
@@ -298,7 +335,7 @@ def project_batch(imgs: torch.Tensor, grid: np.ndarray, oversample: int = 1, dev
     s = int(oversample)
     fine = imgs if s == 1 else imgs.repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
     m = n * s
-    proj = _CACHE.get(grid, m, dev)
+    proj = _projector(grid, m, dev, projectors)
     cols = fine.reshape(b, m * m).T.contiguous()  # (nz·nx, B), pixel p = z·nx + x
     sino = proj.forward_cols(cols).reshape(grid.size, m, b)
     if s > 1:

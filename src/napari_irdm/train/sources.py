@@ -16,8 +16,9 @@ paper's (Supplementary Table 1):
 ``natural``
     random crops of scikit-image's bundled photographs (our stand-in for ImageNet "dog").
 ``atomic``
-    slices through simulated nanocrystals (:func:`napari_irdm.simulate.slice_source` when
-    available, else a lattice of Gaussian atoms in a random faceted particle).
+    slices through simulated nanocrystals (:func:`napari_irdm.simulate.slice_source`; an error
+    of the simulator is raised, never replaced by another source). :func:`lattice_slice` is a
+    simpler lattice of Gaussian atoms in a random faceted particle, not used by ``atomic``.
 
 Only files that ship inside the installed ``pydicom`` and ``scikit-image`` packages are
 read; nothing is ever downloaded. Files that cannot be decoded here are skipped, so the
@@ -177,7 +178,7 @@ def natural(index: int, size: int = 256) -> np.ndarray:
 
 
 def lattice_slice(index: int, size: int = 256) -> np.ndarray:
-    """Fallback atomic source: Gaussian atoms on a random 2-D lattice inside a faceted particle.
+    """A simple atomic image (not a source of the library): Gaussian atoms on a random 2-D lattice inside a faceted particle.
 
     A square or hexagonal lattice (spacing 3–7 % of ``size``, random orientation and
     offset), atoms of random width, clipped to a random convex polygon (the particle),
@@ -224,30 +225,27 @@ def lattice_slice(index: int, size: int = 256) -> np.ndarray:
     return (img / hi).astype(np.float32) if hi > 0 else img.astype(np.float32)
 
 
-def _simulate_slice_source() -> Callable | None:
-    try:
-        from napari_irdm.simulate import slice_source
-    except Exception:  # noqa: BLE001 - any import problem means: use the fallback
-        return None
-    return slice_source
-
-
 def atomic(index: int, size: int = 256) -> np.ndarray:
-    """Slice through a simulated nanocrystal, randomly rotated.
+    """Slice through a simulated nanocrystal (:func:`napari_irdm.simulate.slice_source`), randomly rotated.
 
-    Uses :func:`napari_irdm.simulate.slice_source` when that module is installed, else
-    :func:`lattice_slice`.
+    Raises
+    ------
+    RuntimeError
+        The simulator failed or gave no finite ``(size, size)`` image (one line naming the source
+        and the index; the simulator's error is chained). There is no substitute source.
     """
+    from napari_irdm.simulate import slice_source
+
     rng = source_rng(_KEY["atomic"], index)
-    fn = _simulate_slice_source()
-    base = None
-    if fn is not None:
-        try:
-            base = np.asarray(fn(index, size=size), dtype=np.float32)
-        except Exception:  # noqa: BLE001
-            base = None
-    if base is None or base.shape != (size, size) or not np.all(np.isfinite(base)):
-        base = lattice_slice(index, size)
+    what = f"training source 'atomic' (napari_irdm.simulate.slice_source({index}, size={size}))"
+    try:
+        base = np.asarray(slice_source(index, size=size), dtype=np.float32)
+    except Exception as err:  # noqa: BLE001 - named and chained, never swallowed
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RuntimeError(f"{what} failed: {type(err).__name__}: {first}") from err
+    if base.shape != (size, size) or not np.all(np.isfinite(base)):
+        raise RuntimeError(f"{what} gave {'shape ' + str(base.shape) if base.shape != (size, size) else 'NaN / Inf'}"
+                           f" instead of a finite {size}x{size} image")
     return augment(base, "atomic", size, rng)
 
 
