@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--n", type=int, default=141)
+    ap.add_argument("--levels", default="8,4", help="our binning levels (default 8,4)")
     args = ap.parse_args(argv)
     from _spoil import gauge_errors
 
@@ -102,17 +103,60 @@ def main(argv=None) -> int:
     print("| method | time (s) | RMS shift error (px) | centre error (px) | tilt-axis error (deg) |")
     print("|---|---|---|---|---|")
     record("scikit-image phase_cross_correlation (neighbour chain)", lambda: (skimage_chain(raw, angles), None))
-    for method, kw in (("xcorr", {}), ("com", {}), ("pm", {"iterations": 4})):
+    lv = tuple(int(v) for v in args.levels.split(","))
+    for method, kw in (("com", {}), ("pm", {"iterations": 4})):
         def run(method=method, kw=kw):
-            r = align(raw, angles, method=method, levels=(8, 4), **kw)
+            r = align(raw, angles, method=method, levels=lv, **kw)
             return r.transforms.shifts_xy, r.transforms.rotation_deg
-        record(f"napari-irdm align --method {method} (levels 8,4)", run)
-    for peer in ("etspy", "tomopy"):
-        try:
-            __import__(peer)
-        except ImportError:
-            print(f"({peer} not importable here: not run)")
+        record(f"napari-irdm align --method {method} (levels {args.levels})", run)
+    try:
+        import etspy  # noqa: F401
+    except ImportError:
+        print("(etspy not importable here: not run)")
+    else:
+        for method in ("PC", "COM"):
+            record(f"etspy {etspy_version()} stack_register('{method}')", lambda m=method: (etspy_shifts(raw, angles, m), None))
+        record("etspy stack_register('COM') + tilt_align('CoM')", lambda: etspy_com_tilt(raw, angles))
+    try:
+        import tomopy  # noqa: F401
+    except ImportError:
+        print("(tomopy not importable here: not run)")
     return 0
+
+
+def etspy_version() -> str:
+    from importlib.metadata import version
+
+    return version("etspy")
+
+
+def _tomostack(raw, angles):
+    from etspy.base import TomoStack
+
+    # etspy's tilt axis runs along the image x (columns): our images (axis along y) transposed
+    return TomoStack(np.ascontiguousarray(raw.transpose(0, 2, 1)), tilts=np.asarray(angles, float))
+
+
+def etspy_shifts(raw, angles, method):
+    """etspy's translation (``shifts[:, 0]`` rows = perpendicular to its axis, ``[:, 1]`` columns) as our (dx, dy).
+
+    etspy applies them with ``scipy.ndimage.shift`` (content moved by +shift), as our
+    ``aligned(x + d) = raw(x)``; in our transposed frame x is its rows, y its columns.
+    """
+    reg = _tomostack(raw, angles).stack_register(method)
+    s = np.asarray(reg.shifts.data, np.float64).reshape(-1, 2)
+    return np.stack([s[:, 0], s[:, 1]], 1)
+
+
+def etspy_com_tilt(raw, angles):
+    """COM registration then etspy's CoM tilt-axis fit; its angle reported as is (sign not mapped)."""
+    reg = _tomostack(raw, angles).stack_register("COM")
+    ali = reg.tilt_align("CoM")
+    s = np.asarray(reg.shifts.data, np.float64).reshape(-1, 2)
+    rot = float(ali.metadata.Tomography.tiltaxis)
+    print(f"(etspy tilt_align('CoM'): tiltaxis {rot:.3f} deg, yshift {float(ali.metadata.Tomography.yshift):.2f} px "
+          "in its frame; the |error| column uses |tiltaxis|)", flush=True)
+    return np.stack([s[:, 0], s[:, 1]], 1), abs(rot)
 
 
 if __name__ == "__main__":

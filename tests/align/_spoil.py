@@ -19,10 +19,28 @@ def bead_volume(n: int = 64, n_beads: int = 14, seed: int = 0) -> np.ndarray:
     return vol
 
 
-def spoiled_series(angles, *, n=64, phi=2.0, centre=3.0, drift=4.0, jitter=0.5, seed=0, dose=None):
-    """(volume, ideal projections, raw spoiled images, true Transforms raw -> aligned)."""
+def blob_volume(n: int = 64, n_blobs: int = 6, seed: int = 0) -> np.ndarray:
+    """A few extended, flat-topped ellipsoids of random size, orientation and density (no beads)."""
+    rng = np.random.default_rng(seed + 100)
+    zyx = np.stack(np.mgrid[:n, :n, :n], -1) - (n - 1) / 2
+    vol = np.zeros((n, n, n), np.float32)
+    for _ in range(n_blobs):
+        c = rng.uniform(-0.2 * n, 0.2 * n, 3)
+        axes = rng.uniform(0.05, 0.16, 3) * n
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # a random orientation
+        r2 = ((((zyx - c) @ q) / axes) ** 2).sum(-1)
+        vol += (rng.uniform(0.3, 1.0) / (1 + np.exp(np.clip((r2 - 1) * 8, -50, 50)))).astype(np.float32)  # soft edge
+    return vol
+
+
+def spoiled_series(angles, *, n=64, phi=2.0, centre=3.0, drift=4.0, jitter=0.5, seed=0, dose=None,
+                   kind="beads"):
+    """(volume, ideal projections, raw spoiled images, true Transforms raw -> aligned).
+
+    ``kind``: ``"beads"`` (14 Gaussian beads) or ``"blobs"`` (6 extended ellipsoids).
+    """
     rng = np.random.default_rng(seed + 1)
-    vol = bead_volume(n, seed=seed)
+    vol = bead_volume(n, seed=seed) if kind == "beads" else blob_volume(n, seed=seed)
     ideal = ParallelProjector(angles, vol.shape).forward(vol)
     k = len(angles)
     walk = np.cumsum(rng.normal(0, 1, (k, 2)), 0)

@@ -156,3 +156,63 @@ def test_cli_reconstruct_with_align(raw_file, tmp_path):
 
     vol = read_volume(out)
     assert vol.shape == (48, 48, 48) and any("aligned" in p for p in vol.provenance)
+
+
+def test_xf_of_a_tilt_axis_x_file_is_in_the_files_own_frame(raw_file, tmp_path):
+    """The .xf of a --tilt-axis x file re-applies to the untransposed file and to another channel."""
+    from napari_irdm.align import apply_transforms, read_xf
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import read_tilt_series, write_tilt_series
+
+    path, _ = raw_file
+    house = read_tilt_series(path)
+    fx = tmp_path / "axis_x.mrc"  # the same series stored with its tilt axis along x
+    write_tilt_series(fx, house.replace(data=np.ascontiguousarray(house.data.transpose(0, 2, 1))))
+    out = tmp_path / "ali_x.mrc"
+    assert main(["align", str(fx), "--tilt-axis", "x", "-o", str(out), "--method", "com", "--levels", "1",
+                 "--quiet"]) == 0
+    ali = read_tilt_series(out).data  # written with the tilt axis along y (transposed)
+    t_file = read_xf(out.with_suffix(".xf"), tilt_angles_deg=house.tilt_angles_deg)
+    assert np.abs(t_file.shifts_xy[:, 1]).max() > 0.5  # the drift perpendicular to the axis is in DY now
+    raw_file_frame = read_tilt_series(fx).data  # the file as stored (no transposition)
+    again = apply_transforms(raw_file_frame, t_file).transpose(0, 2, 1)
+    scale = np.abs(ali).max()
+    assert np.abs(again - ali).max() < 2e-3 * scale
+    # another channel recorded with the same drift: --apply with the same --tilt-axis x
+    chan = tmp_path / "eds_x.mrc"
+    write_tilt_series(chan, TiltSeries(np.sqrt(np.clip(raw_file_frame, 0, None)), house.tilt_angles_deg))
+    out2 = tmp_path / "eds_ali.mrc"
+    assert main(["align", str(chan), "--tilt-axis", "x", "-o", str(out2), "--apply", str(out.with_suffix(".xf")),
+                 "--quiet"]) == 0
+    expect = apply_transforms(np.sqrt(np.clip(raw_file_frame, 0, None)), t_file).transpose(0, 2, 1)
+    got = read_tilt_series(out2).data
+    assert np.abs(got - expect).max() < 2e-3 * np.abs(expect).max()
+
+
+def test_cli_reconstruct_preprocessing_shares_aligns_flags(raw_file, tmp_path):
+    """reconstruct --exclude/--crop/--bin/... : the same helper as align, recorded in the volume."""
+    from napari_irdm._cli._common import add_series_options
+    from napari_irdm.io import read_tilt_series, read_volume
+    from napari_irdm.tomo import wbp
+
+    path, _ = raw_file
+    flags = ["--exclude", "0,20", "--crop", "4:44,0:48", "--subtract-background", "--remove-hot-pixels", "--bin", "2"]
+    out = tmp_path / "vol.mrc"
+    assert main(["reconstruct", str(path), "-o", str(out), "--method", "wbp", "--quiet", *flags]) == 0
+    vol = read_volume(out)
+    text = " | ".join(vol.provenance)
+    for word in ("excluded images 0,20", "cropped rows 4:44", "5th percentile", "hot pixels", "binned 2x2"):
+        assert word in text, word
+    assert vol.shape == (24, 20, 24) and vol.pixel_size_A == pytest.approx(4.0)
+    # the volume is the WBP of exactly that preprocessed series (align's helper, not a copy)
+    import argparse
+
+    from napari_irdm._cli.align import add_preprocess_options, preprocess_series
+
+    p = argparse.ArgumentParser()
+    add_series_options(p)
+    add_preprocess_options(p, bin_help="")
+    ts, excluded = preprocess_series(p.parse_args(flags), read_tilt_series(path))
+    assert excluded == [0, 20] and ts.n_tilts == 19
+    ref = wbp(ts.data, ts.tilt_angles_deg)
+    assert np.abs(np.asarray(vol.data) - ref).max() < 1e-3 * np.abs(ref).max()

@@ -40,12 +40,33 @@ def test_align_widget_adds_aligned_layer(make_napari_viewer, plugin_widget, qtbo
     # the report is shown in the dock: shifts, residuals and before/after WBP slices
     assert w.report_label.isVisible() or not w.native.isVisible()
     assert not w.report_label.pixmap().isNull() and w.report_label.pixmap().height() > 200
-    # the fitted tilt axis is drawn on the 0° image, and the slider is there
+    # the fitted tilt axis is drawn on the raw 0° image, and the slider is there: its two ends
+    # map (through that image's fitted transform) onto the aligned frame's centre column
     [axis] = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "tilt_axis"]
+    assert axis.metadata["source_layer"] == "raw" and viewer.layers["raw"].visible and not out.visible
     k0 = int(np.argmin(np.abs(angles)))
     assert np.allclose(axis.data[0][:, 0], k0)
+    m = np.asarray(out.metadata["xf"])[k0]
+    a, dxy = m[:4].reshape(2, 2), m[4:]
+    for row, col in axis.data[0][:, 1:]:
+        xa = a @ np.array([col - (n - 1) / 2, row - (n - 1) / 2]) + dxy
+        assert abs(xa[0]) < 1e-6
+    assert abs(axis.data[0][0, 1] - axis.data[0][1, 1]) > 0.8 * n  # it spans the image
     assert viewer.dims.point[0] == pytest.approx(out.translate[0] + k0 * out.scale[0])
-    assert not viewer.layers["raw"].visible
+    # preprocessing section: exclude, crop and bin before aligning, recorded in the provenance
+    w.layer.value = viewer.layers["raw"]
+    w.exclude.value = "0,1"
+    w.crop.value = "2:30,1:31"
+    w.background.value = True
+    worker = w.run()
+    assert wait_worker(worker, timeout=300_000) == "done"
+    [out2] = [lyr for lyr in viewer.layers if lyr.name.startswith("raw aligned") and lyr is not out]
+    assert out2.data.shape == (angles.size - 2, 28, 30) and np.allclose(out2.scale[1:], 2.0)
+    prov = " | ".join(out2.metadata["provenance"])
+    assert "excluded images 0,1" in prov and "cropped rows 2:30" in prov and "5th percentile" in prov
+    [axis] = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "tilt_axis"]
+    assert np.allclose(axis.data[0][:, 0], k0)  # image k0 of the raw layer (k0 - 2 of the kept ones)
+    assert np.all(axis.data[0][:, 2] > 1) and np.all(axis.data[0][:, 2] < 31)  # inside the cropped columns
 
 
 def test_align_widget_bad_input_is_one_line(make_napari_viewer, plugin_widget, monkeypatch):

@@ -143,6 +143,18 @@ def _sim_out(w: Path) -> Path:
     return d
 
 
+def _dark_series(w: Path) -> Path:
+    """A series whose first image is blank (zero total): intensity normalisation must refuse it."""
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
+
+    d = np.random.default_rng(0).random((9, 16, 16), dtype=np.float32)
+    d[0] = 0.0
+    p = w / "dark.mrc"
+    write_tilt_series(p, TiltSeries(d, np.linspace(-60, 60, 9), pixel_size_A=2.0))
+    return p
+
+
 def _narrow_series(w: Path) -> Path:
     from .conftest import write_series
 
@@ -183,6 +195,15 @@ CASES = [
     ("align-levels-garbage", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--levels", "4,x"], {}, "--levels")),
     ("align-exclude-missing-image", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--exclude", "999"], {},
                                                   "does not exist")),
+    ("reconstruct-bin-zero", lambda w, m: (["reconstruct", w / S, "-o", w / "v.mrc", "--bin", "0"], {}, "--bin")),
+    ("reconstruct-crop-outside", lambda w, m: (["reconstruct", w / S, "-o", w / "v.mrc", "--crop", "0:999,0:8"], {},
+                                               "--crop")),
+    ("reconstruct-crop-garbage", lambda w, m: (["reconstruct", w / S, "-o", w / "v.mrc", "--crop", "a:b"], {}, "--crop")),
+    ("reconstruct-exclude-all-but-two", lambda w, m: (["reconstruct", w / S, "-o", w / "v.mrc", "--exclude", "0-6"],
+                                                      {}, "--exclude")),
+    ("reconstruct-normalise-dark-images", lambda w, m: (["reconstruct", _dark_series(w), "-o", w / "v.mrc",
+                                                         "--normalise-intensity"], {}, "subtract the background")),
+    ("align-crop-too-small", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--crop", "0:8,0:8"], {}, "--crop")),
     ("align-apply-missing", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--apply", w / "none.xf"], {},
                                           "does not exist")),
     ("align-angles-fifo", lambda w, m: (["align", w / S, "-o", w / "a.mrc", "--angles", _fifo(w)], {},

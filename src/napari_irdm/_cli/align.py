@@ -17,29 +17,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "align",
         help="align a raw tilt series (shifts, tilt axis, rotation centre); writes .mrc + .xf + .tlt",
         description="Align a single-axis tilt series: coarse translation (cosine-stretched cross-correlation "
-        "or centre of mass), tilt-axis angle and rotation centre (sharpest back-projection), and projection "
-        "matching coarse to fine. Writes the aligned series (MRC with angles, pixel size, provenance) and "
-        "the transforms as IMOD <stem>.xf + <stem>.tlt.",
+        "or centre of mass), tilt-axis angle (common lines), rotation centre (sharpest back-projection), and "
+        "projection matching coarse to fine. Writes the aligned series (MRC with angles, pixel size, provenance; "
+        "tilt axis along y) and the transforms as IMOD <stem>.xf + <stem>.tlt, in the input file's own frame "
+        "(also for --tilt-axis x).",
     )
     parser.add_argument("tilt", metavar="TILT", help="raw tilt series (MRC or TIFF)")
     parser.add_argument("-o", "--output", required=True, metavar="ALIGNED", help="aligned series (.mrc or .tif)")
     add_series_options(parser)
     parser.add_argument("--method", choices=("xcorr", "com", "pm"), default="pm",
                         help="xcorr, com (centre of mass, HAADF) or pm (xcorr + projection matching); default pm")
-    parser.add_argument("--bin", type=int, default=1, metavar="N", help="bin the images N x N before aligning (output binned)")
     parser.add_argument("--levels", default="4,2,1", metavar="B,B,..",
                         help="binning levels of the search and projection matching, coarse to fine (default 4,2,1)")
     parser.add_argument("--iterations", type=int, default=8, metavar="N", help="projection-matching iterations per level")
-    parser.add_argument("--exclude", default=None, metavar="I,J-K",
-                        help="0-based image indices to leave out, e.g. 0,5,70-76 (listed in the provenance)")
-    pre = parser.add_argument_group("preprocessing (in this order, after --exclude, before --bin)")
-    pre.add_argument("--crop", default=None, metavar="Y0:Y1,X0:X1",
-                     help="keep rows Y0..Y1-1 and columns X0..X1-1 (0-based, of the image as read)")
-    pre.add_argument("--remove-hot-pixels", action="store_true", help="replace isolated hot pixels by their 3x3 median")
-    pre.add_argument("--subtract-background", action="store_true",
-                     help="subtract each image's 5th percentile (detector offset / vacuum)")
-    pre.add_argument("--normalise-intensity", action="store_true",
-                     help="scale images to one total intensity (beam-current drift)")
+    add_preprocess_options(parser, bin_help="bin the images N x N before aligning (output binned)")
     parser.add_argument("--tilt-offset", action="store_true", help="also fit a global tilt-angle offset")
     parser.add_argument("--apply", metavar="XF|ALN", default=None,
                         help="do not align: apply these transforms (.xf or AreTomo .aln), scaled by pixel size")
@@ -51,59 +42,58 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def parse_exclude(text: str | None, n: int) -> list[int]:
-    """``"0,5,70-76"`` → sorted indices; ``ValueError`` with the fix for anything else."""
-    if not text:
-        return []
-    out: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1)
-                lo, hi = int(a), int(b)
-                out.update(range(min(lo, hi), max(lo, hi) + 1))
-            else:
-                out.add(int(part))
-        except ValueError:
-            raise ValueError(f"--exclude {text!r}: give 0-based image indices and ranges such as 0,5,70-76") from None
-    bad = [i for i in out if not 0 <= i < n]
-    if bad:
-        raise ValueError(f"--exclude: image {bad[0]} does not exist (the series has images 0..{n - 1})")
-    if n - len(out) < 3:
-        raise ValueError(f"--exclude leaves {n - len(out)} images: at least 3 are needed")
-    return sorted(out)
+    """:func:`napari_irdm.align.preprocess.parse_exclude` (``"0,5,70-76"`` → sorted indices)."""
+    from napari_irdm.align.preprocess import parse_exclude as core
+
+    return core(text, n)
 
 
-def _preprocess(args, data):
-    """The preprocessing flags applied in order; returns ``(data, provenance lines)``."""
-    from napari_irdm.align import preprocess as pp
+def add_preprocess_options(parser: argparse.ArgumentParser, *, bin_help: str) -> None:
+    """``--exclude``, ``--crop``, ``--remove-hot-pixels``, ``--subtract-background``,
+    ``--normalise-intensity`` and ``--bin``: the same preprocessing for ``align`` and ``reconstruct``."""
+    pre = parser.add_argument_group("preprocessing (in this order, right after reading)")
+    pre.add_argument("--exclude", default=None, metavar="I,J-K",
+                     help="0-based image indices to leave out, e.g. 0,5,70-76 (listed in the provenance)")
+    pre.add_argument("--crop", default=None, metavar="Y0:Y1,X0:X1",
+                     help="keep rows Y0..Y1-1 and columns X0..X1-1 (0-based, of the image as read, "
+                     "i.e. after --tilt-axis x transposes it)")
+    pre.add_argument("--remove-hot-pixels", action="store_true", help="replace isolated hot pixels by their 3x3 median")
+    pre.add_argument("--subtract-background", action="store_true",
+                     help="subtract each image's 5th percentile (detector offset / vacuum)")
+    pre.add_argument("--normalise-intensity", action="store_true",
+                     help="scale images to one total intensity (beam-current drift)")
+    pre.add_argument("--bin", type=int, default=1, metavar="N", help=bin_help)
 
-    steps = []
-    crop = getattr(args, "crop", None)
-    if crop:
-        try:
-            ys, xs = str(crop).split(",")
-            y0, y1 = (int(v) for v in ys.split(":"))
-            x0, x1 = (int(v) for v in xs.split(":"))
-        except ValueError:
-            raise ValueError(f"--crop {crop!r}: give rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,100:612)") from None
-        ny, nx = data.shape[1:]
-        if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx) or min(y1 - y0, x1 - x0) < 16:
-            raise ValueError(f"--crop {crop}: must lie inside the {ny}x{nx} images and keep at least 16x16 pixels")
-        data = np.ascontiguousarray(data[:, y0:y1, x0:x1])
-        steps.append(f"cropped rows {y0}:{y1}, columns {x0}:{x1}")
-    if getattr(args, "remove_hot_pixels", False):
-        data = pp.remove_hot_pixels(data)
-        steps.append("hot pixels replaced by their 3x3 median (> 8 robust sigma)")
-    if getattr(args, "subtract_background", False):
-        data = pp.subtract_background(data)
-        steps.append("subtracted each image's 5th percentile")
-    if getattr(args, "normalise_intensity", False):
-        data = pp.normalise_intensity(data)
-        steps.append("images scaled to one total intensity")
-    return data, steps
+
+def _bin_factor(args: argparse.Namespace) -> int:
+    from napari_irdm.align.preprocess import check_bin
+
+    return check_bin(getattr(args, "bin", None))
+
+
+def preprocess_series(args: argparse.Namespace, ts):
+    """:func:`napari_irdm.align.preprocess.preprocess_series` with the options of :func:`add_preprocess_options`."""
+    from napari_irdm.align.preprocess import preprocess_series as core
+
+    return core(ts, exclude=getattr(args, "exclude", None), crop=getattr(args, "crop", None),
+                remove_hot_pixels=getattr(args, "remove_hot_pixels", False),
+                subtract_background=getattr(args, "subtract_background", False),
+                normalise_intensity=getattr(args, "normalise_intensity", False), bin=getattr(args, "bin", None))
+
+
+def preprocessed_shape(args: argparse.Namespace, shape, tilt_axis: str = "y") -> tuple[int, int, int]:
+    """The shape (in the file's frame) the series will have after :func:`preprocess_series`."""
+    n, a, c = (int(v) for v in shape)
+    ny, nx = (c, a) if tilt_axis == "x" else (a, c)
+    n -= len(parse_exclude(getattr(args, "exclude", None), n))
+    if getattr(args, "crop", None):
+        from napari_irdm.align.preprocess import parse_crop
+
+        y0, y1, x0, x1 = parse_crop(args.crop, ny, nx)
+        ny, nx = y1 - y0, x1 - x0
+    b = _bin_factor(args)
+    ny, nx = ny // b, nx // b
+    return (n, nx, ny) if tilt_axis == "x" else (n, ny, nx)
 
 
 _SUFFIXES = (".mrc", ".mrcs", ".st", ".ali", ".tif", ".tiff")
@@ -129,32 +119,13 @@ def load_and_align(args, path, *, quiet=None):
     from napari_irdm.device import resolve_device
 
     device = resolve_device(getattr(args, "device", "auto"))
-    if args.bin < 1:
-        raise ValueError(f"--bin must be a positive whole number, got {args.bin}")
     try:
         levels = tuple(int(v) for v in str(args.levels).split(",") if v.strip())
     except ValueError:
         raise ValueError(f"--levels {args.levels!r}: give binning factors such as 4,2,1") from None
     if args.iterations < 0:
         raise ValueError(f"--iterations must be >= 0, got {args.iterations}")
-    ts = series_from_args(args, path)
-    excluded = parse_exclude(args.exclude, ts.n_tilts)
-    prov = list(ts.provenance)
-    if excluded:
-        keep = np.setdiff1d(np.arange(ts.n_tilts), excluded)
-        prov.append(f"excluded images {','.join(map(str, excluded))} (0-based)")
-        ts = ts.replace(data=np.ascontiguousarray(ts.data[keep]), tilt_angles_deg=ts.tilt_angles_deg[keep])
-    data, steps = _preprocess(args, ts.data)
-    if steps:
-        prov.extend(steps)
-        ts = ts.replace(data=data)
-    if args.bin > 1:
-        from napari_irdm.align.preprocess import bin_images
-
-        ts = ts.replace(data=bin_images(ts.data, args.bin),
-                        pixel_size_A=None if ts.pixel_size_A is None else ts.pixel_size_A * args.bin)
-        prov.append(f"binned {args.bin}x{args.bin} before aligning")
-    ts = ts.replace(provenance=tuple(prov))
+    ts, excluded = preprocess_series(args, series_from_args(args, path))
     if args.apply:
         src = Path(args.apply)
         if src.suffix.lower() == ".aln":
@@ -163,6 +134,8 @@ def load_and_align(args, path, *, quiet=None):
                 raise ValueError(f"{src} aligns {len(sections)} images but the series has {ts.n_tilts}: use --exclude")
         else:
             t = read_xf(src, tilt_angles_deg=ts.tilt_angles_deg)
+        if ts.tilt_axis == "x":  # the file's own frame (see file_frame) -> the transposed images
+            t = t.transposed()
         if t.n != ts.n_tilts:
             raise ValueError(f"{src} has {t.n} transforms for {ts.n_tilts} images: they must match (use --exclude)")
         if args.bin > 1:
@@ -176,6 +149,17 @@ def load_and_align(args, path, *, quiet=None):
     gen = align_iter(ts, method=args.method, levels=levels, iterations=args.iterations,
                      refine_tilt_offset=args.tilt_offset, device=device)
     return drive(gen, f"align ({args.method})", disable=quiet), excluded
+
+
+def file_frame(result):
+    """The transforms in the input file's own pixel frame (IMOD ``.xf`` of that file).
+
+    A ``--tilt-axis x`` file is aligned transposed; its ``.xf`` is converted back
+    (:meth:`~napari_irdm.align.Transforms.transposed`) so that it maps the file's raw images
+    to aligned images in the same (untransposed) frame, as IMOD's ``newstack -xf`` applies it.
+    """
+    t = result.transforms
+    return t.transposed() if getattr(result.series, "tilt_axis", "y") == "x" else t
 
 
 def write_report(path: str, result, preview: dict | None = None) -> None:
@@ -193,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     out = _check_outputs(args)
     result, _ = load_and_align(args, args.tilt, quiet=True if args.quiet else None)
     write_tilt_series(out, result.series)
-    write_xf(out.with_suffix(".xf"), result.transforms)
+    write_xf(out.with_suffix(".xf"), file_frame(result))
     write_tlt(out.with_suffix(".tlt"), result.transforms)
     if args.report:
         write_report(args.report, result)
@@ -207,13 +191,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_reconstruct_option(parser: argparse.ArgumentParser) -> None:
-    """``reconstruct --align METHOD``: align the series before reconstructing (one option, no file written)."""
+    """``reconstruct --align METHOD`` and the preprocessing options of ``align`` (one shared helper)."""
     parser.add_argument("--align", choices=("xcorr", "com", "pm"), default=None, metavar="METHOD",
                         help="align the raw series first (xcorr, com or pm; see 'napari-irdm align')")
+    add_preprocess_options(parser, bin_help="bin the images N x N right after reading (volume binned too)")
 
 
 def maybe_align(args: argparse.Namespace, ts, *, quiet=None):
-    """The series aligned with ``args.align`` (default options of ``align``), or ``ts`` unchanged."""
+    """``ts`` preprocessed (:func:`preprocess_series`) and aligned with ``args.align`` (default options of ``align``)."""
+    ts, _ = preprocess_series(args, ts)
     method = getattr(args, "align", None)
     if not method:
         return ts

@@ -229,7 +229,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # a bad --device fails before the file is read
     peek = _peek(args)
     if peek is not None:
-        _check_resources(args, out_path, *peek)
+        from napari_irdm._cli.align import preprocessed_shape  # --exclude, --crop, --bin
+
+        _check_resources(args, out_path, preprocessed_shape(args, peek[0], args.tilt_axis), peek[1])
     ts = series_from_args(args, args.tilt)
     from napari_irdm._cli.align import maybe_align
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from napari_irdm.align._axis import sweep_rotation_common_line
 from napari_irdm.align._pm import (
     Level,
     projection_matching_level,
@@ -23,7 +24,7 @@ from napari_irdm.align._transforms import Transforms, apply_transforms
 from napari_irdm.data import TiltSeries
 from napari_irdm.progress import Progress, run_to_completion
 
-__all__ = ["METHODS", "AlignResult", "align", "align_iter"]
+__all__ = ["AXIS_METHODS", "METHODS", "AlignResult", "align", "align_iter"]
 
 METHODS = ("xcorr", "com", "pm")
 
@@ -70,6 +71,142 @@ def _check(data, angles, method, levels, iterations):
     return a, lv
 
 
+AXIS_METHODS = ("common-line", "reprojection")
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The keyword options of :func:`align_iter`, checked and resolved."""
+
+    method: str
+    rotation_deg: float
+    refine_rotation: bool
+    rotation_range_deg: float
+    refine_centre: bool
+    centre_range_px: float
+    refine_tilt_offset: bool
+    levels: tuple[int, ...]
+    iterations: int
+    max_rows: int
+    fine_rounds: int
+    coarse_method: str
+    axis_method: str
+
+
+class _Steps:
+    """Progress counter shared by the stages (never past ``total``)."""
+
+    def __init__(self, total: int):
+        self.step, self.total = 0, total
+
+    def __call__(self, message: str, advance: int = 1) -> Progress:
+        self.step = min(self.total, self.step + advance)
+        return Progress(self.step, self.total, message)
+
+
+def _coarse_transforms(coarse: Level, angles: np.ndarray, o: _Options, report: dict) -> Transforms:
+    """Coarse translation (raw frame) composed with the starting rotation: full-resolution transforms."""
+    n = angles.size
+    if o.method == "com" or o.coarse_method == "com":
+        s, c_com = com_shifts(coarse.data, angles)
+        report["com_centre_offset_px"] = c_com * coarse.binning
+    else:
+        s = xcorr_shifts(coarse.data, angles, rotation_deg=o.rotation_deg)
+    t = coarse.from_level(Transforms.from_parameters(s, 0.0, angles))
+    t = t.compose(Transforms.from_parameters(np.zeros((n, 2)), o.rotation_deg, angles))
+    report["coarse_shifts"] = t.shifts_xy
+    return t
+
+
+def _axis_search(level: Level, tl: Transforms, o: _Options, span: float) -> Transforms:
+    """Tilt-axis angle within ``± span`` degrees (level coordinates in and out)."""
+    if o.axis_method == "common-line":
+        return sweep_rotation_common_line(level.data, tl, span, tol_deg=0.005)[0]
+    return sweep_rotation(level, tl, span, tol_deg=0.01)[0]
+
+
+def _searches(level: Level, t: Transforms, o: _Options, state: dict, steps: _Steps):
+    """Tilt axis (wide range once, then ±0.5°), rotation centre and tilt offset at one level."""
+    tl = level.to_level(t)
+    first = not state["rotation_done"]
+    wide_enough = o.axis_method == "common-line" or min(level.ny, level.nx) >= 64 or level is state["finest"]
+    if o.refine_rotation and wide_enough:
+        tl = _axis_search(level, tl, o, o.rotation_range_deg if first else 0.5)
+        state["rotation_done"] = True
+        yield steps(f"tilt axis {tl.rotation_deg:.2f} deg (bin {level.binning})")
+    if o.refine_centre:
+        coarse = level is state["coarse"]
+        tl, _ = sweep_centre(level, tl, o.centre_range_px / level.binning if coarse else 1.5, tol_px=0.01)
+        yield steps(f"rotation centre (bin {level.binning})")
+    if o.refine_tilt_offset:
+        tl, _ = sweep_tilt_offset(level, tl, 3.0 if level is state["coarse"] else 1.0, tol_deg=0.02)
+    return level.from_level(tl)
+
+
+def _xcorr_again(coarse: Level, t: Transforms, o: _Options) -> Transforms:
+    """Redo the stretched correlation on images rotated so that the axis runs along y (``xcorr``)."""
+    angles = t.tilt_angles_deg
+    rot_l = coarse.to_level(Transforms.from_parameters(np.zeros((angles.size, 2)), t.rotation_deg, angles))
+    s2 = xcorr_shifts(apply_transforms(coarse.data, rot_l), angles, rotation_deg=0.0)
+    m = rot_l.matrices.copy()
+    m[:, :, 2] += s2  # shifts found after the rotation: x' = A x + d_rot + s2
+    t2, _ = sweep_centre(coarse, rot_l.replace(matrices=m), o.centre_range_px / coarse.binning, tol_px=0.05)
+    return coarse.from_level(t2) if sharpness_loss(coarse, t2) < sharpness_loss(coarse, coarse.to_level(t)) else t
+
+
+def _level_pass(level: Level, t: Transforms, o: _Options, state: dict, steps: _Steps, report: dict):
+    """One level: geometry searches, (xcorr) correlation again, projection matching (pm), centre."""
+    t = yield from _searches(level, t, o, state, steps)
+    coarse = level is state["coarse"]
+    if o.method == "xcorr" and coarse and state["rotation_done"] and abs(t.rotation_deg - o.rotation_deg) > 0.2:
+        t = _xcorr_again(level, t, o)
+    if o.method == "pm":
+        b = level.binning
+        tl, res = yield from projection_matching_level(level, level.to_level(t), iterations=o.iterations,
+                                                       max_shift=max(4.0, 16.0 / b))
+        report["residuals"][b] = res
+        if o.refine_centre:
+            tl, _ = sweep_centre(level, tl, 1.0, tol_px=0.01)
+        t = level.from_level(tl)
+    yield steps(f"bin {level.binning} done")
+    return t
+
+
+def _final_axis(finest: Level, t: Transforms, o: _Options, steps: _Steps):
+    """With accurate shifts, one last look at the tilt axis and the centre (``pm``)."""
+    if not (o.refine_rotation and o.method == "pm"):
+        return t
+    tl = _axis_search(finest, finest.to_level(t), o, 0.5)
+    if o.refine_centre:
+        tl, _ = sweep_centre(finest, tl, 1.0, tol_px=0.01)
+    yield steps(f"tilt axis {tl.rotation_deg:.2f} deg (final)")
+    return finest.from_level(tl)
+
+
+def _result(raw: torch.Tensor, ts: TiltSeries | None, t: Transforms, angles: np.ndarray, o: _Options,
+            report: dict) -> AlignResult:
+    """Report the geometry, resample the raw images once and wrap them as the aligned series."""
+    n, ny, nx = raw.shape
+    px = ts.pixel_size_A if ts is not None else None
+    report["rotation_deg"] = t.rotation_deg
+    th = np.deg2rad(t.tilt_angles_deg)
+    g = np.stack([np.ones_like(th), np.cos(th), np.sin(th)], 1)
+    report["centre_offset_px"] = float(np.linalg.lstsq(g, t.shifts_xy[:, 0], rcond=None)[0][0])
+    report["tilt_offset_deg"] = float(np.mean(t.tilt_angles_deg - angles))
+    lv = ",".join(map(str, o.levels))
+    t = t.replace(pixel_size_A=px, image_shape=(ny, nx), provenance=(
+        f"napari-irdm align method={o.method} levels={lv} rotation={t.rotation_deg:.3f} deg",))
+    aligned = apply_transforms(raw, t).cpu().numpy()
+    prov = (tuple(ts.provenance) if ts is not None else ()) + (
+        f"aligned: method={o.method}, tilt axis {t.rotation_deg:.3f} deg, centre offset "
+        f"{report['centre_offset_px']:.2f} px, residual {report['residual_initial']:.4g} -> {report['residual_final']:.4g}",)
+    out = TiltSeries(data=aligned, tilt_angles_deg=t.tilt_angles_deg.copy(), pixel_size_A=px,
+                     angle_source=ts.angle_source if ts is not None else "explicit",
+                     tilt_axis=ts.tilt_axis if ts is not None else "y",
+                     source=ts.source if ts is not None else None, provenance=prov)
+    return AlignResult(series=out, transforms=t, report=report)
+
+
 def align_iter(
     tilt_series: TiltSeries | np.ndarray,
     tilt_angles_deg=None,
@@ -78,6 +215,7 @@ def align_iter(
     rotation_deg: float = 0.0,
     refine_rotation: bool = True,
     rotation_range_deg: float = 3.0,
+    axis_method: Literal["common-line", "reprojection"] = "common-line",
     refine_centre: bool = True,
     centre_range_px: float | None = None,
     refine_tilt_offset: bool = False,
@@ -104,10 +242,14 @@ def align_iter(
     rotation_deg : float
         Starting tilt-axis angle ``φ`` in the images (degrees, counter-clockwise from ``+y``).
     refine_rotation, rotation_range_deg
-        Search ``φ`` within ``± rotation_range_deg`` of the start by minimising the re-projection
-        residual (after the coarse shifts, at the coarsest and the finest level).
+        Search ``φ`` within ``± rotation_range_deg`` of the start (then ±0.5° at each finer level
+        and once more after projection matching).
+    axis_method : {"common-line", "reprojection"}
+        Criterion of the tilt-axis search: the spread of the images summed along ``x`` after
+        per-image ``y`` shifts (:mod:`napari_irdm.align._axis`; needs the specimen inside the
+        field in ``x``), or the re-projection residual (any specimen, much flatter in ``φ``).
     refine_centre, centre_range_px
-        Search a common x-shift (rotation-centre offset) the same way (default range: ``nx/8``).
+        Search a common x-shift (rotation-centre offset) making the WBP sharpest (default range ``nx/8``).
     refine_tilt_offset : bool
         Also fit one offset added to all tilt angles (within ±3°).
     levels : tuple of int
@@ -133,8 +275,8 @@ def align_iter(
     The misalignment model is one in-plane rotation of the tilt axis about the image centre plus
     one shift per image, ``aligned(A x + d) = raw(x)`` with ``A = R(−φ)``. Shifts of the form
     ``a cos θ + b sin θ`` (x) and constants (y) only translate the specimen and are not fitted;
-    a constant x-shift is the rotation-centre offset. The residual minimised throughout is the
-    re-projection residual of a weighted back-projection, ``‖p − s·A W p‖² / ‖p‖²``.
+    a constant x-shift is the rotation-centre offset. Projection matching minimises the
+    re-projection residual of a SIRT reconstruction, ``‖p − s·A x‖² / ‖p‖²``.
     """
     from napari_irdm.device import resolve_device
 
@@ -142,110 +284,35 @@ def align_iter(
     data = ts.data if ts is not None else tilt_series
     angles_in = ts.tilt_angles_deg if (ts is not None and tilt_angles_deg is None) else tilt_angles_deg
     angles, lv = _check(data, angles_in, method, levels, iterations)
-    dev = resolve_device(device)
-    raw = torch.as_tensor(np.asarray(data, np.float32), device=dev)
+    if axis_method not in AXIS_METHODS:
+        raise ValueError(f"axis_method {axis_method!r} is unknown: use one of {', '.join(AXIS_METHODS)}")
+    raw = torch.as_tensor(np.asarray(data, np.float32), device=resolve_device(device))
     if not bool(torch.isfinite(raw).all()):
         raise ValueError("the tilt series contains NaN or Inf values: replace them before aligning")
     n, ny, nx = raw.shape
-    lv = tuple(b for b in lv if min(ny, nx) // b >= min_level_size) or (1,)
-    lv = tuple(sorted(set(lv), reverse=True))
-    px = ts.pixel_size_A if ts is not None else None
-    centre_range = float(centre_range_px) if centre_range_px is not None else nx / 8.0
-    report: dict[str, Any] = {"method": method, "levels": list(lv), "residuals": {}}
-    total = 4 + (iterations * len(lv) if method == "pm" else 0) + 2 * len(lv)
-    step = 0
-    yield Progress(step, total, f"coarse alignment ({method})")
-
-    # 1. coarse translation (in the raw frame), then expressed after the rotation: d = A s
+    lv = tuple(sorted({b for b in lv if min(ny, nx) // b >= min_level_size} or {1}, reverse=True))
+    o = _Options(method, float(rotation_deg), bool(refine_rotation), float(rotation_range_deg), bool(refine_centre),
+                 float(centre_range_px) if centre_range_px is not None else nx / 8.0, bool(refine_tilt_offset), lv,
+                 int(iterations), int(max_rows), int(fine_rounds), coarse_method, axis_method)
+    report: dict[str, Any] = {"method": method, "levels": list(lv), "residuals": {}, "axis_method": axis_method}
+    steps = _Steps(4 + (o.iterations * len(lv) if method == "pm" else 0) + 2 * len(lv))
+    yield Progress(0, steps.total, f"coarse alignment ({method})")
     coarse = Level(raw, lv[0], max_rows=max_rows)
-    if method == "com" or coarse_method == "com":
-        s, c_com = com_shifts(coarse.data, angles)
-        report["com_centre_offset_px"] = c_com * coarse.binning
-    else:
-        s = xcorr_shifts(coarse.data, angles, rotation_deg=rotation_deg)
-    t = coarse.from_level(Transforms.from_parameters(s, 0.0, angles))
-    rot = Transforms.from_parameters(np.zeros((n, 2)), rotation_deg, angles)
-    t = t.compose(rot)
-    report["coarse_shifts"] = t.shifts_xy
-    step += 1
-    yield Progress(step, total, "coarse shifts found")
-
-    rotation_done = False
-
-    def searches(level: Level, t: Transforms):
-        """Tilt-axis angle (wide grid once the images are ≥ 64 px, then ±0.5°) and centre."""
-        nonlocal step, rotation_done
-        tl = level.to_level(t)
-        if refine_rotation and (min(level.ny, level.nx) >= 64 or level is finest):
-            span = 0.5 if rotation_done else rotation_range_deg
-            tl, _ = sweep_rotation(level, tl, span, tol_deg=0.01)
-            rotation_done = True
-            step = min(total, step + 1)
-            yield Progress(step, total, f"tilt axis {tl.rotation_deg:.2f} deg (bin {level.binning})")
-        if refine_centre:
-            tl, _ = sweep_centre(level, tl, centre_range / level.binning if level is coarse else 1.5,
-                                 tol_px=0.01)
-            step = min(total, step + 1)
-            yield Progress(step, total, f"rotation centre (bin {level.binning})")
-        if refine_tilt_offset:
-            tl, _ = sweep_tilt_offset(level, tl, 3.0 if level is coarse else 1.0, tol_deg=0.02)
-        return level.from_level(tl)
-
-    # 2. per level, coarse to fine: geometry searches, projection matching (pm), centre again;
-    #    xcorr / com search at the coarsest and the finest level only
+    t = _coarse_transforms(coarse, angles, o, report)
+    yield steps("coarse shifts found")
     finest = coarse if lv[-1] == lv[0] else Level(raw, lv[-1], max_rows=max_rows)
     report["residual_initial"] = reprojection_residual(finest, finest.to_level(t))
+    state = {"rotation_done": False, "coarse": coarse, "finest": finest}
     todo = lv if method == "pm" else tuple(dict.fromkeys((lv[0], lv[-1])))
     # the tilt axis and the shifts are coupled: alternate them once more at the finest level
-    todo = todo + (todo[-1],) * int(fine_rounds)
-    for b in todo:
-        level = coarse if b == coarse.binning else (finest if b == finest.binning else Level(raw, b, max_rows=max_rows))
-        t = yield from searches(level, t)
-        if method == "xcorr" and level is coarse and rotation_done and abs(t.rotation_deg - rotation_deg) > 0.2:
-            # redo the stretched correlation on images rotated so that the axis runs along y
-            rot_l = coarse.to_level(Transforms.from_parameters(np.zeros((n, 2)), t.rotation_deg, angles))
-            s2 = xcorr_shifts(apply_transforms(coarse.data, rot_l), angles, rotation_deg=0.0)
-            m = rot_l.matrices.copy()
-            m[:, :, 2] += s2  # shifts found after the rotation: x' = A x + d_rot + s2
-            t2, _ = sweep_centre(coarse, rot_l.replace(matrices=m), centre_range / coarse.binning, tol_px=0.05)
-            if sharpness_loss(coarse, t2) < sharpness_loss(coarse, coarse.to_level(t)):
-                t = coarse.from_level(t2)
-        if method == "pm":
-            tl, res = yield from projection_matching_level(level, level.to_level(t), iterations=iterations,
-                                                           max_shift=max(4.0, 16.0 / b))
-            report["residuals"][b] = res
-            if refine_centre:
-                tl, _ = sweep_centre(level, tl, 1.0, tol_px=0.01)
-            t = level.from_level(tl)
-        step = min(total, step + 1)
-        yield Progress(step, total, f"bin {b} done")
-    if refine_rotation and method == "pm":
-        # the shifts are now accurate: one last look at the tilt axis (and the centre) with them
-        tl, _ = sweep_rotation(finest, finest.to_level(t), 0.5, tol_deg=0.01)
-        if refine_centre:
-            tl, _ = sweep_centre(finest, tl, 1.0, tol_px=0.01)
-        t = finest.from_level(tl)
-        step = min(total, step + 1)
-        yield Progress(step, total, f"tilt axis {t.rotation_deg:.2f} deg (final)")
+    for b in todo + (todo[-1],) * o.fine_rounds:
+        level = {coarse.binning: coarse, finest.binning: finest}.get(b) or Level(raw, b, max_rows=max_rows)
+        t = yield from _level_pass(level, t, o, state, steps, report)
+    t = yield from _final_axis(finest, t, o, steps)
     report["residual_final"] = reprojection_residual(finest, finest.to_level(t))
-    report["rotation_deg"] = t.rotation_deg
-    d = t.shifts_xy
-    th = np.deg2rad(t.tilt_angles_deg)
-    g = np.stack([np.ones_like(th), np.cos(th), np.sin(th)], 1)
-    report["centre_offset_px"] = float(np.linalg.lstsq(g, d[:, 0], rcond=None)[0][0])
-    report["tilt_offset_deg"] = float(np.mean(t.tilt_angles_deg - angles))
-    t = t.replace(pixel_size_A=px, image_shape=(ny, nx), provenance=(
-        f"napari-irdm align method={method} levels={','.join(map(str, lv))} rotation={t.rotation_deg:.3f} deg",))
-    aligned = apply_transforms(raw, t).cpu().numpy()
-    prov = (tuple(ts.provenance) if ts is not None else ()) + (
-        f"aligned: method={method}, tilt axis {t.rotation_deg:.3f} deg, centre offset "
-        f"{report['centre_offset_px']:.2f} px, residual {report['residual_initial']:.4g} -> {report['residual_final']:.4g}",)
-    out = TiltSeries(data=aligned, tilt_angles_deg=t.tilt_angles_deg.copy(), pixel_size_A=px,
-                     angle_source=ts.angle_source if ts is not None else "explicit",
-                     tilt_axis=ts.tilt_axis if ts is not None else "y",
-                     source=ts.source if ts is not None else None, provenance=prov)
-    yield Progress(total, total, "aligned")
-    return AlignResult(series=out, transforms=t, report=report)
+    result = _result(raw, ts, t, angles, o, report)
+    yield Progress(steps.total, steps.total, "aligned")
+    return result
 
 
 def align(tilt_series, tilt_angles_deg=None, **kwargs) -> AlignResult:

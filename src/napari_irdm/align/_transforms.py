@@ -111,6 +111,20 @@ class Transforms:
             None if self.pixel_size_A is None else self.pixel_size_A / factor)
         return self.replace(matrices=m, pixel_size_A=px, image_shape=image_shape)
 
+    def transposed(self) -> Transforms:
+        """The same alignment for transposed images (``x`` and ``y`` swapped in input and output).
+
+        A file with its tilt axis along ``x`` is read transposed (``read_tilt_series(...,
+        tilt_axis="x")``). With ``P`` the swap, ``aligned(A x + d) = raw(x)`` in one frame is
+        ``A' = P A P``, ``d' = P d`` in the other: this converts transforms found on the
+        transposed images to the file's own frame (IMOD's ``.xf`` of that file) and back
+        (the conversion is its own inverse).
+        """
+        m = self.matrices[:, ::-1, :].copy()  # rows swapped: P A, P d
+        m[:, :, :2] = m[:, :, 1::-1]  # columns of the 2x2 part swapped: P A P
+        shape = None if self.image_shape is None else (self.image_shape[1], self.image_shape[0])
+        return self.replace(matrices=m, image_shape=shape)
+
     def compose(self, then: Transforms) -> Transforms:
         """The transform ``then ∘ self`` (first this one, then ``then``), per image."""
         if then.n != self.n:

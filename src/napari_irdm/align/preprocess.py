@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bin_images", "normalise_intensity", "remove_hot_pixels", "subtract_background"]
+__all__ = [
+    "bin_images",
+    "check_bin",
+    "normalise_intensity",
+    "parse_crop",
+    "parse_exclude",
+    "preprocess_series",
+    "remove_hot_pixels",
+    "subtract_background",
+]
 
 
 def bin_images(data: np.ndarray, factor: int) -> np.ndarray:
@@ -54,3 +63,100 @@ def remove_hot_pixels(data: np.ndarray, *, threshold: float = 8.0) -> np.ndarray
         hot = diff > threshold * mad
         d[k][hot] = med[hot]
     return d
+
+
+def parse_exclude(text: str | None, n: int) -> list[int]:
+    """``"0,5,70-76"`` → sorted indices; ``ValueError`` with the fix for anything else."""
+    if not text:
+        return []
+    out: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                out.update(range(min(lo, hi), max(lo, hi) + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise ValueError(f"--exclude {text!r}: give 0-based image indices and ranges such as 0,5,70-76") from None
+    bad = [i for i in out if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"--exclude: image {bad[0]} does not exist (the series has images 0..{n - 1})")
+    if n - len(out) < 3:
+        raise ValueError(f"--exclude leaves {n - len(out)} images: at least 3 are needed")
+    return sorted(out)
+
+
+def parse_crop(crop: str, ny: int, nx: int) -> tuple[int, int, int, int]:
+    """``"Y0:Y1,X0:X1"`` → ``(y0, y1, x0, x1)`` inside ``ny × nx`` images (at least 16×16 kept)."""
+    try:
+        ys, xs = str(crop).split(",")
+        y0, y1 = (int(v) for v in ys.split(":"))
+        x0, x1 = (int(v) for v in xs.split(":"))
+    except ValueError:
+        raise ValueError(f"--crop {crop!r}: give rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,100:612)") from None
+    if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx) or min(y1 - y0, x1 - x0) < 16:
+        raise ValueError(f"--crop {crop}: must lie inside the {ny}x{nx} images and keep at least 16x16 pixels")
+    return y0, y1, x0, x1
+
+
+def check_bin(factor) -> int:
+    """The binning factor (``None`` → 1); ``ValueError`` unless a positive whole number."""
+    b = 1 if factor is None else factor
+    if int(b) != b or int(b) < 1:
+        raise ValueError(f"--bin must be a positive whole number, got {factor}")
+    return int(b)
+
+
+#: the filters by step (the keyword arguments of preprocess_series carry the same names)
+_STEPS = {"hot": remove_hot_pixels, "background": subtract_background, "normalise": normalise_intensity}
+
+
+def preprocess_series(ts, *, exclude: str | None = None, crop: str | None = None, remove_hot_pixels: bool = False,
+                      subtract_background: bool = False, normalise_intensity: bool = False, bin=None):
+    """A :class:`~napari_irdm.data.TiltSeries` preprocessed in a fixed order, each step in its provenance.
+
+    Order: ``exclude`` (``"0,5,70-76"``, 0-based), ``crop`` (``"Y0:Y1,X0:X1"`` of the images as
+    read), hot-pixel removal, background subtraction, intensity normalisation, ``bin`` (pixel
+    size scaled). Shared by ``napari-irdm align``, ``reconstruct`` and the Align widget.
+    Provenance lines start with ``preprocessed:``.
+
+    Returns
+    -------
+    series : TiltSeries
+    excluded : list of int
+        The excluded image indices.
+    """
+    b = check_bin(bin)
+    excluded = parse_exclude(exclude, ts.n_tilts)
+    steps, data, angles = [], ts.data, ts.tilt_angles_deg
+    if excluded:
+        keep = np.setdiff1d(np.arange(ts.n_tilts), excluded)
+        data, angles = np.ascontiguousarray(data[keep]), angles[keep]
+        steps.append(f"excluded images {','.join(map(str, excluded))} (0-based)")
+    if crop:
+        y0, y1, x0, x1 = parse_crop(crop, *data.shape[1:])
+        data = np.ascontiguousarray(data[:, y0:y1, x0:x1])
+        steps.append(f"cropped rows {y0}:{y1}, columns {x0}:{x1}")
+    if remove_hot_pixels:
+        data = _STEPS["hot"](data)
+        steps.append("hot pixels replaced by their 3x3 median (> 8 robust sigma)")
+    if subtract_background:
+        data = _STEPS["background"](data)
+        steps.append("subtracted each image's 5th percentile")
+    if normalise_intensity:
+        data = _STEPS["normalise"](data)
+        steps.append("images scaled to one total intensity")
+    px = ts.pixel_size_A
+    if b > 1:
+        data = bin_images(data, b)
+        px = None if px is None else px * b
+        steps.append(f"binned {b}x{b}")
+    if not steps:
+        return ts, excluded
+    prov = tuple(ts.provenance) + tuple(f"preprocessed: {s}" for s in steps)
+    return ts.replace(data=data, tilt_angles_deg=angles, pixel_size_A=px, provenance=prov), excluded

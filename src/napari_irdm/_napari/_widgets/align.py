@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, LineEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, SpinBox
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size, series_layer_data
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
@@ -35,10 +35,19 @@ class AlignWidget(WidgetBase):
         self.refine_centre = CheckBox(label="refine rotation centre", value=True)
         self.tilt_offset = CheckBox(label="fit tilt-angle offset", value=False)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        # preprocessing: the same steps and order as the CLI's --exclude ... --bin (align.preprocess)
+        self.exclude = LineEdit(label="exclude images", value="", tooltip="0-based indices, e.g. 0,5,70-76")
+        self.crop = LineEdit(label="crop", value="", tooltip="Y0:Y1,X0:X1 of the images (empty: none)")
+        self.hot_pixels = CheckBox(label="remove hot pixels", value=False)
+        self.background = CheckBox(label="subtract background", value=False)
+        self.normalise = CheckBox(label="normalise intensity", value=False)
+        self.bin = SpinBox(label="bin", min=1, max=16, value=1)
         self.run_button = PushButton(text="Align")
         self.panel = RunPanel(label="")
         self.extend([self.layer, self.method, self.levels, self.iterations, self.refine_rotation,
-                     self.refine_centre, self.tilt_offset, self.device, self.run_button, self.panel])
+                     self.refine_centre, self.tilt_offset, self.device, Label(value="preprocessing"), self.exclude,
+                     self.crop, self.hot_pixels, self.background, self.normalise, self.bin, self.run_button,
+                     self.panel])
         from qtpy.QtWidgets import QLabel
 
         self.report_label = QLabel()  # shifts, residuals and before/after slices once a run is done
@@ -71,6 +80,15 @@ class AlignWidget(WidgetBase):
         ts = TiltSeries(data=data, tilt_angles_deg=np.asarray(angles, float), pixel_size_A=layer_pixel_size(layer),
                         angle_source=layer.metadata.get("angle_source", "layer metadata"),
                         provenance=tuple(layer.metadata.get("provenance", ()) or ()))
+        from napari_irdm.align.preprocess import preprocess_series
+
+        ts, excluded = preprocess_series(ts, exclude=self.exclude.value.strip() or None,
+                                         crop=self.crop.value.strip() or None, remove_hot_pixels=self.hot_pixels.value,
+                                         subtract_background=self.background.value,
+                                         normalise_intensity=self.normalise.value, bin=int(self.bin.value))
+        frame = _Frame(np.setdiff1d(np.arange(data.shape[0]), excluded), self.crop.value.strip() or None,
+                       int(self.bin.value), data.shape[1:])
+        data = ts.data  # the preview's "before": the preprocessed series
         gen = align_iter(ts, method=self.method.value, levels=levels, iterations=int(self.iterations.value),
                          refine_rotation=bool(self.refine_rotation.value), refine_centre=bool(self.refine_centre.value),
                          refine_tilt_offset=bool(self.tilt_offset.value), device=self.device.value)
@@ -96,10 +114,10 @@ class AlignWidget(WidgetBase):
                 result.series, name=f"{source} aligned",
                 metadata={**series_layer_data(result.series)[1]["metadata"], "xf": xf.tolist(),
                           "align_report": report, "source_layer": source}))
-            if source in self.viewer.layers:
-                self.viewer.layers[source].visible = False
+            new.visible = False  # the raw layer stays in view with its fitted tilt axis
             self._show_report(result, preview)
-            self._draw_tilt_axis(new, t.rotation_deg)
+            if source in self.viewer.layers:
+                self._draw_tilt_axis(self.viewer.layers[source], t, frame)
             return new
 
         return work(), finish
@@ -116,31 +134,55 @@ class AlignWidget(WidgetBase):
         self.report_label.setVisible(True)
         self.report_png = report_png  # kept for "save" from the console
 
-    def _draw_tilt_axis(self, layer, rotation_deg: float) -> None:
-        """The fitted tilt axis as a line on the aligned series' 0° image (the slider moves there)."""
+    def _draw_tilt_axis(self, raw_layer, t, frame: _Frame) -> None:
+        """The fitted tilt axis on the raw layer's 0° image (the slider moves there).
+
+        In the aligned frame the axis is the centre column; mapped back through the 0° image's
+        transform (``x = A⁻¹ (x' − d)``) and the preprocessing (crop, bin) it is the line the
+        raw specimen turns about, including the rotation-centre offset.
+        """
         from napari.layers import Shapes
 
-        angles = np.asarray(layer.metadata.get("tilt_angles_deg") or [0.0])
-        k0 = int(np.argmin(np.abs(angles)))
-        _, ny, nx = layer.data.shape
-        cy, cx = (ny - 1) / 2.0, (nx - 1) / 2.0
+        k = int(np.argmin(np.abs(t.tilt_angles_deg)))
+        ny, nx = frame.shape_after
         half = 0.5 * ny
-        phi = np.deg2rad(rotation_deg)  # the axis is rotated by phi from the image's y axis
-        dy, dx = half * np.cos(phi), half * np.sin(phi)
-        line = np.array([[k0, cy - dy, cx - dx], [k0, cy + dy, cx + dx]])
-        name = f"{layer.name} tilt axis"
+        a, d = t.matrices[k, :, :2], t.matrices[k, :, 2]
+        ends = [np.linalg.solve(a, np.array([0.0, v]) - d) for v in (-half, half)]  # (x, y) from the centre
+        line = np.array([[frame.kept[k], *frame.to_raw(e[1] + (ny - 1) / 2, e[0] + (nx - 1) / 2)] for e in ends])
+        name = f"{raw_layer.name} tilt axis"
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         self.viewer.add_layer(Shapes([line], shape_type="line", edge_color="yellow", edge_width=max(1.0, ny / 128),
-                                     scale=layer.scale, translate=layer.translate, name=name,
-                                     metadata={"kind": "tilt_axis", "source_layer": layer.name,
-                                               "rotation_deg": float(rotation_deg)}))
+                                     scale=raw_layer.scale, translate=raw_layer.translate, name=name,
+                                     metadata={"kind": "tilt_axis", "source_layer": raw_layer.name,
+                                               "rotation_deg": float(t.rotation_deg)}))
+        raw_layer.visible = True
         self.viewer.dims.order = (0, 1, 2)
-        self.viewer.dims.set_point(0, float(layer.translate[0]) + k0 * float(layer.scale[0]))
+        self.viewer.dims.set_point(0, float(raw_layer.translate[0]) + frame.kept[k] * float(raw_layer.scale[0]))
 
     def run(self, *_):
         """Start the alignment in a worker; returns the worker (``None`` on bad input: one-line notification)."""
         return self.launch(f"align ({self.method.value})")
+
+
+class _Frame:
+    """Where the preprocessed images lie in the raw layer: kept image indices, crop, binning."""
+
+    def __init__(self, kept, crop: str | None, binning: int, shape):
+        from napari_irdm.align.preprocess import parse_crop
+
+        ny, nx = shape
+        self.kept = [int(i) for i in kept]
+        self.y0, y1, self.x0, x1 = parse_crop(crop, ny, nx) if crop else (0, ny, 0, nx)
+        self.b = int(binning)
+        h, w = y1 - self.y0, x1 - self.x0
+        self.ry, self.rx = (h % self.b) // 2, (w % self.b) // 2  # bin_images crops the remainder evenly
+        self.shape_after = (h // self.b, w // self.b)
+
+    def to_raw(self, row: float, col: float) -> tuple[float, float]:
+        """Pixel ``(row, col)`` of a preprocessed image → raw layer pixel coordinates."""
+        c = (self.b - 1) / 2.0
+        return self.y0 + self.ry + self.b * row + c, self.x0 + self.rx + self.b * col + c
 
 
 def _checked(gen):
