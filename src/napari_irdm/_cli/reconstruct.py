@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "by chunk into a memory-mapped file, so volumes larger than memory work.",
     )
     parser.add_argument("tilt", metavar="TILT", help="tilt series file (MRC or TIFF)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map or .tif)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map, .tif, or .zarr: OME-Zarr, multiscale)")
     add_series_options(parser)
     parser.add_argument("--method", choices=METHODS, default="wbp", help="reconstruction method (default wbp)")
     parser.add_argument("--filter", default=None, choices=FILTER_NAMES, help="WBP filter (wbp, irdm; default ramp)")
@@ -80,6 +80,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from napari_irdm._cli.align import add_reconstruct_option
 
     add_reconstruct_option(parser)
+    from napari_irdm._cli._scale import add_scale_options
+
+    add_scale_options(parser)  # --scheduler, --slab: the Dask path (docs/scale.md)
     parser.set_defaults(func=run)
     return parser
 
@@ -126,7 +129,12 @@ def _warn_unused(args: argparse.Namespace) -> None:
 
 def _check_args(args: argparse.Namespace) -> Path:
     _unused_options(args)
-    out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
+    from napari_irdm._cli._scale import check_scaled_output, wants_scale
+
+    if wants_scale(args):  # OME-Zarr output or --scheduler: the Dask slab engine
+        out = check_scaled_output(args.output, _inputs(args))
+    else:
+        out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
     if args.iterations is not None and not 1 <= args.iterations <= MAX_ITERATIONS:
         raise ValueError(f"--iterations must be between 1 and {MAX_ITERATIONS}, got {args.iterations}")
     if args.relaxation is not None and not 0 < args.relaxation < 2:
@@ -248,6 +256,10 @@ def run(args: argparse.Namespace) -> int:
     out_path = _check_args(args)
     series_kwargs(args)  # option pairs checked before anything is read
     device = resolve_device(args.device)  # a bad --device fails before the file is read
+    from napari_irdm._cli._scale import run_scaled, wants_scale
+
+    if wants_scale(args):
+        return run_scaled(args, out_path, _parameters(args), device)
     peek = _peek(args)
     if peek is not None:
         _check_resources(args, out_path, *peek)

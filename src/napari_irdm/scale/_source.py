@@ -74,10 +74,10 @@ class LazySeries:
     def _data(self):
         return _open_data(self.path, self.kind, self.mtime_ns)
 
-    def read(self, y0: int, y1: int) -> np.ndarray:
-        """Slices ``y0:y1`` as float32 ``(n_tilts, y1 - y0, nx)``."""
+    def read(self, y0: int, y1: int, tilts=slice(None)) -> np.ndarray:
+        """Slices ``y0:y1`` (of the images ``tilts``) as float32 ``(n_tilts, y1 - y0, nx)``."""
         data = self._data()
-        block = data[:, :, y0:y1].transpose(0, 2, 1) if self.transpose else data[:, y0:y1, :]
+        block = data[tilts, :, y0:y1].transpose(0, 2, 1) if self.transpose else data[tilts, y0:y1, :]
         out = np.array(block, dtype=np.float32)
         if self.offset is not None:
             out -= np.float32(self.offset)
@@ -96,7 +96,9 @@ class LazySeries:
         ky = key[1]
         if isinstance(ky, slice) and ky.step in (None, 1):
             y0, y1, _ = ky.indices(self.shape[1])
-            return self.read(y0, max(y0, y1))[key[0], :, key[2]]
+            kt = key[0] if isinstance(key[0], slice) else slice(None)
+            block = self.read(y0, max(y0, y1), kt)
+            return block[:, :, key[2]] if kt is key[0] else block[key[0], :, key[2]]
         ys = np.arange(self.shape[1])[ky]
         return self.read_rows(np.atleast_1d(ys))[key[0], :, key[2]].reshape(
             np.empty(self.shape, dtype=bool)[key].shape)
