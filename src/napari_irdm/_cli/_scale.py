@@ -47,10 +47,13 @@ def method_kwargs(method: str, params: dict) -> dict:
     return kw
 
 
-def check_scaled_output(out, inputs) -> Path:
+def check_scaled_output(out, inputs, scheduler=None) -> Path:
     """``.zarr`` (OME-Zarr folder) or ``.mrc/.rec/.map``; refused when it is an input or a foreign folder."""
     from napari_irdm._cli._common import check_output_file
     from napari_irdm.io.omezarr import is_omezarr
+    from napari_irdm.scale import parse_scheduler
+
+    parse_scheduler(scheduler)  # a bad --scheduler is the first thing reported
 
     p = Path(out)
     if p.suffix.lower() == ZARR_SUFFIX:

@@ -132,7 +132,7 @@ def _check_args(args: argparse.Namespace) -> Path:
     from napari_irdm._cli._scale import check_scaled_output, wants_scale
 
     if wants_scale(args):  # OME-Zarr output or --scheduler: the Dask slab engine
-        out = check_scaled_output(args.output, _inputs(args))
+        out = check_scaled_output(args.output, _inputs(args), args.scheduler)
     else:
         out = check_output_file(args.output, inputs=_inputs(args), suffixes=_MRC_SUFFIXES + _TIFF_SUFFIXES)
     if args.iterations is not None and not 1 <= args.iterations <= MAX_ITERATIONS:

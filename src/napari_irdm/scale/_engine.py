@@ -71,7 +71,7 @@ def _check_kwargs(method: str, kwargs: dict) -> dict:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     bad = sorted(set(kwargs) - set(METHOD_KWARGS[method]))
     if bad:
-        raise ValueError(f"{', '.join(bad)} do(es) not apply to method {method!r}: it takes "
+        raise ValueError(f"{', '.join(bad)}: not a parameter of method {method!r}, which takes "
                          f"{', '.join(METHOD_KWARGS[method])}")
     return dict(kwargs)
 
@@ -334,8 +334,9 @@ def _run_distributed(client, job: SlabJob, data, ranges, out: _Output, spec: Sch
             if isinstance(data, da.Array):
                 blocks = [client.compute(data[:, y0:y1, :]) for y0, y1 in ranges]
             else:
-                blocks = [client.scatter(np.ascontiguousarray(data[:, y0:y1, :], dtype=np.float32))
-                          for y0, y1 in ranges]
+                # in the task itself, not scattered: scattered data dies with its worker, a task's
+                # own arguments stay with the scheduler, so a lost worker's slab can be rerun
+                blocks = [np.ascontiguousarray(data[:, y0:y1, :], dtype=np.float32) for y0, y1 in ranges]
         glob = None
         if job.method == "tv":
             parts = [client.submit(series_abs_max, job, y0, y1, b, key=f"{prefix}-absmax-{y0}")
@@ -346,7 +347,7 @@ def _run_distributed(client, job: SlabJob, data, ranges, out: _Output, spec: Sch
             ny = int(data.shape[1])
             probe = None
             if job.source is None:
-                probe = client.scatter(np.asarray(data[:, probe_rows(ny), :], dtype=np.float32))
+                probe = np.asarray(data[:, probe_rows(ny), :], dtype=np.float32)
             glob = client.submit(irdm_contrast, job, ny, probe, key=f"{prefix}-contrast")
         if glob is not None:
             futures.append(glob)
