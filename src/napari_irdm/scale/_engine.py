@@ -238,12 +238,13 @@ def reconstruct_iter(
     provenance = [*prov0, *[str(p) for p in provenance]]
     ranges = [(y0, min(ny, y0 + size)) for y0 in range(0, ny, size)]
     token = uuid.uuid4().hex[:12]
-    out = _Output(output, (nz, ny, nx), pixel_size_A=px, angles=angles, provenance=provenance, chunk_y=size,
-                  attrs={"method": method, "parameters": {k: (v if isinstance(v, (int, float, str, bool)) or v is None
-                                                              else str(v)) for k, v in kw.items()}})
-    yield Progress(0, len(ranges), f"{method.upper()}: {len(ranges)} slabs of {size} slices")
-    try:
-        with open_scheduler(spec, gpus=gpus) as client:
+    attrs = {"method": method, "parameters": {k: (v if isinstance(v, (int, float, str, bool)) or v is None
+                                                  else str(v)) for k, v in kw.items()}}
+    with open_scheduler(spec, gpus=gpus) as client:  # an unreachable cluster fails before any output exists
+        out = _Output(output, (nz, ny, nx), pixel_size_A=px, angles=angles, provenance=provenance, chunk_y=size,
+                      attrs=attrs)
+        try:
+            yield Progress(0, len(ranges), f"{method.upper()}: {len(ranges)} slabs of {size} slices")
             threads = None
             if spec.kind == "local":
                 threads = max(1, (os.cpu_count() or 1) // spec.n)
@@ -251,11 +252,10 @@ def reconstruct_iter(
                           source=data if isinstance(data, LazySeries) else None, target=out.target, token=token,
                           distributed=client is not None, torch_threads=threads)
             run = _run_distributed if client is not None else _run_threads
-            result = yield from run(client, job, data, ranges, out, spec)
-        return result
-    except BaseException as err:
-        out.abort(err)
-        raise
+            return (yield from run(client, job, data, ranges, out, spec))
+        except BaseException as err:
+            out.abort(err)
+            raise
 
 
 def _glob_name(method: str) -> str:
