@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,10 @@ def create_omezarr(
     """
     import zarr
     from ome_zarr.format import FormatV04
-    from ome_zarr.writer import write_multiscales_metadata
+
+    with warnings.catch_warnings():  # ome-zarr 0.18 warns about its own default Scaler on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ome_zarr.writer import write_multiscales_metadata
 
     path = _check_target(Path(path))
     shape = tuple(int(s) for s in shape)
@@ -351,8 +355,10 @@ def open_omezarr(path: str | os.PathLike) -> OmeZarrVolume:
     ValueError
         Not an OME-Zarr image, not 3-D, or axes that are not ``z, y, x``.
     """
-    from ome_zarr.io import parse_url
-    from ome_zarr.reader import Multiscales, Reader
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ome_zarr.io import parse_url
+        from ome_zarr.reader import Multiscales, Reader
 
     p = Path(path)
     if not is_omezarr(p):
