@@ -369,7 +369,10 @@ def _run_distributed(client, job: SlabJob, data, ranges, out: _Output, spec: Sch
                 time.sleep(HEARTBEAT_S)
         results = [f.result() for f in slabs]
         peak = max((r.get("peak_rss", 0) for r in results), default=0)
-        LAST_RUN_STATS.update(peak_rss=peak, pids=sorted({r["pid"] for r in results}),
+        by_pid: dict = {}
+        for r in results:
+            by_pid[r["pid"]] = max(by_pid.get(r["pid"], 0), r.get("peak_rss", 0))
+        LAST_RUN_STATS.update(peak_rss=peak, pids=sorted(by_pid), peak_by_pid=by_pid,
                               seconds=[r["seconds"] for r in results])
         return out.commit()
     except BaseException:
