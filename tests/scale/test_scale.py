@@ -206,3 +206,30 @@ def test_bad_inputs_one_line_errors(series, tmp_path):
     with pytest.raises(ValueError, match="not an OME-Zarr"):
         reconstruct(series, ANGLES, output=tmp_path / "x.zarr")
     assert (tmp_path / "x.zarr" / "keep.txt").read_text() == "mine"
+
+
+def test_lazy_sources_mrc_tiff_zarr_and_dask_input(series, tmp_path):
+    """The series as a Dask array / lazily from MRC, TIFF (tilt axis x) and Zarr: same volume."""
+    import tifffile
+    import zarr
+
+    from napari_irdm.scale import as_dask
+
+    ref = tomo.wbp(series, ANGLES)
+    write_tilt_series(tmp_path / "s.mrc", TiltSeries(series, ANGLES, pixel_size_A=2.0))
+    lazy = open_series(tmp_path / "s.mrc")
+    assert lazy.shape == series.shape and lazy.pixel_size_A == 2.0
+    np.testing.assert_array_equal(lazy[:, 3:9, :], series[:, 3:9, :])
+    darr = as_dask(lazy, slab=8)
+    assert darr.chunks[1] == (8, 8, 8)
+    np.testing.assert_array_equal(darr[:, 5:7].compute(), series[:, 5:7])
+    assert _rel(ref, reconstruct(darr, ANGLES, slab=8)) <= 1e-6
+    tifffile.imwrite(tmp_path / "s.tif", np.ascontiguousarray(series.transpose(0, 2, 1)))  # tilt axis along x
+    t = open_series(tmp_path / "s.tif", tilt_angles_deg=ANGLES, tilt_axis="x")
+    assert t.shape == series.shape
+    assert _rel(ref, reconstruct(t, slab=8)) <= 1e-6
+    z = zarr.open_array(str(tmp_path / "s.zarr"), mode="w", shape=series.shape, chunks=(25, 8, 32), dtype="f4")
+    z[:] = series
+    z.attrs["tilt_angles_deg"] = ANGLES.tolist()
+    zs = open_series(tmp_path / "s.zarr")
+    assert _rel(ref, reconstruct(zs, slab=8)) <= 1e-6

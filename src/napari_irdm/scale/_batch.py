@@ -35,7 +35,7 @@ def _first_line(err: BaseException) -> str:
 
 def reconstruct_one(path: str, out: str, method: str, method_kwargs: dict, series_options: dict, *,
                     thickness: int | None = None, device: str | None = None, slab: int | None = None,
-                    provenance: Sequence[str] = ()) -> dict:
+                    provenance: Sequence[str] = (), torch_threads: int | None = None) -> dict:
     """Task: reconstruct one series into ``out`` (atomic); never raises for a bad file.
 
     Returns a row of :data:`CSV_COLUMNS` (``status`` ``"done"`` or ``"failed"``).
@@ -44,6 +44,10 @@ def reconstruct_one(path: str, out: str, method: str, method_kwargs: dict, serie
     from napari_irdm.scale._source import open_series
 
     t0 = time.perf_counter()
+    if torch_threads:  # a worker process of local:N gets its share of the CPUs
+        import torch
+
+        torch.set_num_threads(int(torch_threads))
     row = {"input": str(path), "output": str(out), "method": method, "status": "failed", "seconds": "",
            "shape": "", "pixel_size_A": "", "message": ""}
     try:
@@ -96,6 +100,8 @@ def batch_iter(jobs: list[tuple[str, str]], method: str, method_kwargs: dict, se
         yield rows[i]
     kw = dict(thickness=thickness, device=device, slab=slab, provenance=tuple(provenance))
     with open_scheduler(spec) as client:
+        if spec.kind == "local":
+            kw["torch_threads"] = max(1, (os.cpu_count() or 1) // spec.n)
         if client is None:
             for i in todo:
                 src, out = jobs[i]

@@ -208,7 +208,6 @@ def reconstruct_iter(
     generator (Cancel) cancels the futures, waits for running tasks to stop writing and
     deletes the temporary output.
     """
-    from napari_irdm import tomo
     from napari_irdm.tomo._common import check_series
 
     data, angles, px, prov0 = _unpack(series, tilt_angles_deg, pixel_size_A)
@@ -225,8 +224,9 @@ def reconstruct_iter(
     if method == "tv":
         kw = _resolve_tv(data, angles, kw, thickness, device)
     if method in ("wbp", "irdm"):
-        tomo.wbp(np.zeros((2, 1, nx), np.float32), [0.0, 1.0], filter_name=kw.get("filter_name", "ramp"),
-                 device="cpu")  # a bad filter name fails here, not in a worker
+        from napari_irdm.tomo.filters import ramp_response
+
+        ramp_response(4, kw.get("filter_name", "ramp"))  # a bad filter name fails here, not in a worker
     gpus = 0
     dev_name = None if device is None else str(device)
     if spec.kind == "local":
