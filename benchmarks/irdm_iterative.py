@@ -20,10 +20,11 @@ def main(argv=None) -> int:
     import torch
 
     from napari_irdm.dl import inpaint
+    from napari_irdm.geometry import angles_on_grid as tilt_angles
     from napari_irdm.tomo import ParallelProjector, sirt
     from napari_irdm.train._metrics import batch_metrics
     from napari_irdm.train.library import get_spec
-    from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
+    from napari_irdm.train.pairs import PairOptions, geometry, make_batch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4)

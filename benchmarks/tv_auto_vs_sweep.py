@@ -22,11 +22,12 @@ import torch
 
 
 def main(argv=None) -> int:
+    from napari_irdm.geometry import angles_on_grid as tilt_angles
     from napari_irdm.tomo import sirt, tv
     from napari_irdm.tomo.tv_cp import TV_WEIGHT_GRID, choose_tv_weight
     from napari_irdm.train._metrics import batch_metrics
     from napari_irdm.train.library import get_spec
-    from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
+    from napari_irdm.train.pairs import PairOptions, geometry, make_batch
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8)

@@ -14,8 +14,9 @@ RAW = REPO.parent / "shared" / "data" / "etspy-needle-haadf" / "HAADF.mrc"
 
 
 def main(out: str, method: str = "pm", levels: str = "4,2") -> int:
-    import napari
     from qtpy.QtWidgets import QApplication
+
+    import napari
 
     viewer = napari.Viewer(title="napari-irdm", show=True)
     viewer.window._qt_window.resize(1700, 1000)

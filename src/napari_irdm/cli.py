@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_broken_pipe() -> int:
-    """stdout was closed by the reader (``| head``): no traceback, no second error at exit."""
+    """Stdout was closed by the reader (``| head``): no traceback, no second error at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -61,8 +61,11 @@ def _quiet_broken_pipe() -> int:
 
 
 def _reopen_closed_streams() -> None:
-    """A closed stdout / stderr (``napari-irdm info X >&-``) is ``None`` in Python: write to
-    the null device instead, so the run still succeeds (its files are written)."""
+    """Point a closed stdout / stderr at the null device.
+
+    A closed stream (``napari-irdm info X >&-``) is ``None`` in Python; writing to the null
+    device instead lets the run still succeed (its files are written).
+    """
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             try:
@@ -72,6 +75,19 @@ def _reopen_closed_streams() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``napari-irdm`` command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad input (one stderr line), 1 for an internal error, 128+N
+        for signal N.
+    """
     import warnings
 
     _reopen_closed_streams()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from napari_irdm.errors import ParameterError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -44,7 +46,7 @@ def resolve_device(device: Any = None) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"unknown device {device!r}{origin}: use 'auto', 'cpu' or 'cuda'") from None
+        raise ParameterError(f"unknown device {device!r}{origin}: give `device` 'auto', 'cpu' or 'cuda'", "device") from None
     return _check_device(dev, device, origin)
 
 
@@ -55,18 +57,20 @@ def _check_device(dev, device, origin: str):
     import torch
 
     if dev.type not in _SUPPORTED_TYPES:
-        raise ValueError(f"device {str(device)!r}{origin} is not supported (napari-irdm computes on "
-                         "'cpu', 'cuda' or 'mps'): use --device auto, cpu or cuda")
+        raise ParameterError(f"device {str(device)!r}{origin} is not supported (napari-irdm computes on "
+                             "'cpu', 'cuda' or 'mps'): give `device` 'auto', 'cpu' or 'cuda'", "device")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}{origin} asked for but CUDA is not available here: use --device cpu")
+            raise ParameterError(f"device {str(device)!r}{origin} asked for but CUDA is not available here: "
+                                 "give `device` 'cpu'", "device")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {str(device)!r}{origin} does not exist: {torch.cuda.device_count()} CUDA "
                              "device(s) here")
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise ValueError(f"device {str(device)!r}{origin} asked for but MPS is not available here: use --device cpu")
+            raise ParameterError(f"device {str(device)!r}{origin} asked for but MPS is not available here: "
+                                 "give `device` 'cpu'", "device")
     return dev
 
 
@@ -114,8 +118,11 @@ def _address_space_left() -> int | None:
 
 
 def host_memory_bytes() -> int:
-    """RAM this process can still use: ``MemAvailable``, capped by ``ulimit -v`` and
-    ``NAPARI_IRDM_MEMORY_LIMIT_MB``. Used for the up-front estimates (no torch import)."""
+    """RAM this process can still use, in bytes.
+
+    ``MemAvailable``, capped by ``ulimit -v`` and ``NAPARI_IRDM_MEMORY_LIMIT_MB``. Used for
+    the up-front estimates (no torch import).
+    """
     free = None
     try:
         with open("/proc/meminfo") as fh:

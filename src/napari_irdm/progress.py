@@ -26,6 +26,7 @@ class Progress:
 
     @property
     def fraction(self) -> float:
+        """Share of the work done, in [0, 1] (0 while the total is unknown)."""
         return 0.0 if self.total <= 0 else min(1.0, self.step / self.total)
 
 

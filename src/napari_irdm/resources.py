@@ -9,7 +9,7 @@ swapping for an hour or dying half-way. Pure Python: no torch import.
 
 from __future__ import annotations
 
-from napari_irdm.io._atomic import format_bytes
+from napari_irdm.io import format_bytes
 
 __all__ = ["ResourceError", "check_count", "require_memory"]
 

@@ -72,8 +72,9 @@ def test_holdout_split_keeps_the_range_and_holds_out_edges():
 
 def test_auto_weight_lands_near_the_best_in_hindsight_on_a_noisy_phantom():
     """Generated phantoms (held-back seeds), 60° wedge, noisy: auto vs a sweep scored on the truth."""
+    from napari_irdm.geometry import angles_on_grid as tilt_angles
     from napari_irdm.train.library import get_spec
-    from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
+    from napari_irdm.train.pairs import PairOptions, geometry, make_batch
 
     spec = get_spec("D2")
     opts = PairOptions(size=64, tilt_steps_deg=(2.0,), noise=0.03, oversample=2)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_irdm.geometry import angles_on_grid as tilt_angles
 from napari_irdm.train.library import HOLDOUT_OFFSET, SPECS, get_spec
-from napari_irdm.train.pairs import PairOptions, geometry, make_batch, make_pair, tilt_angles
+from napari_irdm.train.pairs import PairOptions, geometry, make_batch, make_pair
 from napari_irdm.train.sources import SOURCES
 
 

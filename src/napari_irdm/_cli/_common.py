@@ -134,7 +134,7 @@ def check_output_file(out, *, inputs: Iterable = (), option: str = "-o/--output"
     missing or read-only parent folder; a name longer than the file system allows; a
     suffix not in ``suffixes`` (when given).
     """
-    from napari_irdm.io._atomic import check_not_input
+    from napari_irdm.io import check_not_input
 
     if not str(out).strip():
         raise ValueError(f"{option} is empty: give a file name")
@@ -172,7 +172,7 @@ def input_files(tilt, *, angles=None, model=None, more: Iterable = ()) -> list:
 def check_output_dir(out, *, inputs: Iterable = (), option: str = "--out", contents: Iterable[str] = ()) -> Path:
     """Validate an output folder (created later by the job): not an existing file, parent
     writable, and none of the files it will hold (``contents``) is an input."""
-    from napari_irdm.io._atomic import check_not_input
+    from napari_irdm.io import check_not_input
 
     if not str(out).strip():
         raise ValueError(f"{option} is empty: give a folder name")
@@ -201,8 +201,26 @@ def check_output_dir(out, *, inputs: Iterable = (), option: str = "--out", conte
 # --------------------------------------------------------------------------- errors
 
 
+#: how the command line spells the core's parameter names (napari_irdm.errors.ParameterError)
+CLI_NAMES = {
+    "angles_file": "--angles FILE",
+    "tilt_angles_deg": "--angles FILE",
+    "tilt_range": "--tilt-range A B",
+    "tilt_step": "--tilt-step S",
+    "pixel_size_A": "--pixel-size",
+    "device": "--device",
+    "thickness": "--thickness",
+    "batch_size": "--batch-size",
+    "box": "--box",
+    "size_nm": "--size-nm",
+    "model": "--model",
+}
+
+
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    from napari_irdm.errors import in_terms_of
+
+    text = in_terms_of(err, CLI_NAMES).strip()
     if isinstance(err, KeyError) and text.startswith("'"):
         text = text.strip("'")
     return text.splitlines()[0].strip() if text else type(err).__name__
@@ -389,7 +407,7 @@ class _LineProgress:
         self.step = 0
         self.total = 0
         self.message = ""
-        self._emitted_step = None
+        self._emitted_step: int | None = None
 
     def update(self, step, total, message) -> None:
         if total:

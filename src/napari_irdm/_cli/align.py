@@ -181,7 +181,7 @@ def load_and_align(args, path, *, quiet=None):
 def write_report(path: str, result, preview: dict | None = None) -> None:
     """Shifts vs tilt, residual vs iteration (and before/after slices): a PNG, written atomically."""
     from napari_irdm.align._report import report_png
-    from napari_irdm.io._atomic import atomic_write_bytes
+    from napari_irdm.io import atomic_write_bytes
 
     atomic_write_bytes(path, report_png(result, preview))
 

@@ -206,7 +206,7 @@ def _inpaint_iter():
 
 def _check_resources(args, out_path: Path, shape_file: tuple[int, int, int], itemsize: int) -> None:
     """Refuse, before reading, what cannot fit in memory or on the disk (with the numbers)."""
-    from napari_irdm.io._atomic import ensure_free_space, format_bytes
+    from napari_irdm.io import ensure_free_space, format_bytes
     from napari_irdm.resources import require_memory
 
     n, ny, nx = shape_file

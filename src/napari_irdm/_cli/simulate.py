@@ -73,19 +73,18 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.vacancies < 1:
         raise ValueError(f"--vacancies is a fraction of atoms in [0, 1), got {args.vacancies:g}")
     if args.angles:
+        from napari_irdm.geometry import check_angles
         from napari_irdm.io import read_angles
-        from napari_irdm.io.angles import check_angles_for
 
-        angles = check_angles_for(read_angles(args.angles), None, source=f"--angles {args.angles}")
+        angles = check_angles(read_angles(args.angles), what="the simulation", source=f"--angles {args.angles}")
     else:
-        from napari_irdm.io import angles_from_range
+        from napari_irdm.geometry import angles_from_range, check_angles
 
         if not args.tilt_step > 0:
             raise ValueError(f"--tilt-step must be a positive number of degrees, got {args.tilt_step:g}")
-        from napari_irdm.io.angles import check_angles_for
-
         angles = angles_from_range(args.tilt_range[0], args.tilt_range[1], args.tilt_step)
-        angles = check_angles_for(angles, None, source=f"--tilt-range {args.tilt_range[0]:g} {args.tilt_range[1]:g}")
+        angles = check_angles(angles, what="the simulation",
+                              source=f"--tilt-range {args.tilt_range[0]:g} {args.tilt_range[1]:g}")
     crystal = make_nanocrystal(args.sample, shape=args.shape, size_nm=args.size_nm, a_A=args.a_A,
                                orientation=args.orientation, seed=args.seed, vacancy_fraction=args.vacancies,
                                twin=args.twin)

@@ -81,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if pixel is None:
         raise ValueError(f"{args.volume} has no pixel size in its header: pass --pixel-size A (Å)")
     if args.angles:
-        from napari_irdm.io.angles import check_angles_for
+        from napari_irdm.geometry import check_angles
 
-        angles = check_angles_for(read_angles(args.angles), None, source=f"--angles {args.angles}")
+        angles = check_angles(read_angles(args.angles), what=str(args.volume), source=f"--angles {args.angles}")
     elif args.tilt_range is not None:
         angles = np.asarray(args.tilt_range, dtype=np.float64)
     elif vol.tilt_angles_deg is not None:

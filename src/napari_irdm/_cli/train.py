@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if args.export is not None and Path(args.export).suffix:
-        from napari_irdm.io._atomic import check_not_input
+        from napari_irdm.io import check_not_input
 
         run_names = ("checkpoint.pt", "config.json", "log.csv", "val.csv")
         exp = Path(args.export)

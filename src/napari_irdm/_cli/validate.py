@@ -54,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm._cli._common import check_numbers, check_output_file, drive, input_files, series_from_args
     from napari_irdm.analysis.validate import validate_iter
     from napari_irdm.device import resolve_device
-    from napari_irdm.io import read_volume
-    from napari_irdm.io._atomic import atomic_write_bytes
+    from napari_irdm.io import atomic_write_bytes, read_volume
 
     check_numbers(args, finite=("cone",))
     if not 0.0 < args.cone <= 90.0:
@@ -76,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or _from_provenance(vol.provenance, "model") or "general"
     dc = args.data_consistency or {"True": "fourier", "iterative": "iterative"}.get(
         _from_provenance(vol.provenance, "data_consistency") or "", None)
-    dc = {"fourier": True, "iterative": "iterative", None: False}[dc]
+    dc_modes: dict[str | None, bool | str] = {"fourier": True, "iterative": "iterative", None: False}
+    dc = dc_modes[dc]
     if vol.data.shape[1:] != ts.data.shape[1:]:
         raise ValueError(f"volume {args.volume} is {vol.data.shape} but the series is {ts.data.shape}: "
                          "give the series the volume was reconstructed from")

@@ -111,8 +111,9 @@ def build_demo(viewer, *, model: str | None = DEMO_MODEL, random_model: Any = Fa
 
             from napari_irdm.dl.unetpp import build_generator
 
-            torch.manual_seed(0)
-            net = build_generator("cpu")
+            with torch.random.fork_rng():  # a fixed random model without touching the caller's RNG
+                torch.manual_seed(0)
+                net = build_generator("cpu")
         inp.add_model("random (untrained)", net)
         note = "IRDM panel: UNTRAINED random model (--random-model), pipeline check only"
     elif model and model in shipped_models():
@@ -231,7 +232,7 @@ def run_demo(*, screenshot: str | os.PathLike | None = None, viewer=None, window
         if own:
             napari.run()
         return 0
-    from napari_irdm.io._atomic import atomic_path
+    from napari_irdm.io import atomic_path
 
     _close_notifications(viewer)
     for _ in range(5):

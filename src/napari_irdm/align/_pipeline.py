@@ -59,7 +59,7 @@ def _check(data, angles, method, levels, iterations):
         raise ValueError(f"aligning needs at least 3 images, got {shape[0]}")
     if min(shape[1:]) < 16:
         raise ValueError(f"images of {shape[1]}x{shape[2]} pixels are too small to align: need at least 16x16")
-    from napari_irdm.tomo.geometry import check_angles
+    from napari_irdm.geometry import check_angles
 
     a = check_angles(angles, shape[0], what="tilt series to align")
     lv = tuple(int(b) for b in levels)

@@ -93,9 +93,9 @@ def _loo_reproject(images: torch.Tensor, angles: np.ndarray, nz: int) -> torch.T
     agreeing with itself, so its minimum sits at the consistent geometry even for limited
     tilt ranges (the plain WBP re-projection residual is not minimal there).
     """
+    from napari_irdm.geometry import angular_weights
     from napari_irdm.tomo import ParallelProjector
     from napari_irdm.tomo.filters import filter_matrix
-    from napari_irdm.tomo.geometry import angular_weights
     from napari_irdm.tomo.wbp import filtered_cols
 
     n, r, nx = images.shape

@@ -189,7 +189,7 @@ def apply_transforms(stack, transforms: Transforms, *, fill: str = "median", dev
 
 def write_xf(path: str | os.PathLike, transforms: Transforms) -> Path:
     """Write an IMOD ``.xf`` (one line ``A11 A12 A21 A22 DX DY`` per image, IMOD's fixed columns); atomic."""
-    from napari_irdm.io._atomic import atomic_path
+    from napari_irdm.io import atomic_path
 
     path = Path(path)
     m = transforms.matrices

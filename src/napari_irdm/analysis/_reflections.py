@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_irdm.geometry import measured_directions
 from napari_irdm.simulate.crystal import Lattice, get_lattice, orientation_matrix
 
 __all__ = ["Reflection", "expected_reflections", "family_label", "wedge_region", "wedge_regions"]
@@ -128,21 +129,7 @@ def wedge_regions(g, tilt_angles_deg, *, margin_inv_A: float = 0.0) -> np.ndarra
         raise ValueError(f"g must have 3 components (kz, ky, kx), got shape {g.shape}")
     if tilt_angles_deg is None:
         return np.full(g.shape[:-1], "measured", dtype=object)
-    a = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError("tilt angles are empty or not finite: pass --tilt-range A B or --angles FILE")
-    lo, hi = float(a.min()), float(a.max())
-    gz, gx = g[..., 0], g[..., 2]
-    r = np.hypot(gz, gx)
-    phi = np.degrees(np.arctan2(gz, gx))
-    inside = np.zeros(phi.shape, dtype=bool)
-    dist_deg = np.full(phi.shape, np.inf)
-    for shift in (-360.0, -180.0, 0.0, 180.0, 360.0):
-        p = phi + shift
-        inside |= (p >= lo - 1e-9) & (p <= hi + 1e-9)
-        dist_deg = np.minimum(dist_deg, np.minimum(np.abs(p - lo), np.abs(p - hi)))
-    near = r * np.sin(np.radians(np.minimum(dist_deg, 90.0))) <= margin_inv_A
-    measured = inside | near | (r <= 1e-12)
+    measured = measured_directions(g[..., 0], g[..., 2], tilt_angles_deg, margin=margin_inv_A)
     return np.where(measured, "measured", "wedge").astype(object)
 
 

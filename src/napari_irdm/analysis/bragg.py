@@ -93,7 +93,7 @@ class BraggReport:
 
     def save_json(self, path) -> None:
         """Write :meth:`to_json` to ``path`` atomically."""
-        from napari_irdm.io._atomic import atomic_write_text
+        from napari_irdm.io import atomic_write_text
 
         atomic_write_text(path, self.to_json())  # temp file + rename; mode per umask (not 0600)
 

@@ -162,7 +162,7 @@ class ValidationReport:
         plt.close(fig)
         data = buf.getvalue()
         if path is not None:
-            from napari_irdm.io._atomic import atomic_write_bytes
+            from napari_irdm.io import atomic_write_bytes
 
             atomic_write_bytes(path, data)
         return data
@@ -289,7 +289,7 @@ def wedge_energy_fraction(volume, tilt_angles_deg) -> tuple[float, float]:
     The wedge is the set of directions ``atan2(kz, kx)`` outside ``[θmin, θmax]`` (the same in
     every ``ky`` plane, hard edge); the volume's mean is removed and DC excluded.
     """
-    from napari_irdm.dl.consistency import wedge_mask
+    from napari_irdm.geometry import wedge_mask
 
     v = torch.as_tensor(np.asarray(volume, np.float32))
     nz, ny, nx = v.shape
@@ -405,3 +405,34 @@ def validate_iter(volume, tilt_series, tilt_angles_deg, *, method: str = "wbp", 
 def validate(volume, tilt_series, tilt_angles_deg, **kwargs) -> ValidationReport:
     """Eager :func:`validate_iter`; same arguments."""
     return run_to_completion(validate_iter(volume, tilt_series, tilt_angles_deg, **kwargs))
+
+
+def settings_from_provenance(provenance) -> dict[str, Any]:
+    """How a volume was made, read back from its provenance lines (for an honest re-run of each half).
+
+    Parameters
+    ----------
+    provenance : sequence of str
+        The volume's history (``"... method=irdm model=general data_consistency=True ..."``).
+
+    Returns
+    -------
+    dict
+        ``method`` (``"wbp"``, ``"sirt"``, ``"tv"`` or ``"irdm"``; ``"wbp"`` when unknown), ``model``
+        (``None`` when not recorded) and ``data_consistency`` (``False``, ``True`` = Fourier, or
+        ``"iterative"``) — the keywords :func:`validate_iter` takes.
+    """
+    import re
+
+    def last(key):
+        found = None
+        for line in provenance or ():
+            m = re.search(rf"\b{key}=(\S+)", str(line))
+            if m:
+                found = m.group(1)
+        return found
+
+    method = last("method")
+    dc = {"True": True, "fourier": True, "iterative": "iterative"}.get(last("data_consistency") or "", False)
+    return {"method": method if method in ("wbp", "sirt", "tv", "irdm") else "wbp", "model": last("model"),
+            "data_consistency": dc}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from napari_irdm.tomo.geometry import check_angles
+from napari_irdm.geometry import wedge_mask
 
 __all__ = ["apply_data_consistency", "consistency_mask", "wedge_mask"]
 
@@ -23,58 +23,6 @@ __all__ = ["apply_data_consistency", "consistency_mask", "wedge_mask"]
 #: needle that made the re-projection residual worse (0.178 at 0.02 vs 0.067 at 0), so measured
 #: data win by default (docs/models/general.md).
 DC_MIN_FREQ = 0.0
-
-
-def wedge_mask(shape: tuple[int, int], tilt_angles_deg, *, soft_deg: float = 3.0) -> np.ndarray:
-    """Weight of the *measured* Fourier region of a ``(nz, nx)`` slice (1 = measured).
-
-    Parameters
-    ----------
-    shape : (int, int)
-        Slice shape ``(nz, nx)``; the mask is laid out like ``numpy.fft.fft2`` of the slice
-        (unshifted; frequencies ``fftfreq(nz)`` along axis 0, ``fftfreq(nx)`` along axis 1).
-    tilt_angles_deg : array_like
-        Tilt angles in degrees; only their minimum and maximum matter (the range is taken as
-        fully sampled). Asymmetric ranges work.
-    soft_deg : float
-        Width in degrees of a raised-cosine edge that falls from 1 to 0 *inside the wedge*,
-        so the measured cone itself always has weight exactly 1. 0 gives a hard mask.
-
-    Returns
-    -------
-    ndarray, shape (nz, nx), float32
-        1 on directions ``atan(kz/kx) ∈ [θmin, θmax]`` (and at the origin), 0 deep in the
-        missing wedge. Symmetric under ``k → −k``, so blending keeps real slices real.
-    """
-    nz, nx = (int(s) for s in shape)
-    if nz < 1 or nx < 1:
-        raise ValueError(f"wedge_mask needs a positive (nz, nx) shape, got {shape}")
-    if soft_deg < 0:
-        raise ValueError(f"soft_deg must be >= 0, got {soft_deg}")
-    a = check_angles(tilt_angles_deg, what="wedge mask")
-    lo, hi = float(a.min()), float(a.max())
-    kz = np.fft.fftfreq(nz)[:, None]
-    kx = np.fft.fftfreq(nx)[None, :]
-    # direction of the line through the origin, folded into (-90, 90]
-    phi = np.degrees(np.arctan2(kz, kx))
-    phi = np.where(phi > 90.0, phi - 180.0, phi)
-    phi = np.where(phi <= -90.0, phi + 180.0, phi)
-    # angular distance of the line to the measured interval [lo, hi] (lines wrap every 180°)
-    dist = np.full(phi.shape, np.inf)
-    for shift in (-180.0, 0.0, 180.0):
-        p = phi + shift
-        d = np.where(p < lo, lo - p, np.where(p > hi, p - hi, 0.0))
-        dist = np.minimum(dist, d)
-    if soft_deg > 0:
-        w = np.where(dist <= 0, 1.0, np.where(dist < soft_deg, 0.5 * (1 + np.cos(np.pi * dist / soft_deg)), 0.0))
-    else:
-        w = (dist <= 1e-9).astype(np.float64)
-    w[0, 0] = 1.0
-    # the Nyquist row/column is its own mirror with the opposite direction sign: make the
-    # mask exactly symmetric under the DFT's k -> -k so blended slices stay real
-    mirror = np.roll(np.flip(w, axis=(0, 1)), 1, axis=(0, 1))
-    w = np.maximum(w, mirror)
-    return w.astype(np.float32)
 
 
 def consistency_mask(

@@ -14,9 +14,9 @@ from torch import nn
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.dl._norm import NormMethod, apply_norm, denormalise, slice_range
 from napari_irdm.dl.consistency import DC_MIN_FREQ, apply_data_consistency, consistency_mask
+from napari_irdm.geometry import check_angles
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import is_float32 as _is_float32
-from napari_irdm.tomo.geometry import check_angles
 
 __all__ = ["inpaint", "inpaint_iter", "predict_slices", "prepare_model", "tta_flips"]
 

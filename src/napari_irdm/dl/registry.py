@@ -30,7 +30,7 @@ from torch import nn
 
 from napari_irdm.device import resolve_device
 from napari_irdm.dl.unetpp import UNetPlusPlus
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.io import atomic_write_bytes
 
 __all__ = [
     "WEIGHTS_DIR",
@@ -77,7 +77,7 @@ def pick_model(tilt_angles_deg, *, default: str = "general") -> str:
     ModelNotFoundError
         When no model is shipped at all.
     """
-    from napari_irdm.tomo.geometry import check_angles, missing_wedge_deg
+    from napari_irdm.geometry import check_angles, missing_wedge_deg
 
     wedge = missing_wedge_deg(check_angles(tilt_angles_deg, what="model choice"))
     names = list_models()

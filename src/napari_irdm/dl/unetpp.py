@@ -124,7 +124,8 @@ class UNetPlusPlus(nn.Module):
             # start close to the identity map but keep gradients flowing to every layer
             with torch.no_grad():
                 self.head.weight.mul_(0.01)
-                self.head.bias.zero_()
+                if self.head.bias is not None:
+                    self.head.bias.zero_()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -143,6 +144,7 @@ class UNetPlusPlus(nn.Module):
         return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restore a batch of slices: ``(batch, in_channels, H, W)`` → ``(batch, out_channels, H, W)``."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"U-Net++ expects a (batch, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -150,12 +152,12 @@ class UNetPlusPlus(nn.Module):
         nodes: dict[tuple[int, int], torch.Tensor] = {}
         nodes[0, 0] = self.x_0_0(xp)
         for i in range(1, self.depth + 1):
-            nodes[i, 0] = getattr(self, f"x_{i}_0")(self.pool(nodes[i - 1, 0]))
+            nodes[i, 0] = self.get_submodule(f"x_{i}_0")(self.pool(nodes[i - 1, 0]))
         for j in range(1, self.depth + 1):
             for i in range(0, self.depth + 1 - j):
                 inputs = [nodes[i, k] for k in range(j)]
                 inputs.append(self.up(nodes[i + 1, j - 1]))
-                nodes[i, j] = getattr(self, f"x_{i}_{j}")(torch.cat(inputs, dim=1))
+                nodes[i, j] = self.get_submodule(f"x_{i}_{j}")(torch.cat(inputs, dim=1))
             # level depth-j+1 is fully consumed now: drop it (saves memory at inference)
             for k in range(j):
                 nodes.pop((self.depth - j + 1, k), None)

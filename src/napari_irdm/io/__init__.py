@@ -8,20 +8,39 @@ and the fix. Every write is atomic (temp file in the same folder, then ``os.repl
 See docs/io.md.
 """
 
+from napari_irdm.geometry import angles_from_range
+from napari_irdm.io._atomic import (
+    DiskFullError,
+    WriteError,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_not_input,
+    ensure_free_space,
+    format_bytes,
+)
 from napari_irdm.io._errors import MissingFileError
 from napari_irdm.io._offset import detect_offset, normalise_offset
 from napari_irdm.io._raw import SUPPORTED_SUFFIXES
 from napari_irdm.io._read import inspect_file, is_supported, read_tilt_series, read_volume
 from napari_irdm.io._write import write_tilt_series, write_volume
-from napari_irdm.io.angles import angles_from_range, read_angles, write_angles
+from napari_irdm.io.angles import read_angles, write_angles
 from napari_irdm.io.mrc import create_volume_mrc
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "DiskFullError",
+    "WriteError",
     "MissingFileError",
     "angles_from_range",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_not_input",
     "create_volume_mrc",
     "detect_offset",
+    "ensure_free_space",
+    "format_bytes",
     "inspect_file",
     "is_supported",
     "normalise_offset",

@@ -58,13 +58,23 @@ class OutputIsInputError(ValueError):
     """An output path is (or links to) one of the inputs of the same run."""
 
 
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+def _umask() -> int:
+    """The process umask, read without changing it (Linux: /proc; else the mode of a probe file)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    folder = tempfile.gettempdir()
+    probe = os.path.join(folder, f".napari-irdm-umask-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o777)
+    try:
+        return 0o777 & ~os.stat(probe).st_mode & 0o777
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 #: headroom kept free on the target file system on top of what a write needs
 _HEADROOM = 16 * 2**20
 
@@ -119,7 +129,7 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     folder = _folder(path)
     prefix = _temp_prefix(path)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -160,7 +170,7 @@ def temp_path_for(path: str | os.PathLike, suffix: str | None = None) -> Path:
     os.close(fd)
     # mkstemp makes the file private (0600); give it the mode a normal open() would.
     with contextlib.suppress(OSError):
-        os.chmod(name, 0o666 & ~_UMASK)
+        os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 
@@ -218,7 +228,7 @@ def ensure_free_space(path: str | os.PathLike, nbytes: int, *, what: str = "the 
             errno.ENOSPC,
             f"not enough free space for {what} ({path}): needs {format_bytes(nbytes)}, "
             f"{format_bytes(free)} free in {folder}: free some space, write elsewhere, or make it smaller "
-            "(bin, crop, --thickness)",
+            "(bin or crop it, or reconstruct fewer slices)",
         )
 
 
@@ -240,7 +250,7 @@ def reserve_space(fd: int, nbytes: int, path: str | os.PathLike, *, what: str = 
             raise DiskFullError(
                 errno.ENOSPC,
                 f"not enough free space for {what} ({path}): needs {format_bytes(nbytes)}{free_txt}: "
-                "free some space, write elsewhere, or make it smaller (bin, crop, --thickness)",
+                "free some space, write elsewhere, or make it smaller (bin or crop it, or reconstruct fewer slices)",
             ) from None
         if err.errno in (errno.EOPNOTSUPP, errno.EINVAL, getattr(errno, "ENOTSUP", -1)):
             return

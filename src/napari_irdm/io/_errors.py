@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MissingFileError", "as_path", "missing_file"]
+from napari_irdm.errors import ParameterError
+
+__all__ = ["MissingAnglesError", "MissingFileError", "as_path", "missing_file"]
 
 
 class MissingFileError(FileNotFoundError, ValueError):
     """A file that does not exist: both a ``FileNotFoundError`` and a ``ValueError``."""
+
+
+class MissingAnglesError(ParameterError):
+    """A tilt series whose file and sidecars hold no tilt angles, and none were given."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "angles_file", "tilt_range", "tilt_step")
 
 
 def as_path(path, what: str = "file") -> Path:

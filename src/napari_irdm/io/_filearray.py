@@ -28,7 +28,7 @@ class FileArray:
     and ``np.asarray``.
     """
 
-    def __init__(self, path: str | os.PathLike, dtype, shape: tuple[int, int, int], offset: int):
+    def __init__(self, path: str | os.PathLike, dtype, shape: tuple[int, ...], offset: int):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape)
@@ -63,7 +63,7 @@ class FileArray:
             return np.empty(shape, dtype=self.dtype)
         nbytes = count * self._image_bytes
         out = np.empty(shape, dtype=self.dtype)
-        buf = memoryview(out.reshape(-1).view(np.uint8))
+        buf = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # ndarray is a buffer
         got = 0
         try:
             with open(self.path, "rb", buffering=0) as fh:

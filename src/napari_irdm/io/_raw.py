@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm.io._errors import as_path, missing_file
-from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
+from napari_irdm.errors import ParameterError
+from napari_irdm.geometry import angles_from_range, check_angles
+from napari_irdm.io._errors import MissingAnglesError, as_path, missing_file
+from napari_irdm.io.angles import find_sidecar_angles, read_angles
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
 from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
 
@@ -182,7 +184,8 @@ def resolve_angles(
     if tilt_angles_deg is not None and (tilt_range is not None or tilt_step is not None):
         raise ValueError(f"give tilt angles for {path} either as a list or as a range with a step, not both")
     if (tilt_range is None) != (tilt_step is None):
-        raise ValueError(f"a tilt range for {path} needs both the range and the step (e.g. --tilt-range -70 70 --tilt-step 2)")
+        raise ParameterError(f"a tilt range for {path} needs both `tilt_range` and `tilt_step` (e.g. -70 70 and 2)",
+                             "tilt_range", "tilt_step")
     if tilt_angles_deg is not None:
         angles, source = as_angles(tilt_angles_deg, f"tilt_angles_deg for {path}"), "explicit"
     elif tilt_range is not None:
@@ -206,12 +209,12 @@ def resolve_angles(
             if head is None:
                 if not required:
                     return None, "none"
-                raise ValueError(
-                    f"no tilt angles for {path}: give --angles FILE or --tilt-range A B --tilt-step S "
+                raise MissingAnglesError(
+                    f"no tilt angles for {path}: give `angles_file`, or `tilt_range` with `tilt_step` "
                     f"(or put {path.with_suffix('.rawtlt').name} next to it)"
                 )
             angles, _, source = head
-    return check_angles_for(angles, n, source=source, file=path), source
+    return check_angles(angles, n, what=str(path), source=source), source
 
 
 def resolve_pixel(raw: Raw, pixel_size_A) -> tuple[float | None, str | None]:
@@ -220,9 +223,9 @@ def resolve_pixel(raw: Raw, pixel_size_A) -> tuple[float | None, str | None]:
         if not np.isfinite(px) or px <= 0:
             raise ValueError(f"pixel size {pixel_size_A!r} Å for {raw.path} must be a positive number of Ångström")
         return px, "explicit"
-    px, source = raw.file_pixel_size
-    if px is not None:
-        return px, source
+    file_px, source = raw.file_pixel_size
+    if file_px is not None:
+        return file_px, source
     if raw.kind == "mrc":  # an extended header may carry a pixel size (FEI: metres)
         head = raw.header_angles(raw.data.shape[0])
         if head is not None and head[1] is not None:

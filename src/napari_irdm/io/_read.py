@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from napari_irdm.data import TiltSeries, Volume
+from napari_irdm.io._errors import MissingAnglesError
 from napari_irdm.io._offset import detect_offset
 from napari_irdm.io._raw import CHUNK_BYTES, Raw, check_axis, open_raw, resolve_angles, resolve_pixel, sample
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, is_mrc_header
@@ -117,8 +118,9 @@ def read_tilt_series(
 
 def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A) -> TiltSeries:
     """A tilt series from a RosettaSciIO format (see :mod:`napari_irdm.io._rsciio`)."""
+    from napari_irdm.geometry import angles_from_range, check_angles
     from napari_irdm.io._rsciio import read_rsciio
-    from napari_irdm.io.angles import angles_from_range, check_angles_for, find_sidecar_angles, read_angles
+    from napari_irdm.io.angles import find_sidecar_angles, read_angles
 
     path = Path(path)
     if not path.exists():
@@ -137,9 +139,9 @@ def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, ax
     elif angles is None:
         found = find_sidecar_angles(path) if path.is_file() else None
         if found is None:
-            raise ValueError(f"no tilt angles in {path}: give --angles FILE or --tilt-range A B --tilt-step S")
+            raise MissingAnglesError(f"no tilt angles in {path}: give `angles_file`, or `tilt_range` with `tilt_step`")
         angles, source = found
-    angles = check_angles_for(angles, n, source=source, file=path)
+    angles = check_angles(angles, n, what=str(path), source=source)
     if pixel_size_A is not None:
         px = float(pixel_size_A)
     d = np.asarray(data, np.float32)
@@ -330,13 +332,7 @@ def inspect_file(
         "provenance": list(raw.file_provenance),
         "warnings": [str(w.message) for w in caught],
     }
-    if angles is not None:
-        lo, hi = float(angles.min()), float(angles.max())
-        info["tilt_range_deg"] = (lo, hi)
-        info["missing_wedge_deg"] = max(0.0, 180.0 - (hi - lo))
-        uniq = np.unique(angles)
-        if uniq.size > 1:
-            info["tilt_step_deg"] = float(np.median(np.diff(uniq)))
+    info.update(_angle_summary(angles))
     return info
 
 
@@ -345,9 +341,7 @@ def _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis
         ts = _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
         angles, source = ts.tilt_angles_deg, ts.angle_source
         data = ts.data
-    except ValueError as err:
-        if "no tilt angles" not in str(err):
-            raise
+    except MissingAnglesError:
         from napari_irdm.io._rsciio import read_rsciio
 
         data, angles, source = read_rsciio(path)[0], None, "none"
@@ -363,13 +357,7 @@ def _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis
         "rotation_deg": 0.0, "data_min": float(np.min(data)), "data_max": float(np.max(data)),
         "data_mean": float(np.mean(data)), "data_stats": "exact", "offset": None, "labels": [], "warnings": [],
     }
-    if angles is not None:
-        lo, hi = float(np.min(angles)), float(np.max(angles))
-        info["tilt_range_deg"] = (lo, hi)
-        info["missing_wedge_deg"] = max(0.0, 180.0 - (hi - lo))
-        uniq = np.unique(angles)
-        if uniq.size > 1:
-            info["tilt_step_deg"] = float(np.median(np.diff(uniq)))
+    info.update(_angle_summary(angles))
     return info
 
 
@@ -417,3 +405,16 @@ def is_supported(path) -> bool:
         return suffix in RSCIIO_SUFFIXES
     except Exception:  # a reader probe must never raise
         return False
+
+
+def _angle_summary(angles) -> dict[str, Any]:
+    """``tilt_range_deg``, ``missing_wedge_deg`` and ``tilt_step_deg`` (median step) of the angles."""
+    from napari_irdm.geometry import missing_wedge_deg, tilt_range_deg
+
+    if angles is None:
+        return {}
+    out: dict[str, Any] = {"tilt_range_deg": tilt_range_deg(angles), "missing_wedge_deg": missing_wedge_deg(angles)}
+    uniq = np.unique(angles)
+    if uniq.size > 1:
+        out["tilt_step_deg"] = float(np.median(np.diff(uniq)))
+    return out

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
+
 __all__ = ["RSCIIO_SUFFIXES", "handles", "read_rsciio"]
 
 #: file suffix -> RosettaSciIO plugin module
@@ -125,7 +127,8 @@ def _read_folder(folder: Path):
             raise ValueError(f"{f} holds a {d.ndim}-D stack: a folder series needs one image per file")
         a, _ = _angles(sig)
         if a is None or a.size != 1:
-            raise ValueError(f"{f} records no stage tilt: give the angles with --angles FILE (in file-name order)")
+            raise ParameterError(f"{f} records no stage tilt: give the angles in `angles_file` (in file-name order)",
+                                 "angles_file")
         images.append(d)
         angles.append(float(a[0]))
         px = px or _pixel_A(sig)

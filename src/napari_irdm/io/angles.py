@@ -18,8 +18,6 @@ from napari_irdm.io._errors import as_path, missing_file
 
 __all__ = [
     "ANGLE_SUFFIXES",
-    "angles_from_range",
-    "check_angles_for",
     "find_sidecar_angles",
     "read_angles",
     "read_mdoc",
@@ -29,8 +27,6 @@ __all__ = [
 #: suffixes :func:`read_angles` understands (anything else is read as one number per line)
 ANGLE_SUFFIXES = (".rawtlt", ".tlt", ".mdoc", ".txt", ".csv")
 
-#: no tilt series has more images than this; a range giving more is a mistyped step
-MAX_ANGLES = 100_000
 #: an angle file larger than this is not an angle file
 _MAX_ANGLE_FILE_BYTES = 16 * 2**20
 
@@ -51,7 +47,7 @@ def read_angles(path: str | os.PathLike) -> np.ndarray:
     -------
     ndarray, shape (n_tilts,), float64
         Angles in degrees in file order. Values are not range-checked here; see
-        :func:`check_angles_for`.
+        :func:`napari_irdm.geometry.check_angles`.
 
     Raises
     ------
@@ -135,69 +131,6 @@ def write_angles(path: str | os.PathLike, angles) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
     return path
-
-
-def angles_from_range(start: float, stop: float, step: float) -> np.ndarray:
-    """Angles ``start, start ± step, ...`` up to ``stop`` inclusive (degrees).
-
-    The sign of the step follows ``stop - start``; ``stop`` is included when it lies on the
-    grid (within 1e-6 of a step).
-    """
-    start, stop, step = float(start), float(stop), float(step)
-    if not (np.isfinite(start) and np.isfinite(stop) and np.isfinite(step)):
-        raise ValueError(f"tilt range {start:g}:{stop:g} step {step:g} is not finite: give numbers in degrees")
-    if step == 0:
-        raise ValueError("tilt step is 0: give a non-zero step in degrees (e.g. --tilt-step 2)")
-    step = abs(step) if stop >= start else -abs(step)
-    count = np.floor((stop - start) / step + 1e-6) + 1
-    if count > MAX_ANGLES:
-        raise ValueError(
-            f"tilt range {start:g}:{stop:g} with step {abs(step):g} gives {count:.3g} angles (at most {MAX_ANGLES}): "
-            "give the step in degrees (e.g. --tilt-step 2)"
-        )
-    n = int(count)
-    return start + step * np.arange(n, dtype=np.float64)
-
-
-def check_angles_for(angles, n_images: int | None, *, source: str, file: str | os.PathLike | None = None) -> np.ndarray:
-    """Validate tilt angles for a series and return them as float64.
-
-    Parameters
-    ----------
-    angles
-        Angles in degrees.
-    n_images
-        Number of images they must match (``None``: no count check).
-    source
-        Where they came from (said in the message, e.g. ``"rawtlt: a.rawtlt"``).
-    file
-        The series file (named in the message).
-
-    Raises
-    ------
-    ValueError
-        Wrong count, NaN/Inf or an angle outside ±90°.
-    """
-    a = np.asarray(angles, dtype=np.float64).ravel()
-    where = f" for {file}" if file is not None else ""
-    if a.size == 0:
-        raise ValueError(f"no tilt angles{where} ({source}): give one angle per image")
-    if n_images is not None and a.size != n_images:
-        raise ValueError(
-            f"got {a.size} tilt angles ({source}) for {n_images} images in {file}: give exactly one angle per image"
-        )
-    bad = ~np.isfinite(a)
-    if bad.any():
-        raise ValueError(
-            f"the angle of image {int(np.argmax(bad))} ({source}){where} is NaN or Inf: fix the angles"
-        )
-    out = np.abs(a) > 90.0 + 1e-9
-    if out.any():
-        i = int(np.argmax(out))
-        raise ValueError(
-            f"tilt angle {a[i]:g} (image {i}, {source}){where} is outside ±90°: give angles in degrees within [-90, 90]"
-        )
-    return a
 
 
 def find_sidecar_angles(path: str | os.PathLike) -> tuple[np.ndarray, str] | None:

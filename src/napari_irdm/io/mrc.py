@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
 from napari_irdm.io._atomic import atomic_path, ensure_free_space, format_bytes, reserve_space
 from napari_irdm.io._errors import missing_file
 from napari_irdm.io._filearray import FileArray
@@ -113,26 +114,28 @@ def check_irdm_metadata(meta: dict, path, where: str) -> dict:
 
     Raises a one-line ``ValueError`` naming the file and the bad field.
     """
-    fix = "re-write the file with napari-irdm, or pass --angles / --pixel-size to override"
+    fix = "re-write the file with napari-irdm, or give `angles_file` / `pixel_size_A` to override"
+    names = ("angles_file", "pixel_size_A")
     angles = meta.get("tilt_angles_deg")
     if angles is not None:
         ok = isinstance(angles, list) and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in angles)
         if not ok or not angles:
-            raise ValueError(f"{path}: 'tilt_angles_deg' in the napari-irdm {where} is not a list of numbers "
-                             f"(got {type(angles).__name__}): {fix}")
+            raise ParameterError(f"{path}: 'tilt_angles_deg' in the napari-irdm {where} is not a list of numbers "
+                                 f"(got {type(angles).__name__}): {fix}", *names)
     px = meta.get("pixel_size_A")
     if px is not None:
         ok = isinstance(px, (int, float)) and not isinstance(px, bool) and np.isfinite(px) and px > 0
         if not ok:
-            raise ValueError(f"{path}: 'pixel_size_A' in the napari-irdm {where} is not a positive number "
-                             f"(got {json.dumps(px)[:40]}): {fix}")
+            raise ParameterError(f"{path}: 'pixel_size_A' in the napari-irdm {where} is not a positive number "
+                                 f"(got {json.dumps(px)[:40]}): {fix}", *names)
     prov = meta.get("provenance")
     if prov is not None and not (isinstance(prov, list) and all(isinstance(p, str) for p in prov)):
-        raise ValueError(f"{path}: 'provenance' in the napari-irdm {where} is not a list of text lines: {fix}")
+        raise ParameterError(f"{path}: 'provenance' in the napari-irdm {where} is not a list of text lines: {fix}",
+                             *names)
     kind = meta.get("kind")
     if kind is not None and kind not in ("volume", "tilt series"):
-        raise ValueError(f"{path}: 'kind' in the napari-irdm {where} must be 'volume' or 'tilt series', "
-                         f"got {json.dumps(kind)[:40]}: {fix}")
+        raise ParameterError(f"{path}: 'kind' in the napari-irdm {where} must be 'volume' or 'tilt series', "
+                             f"got {json.dumps(kind)[:40]}: {fix}", *names)
     return meta
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ def open_tiff(path: str | os.PathLike) -> TiffContents:
             axes = series.axes
             data = series.asarray()
             ij = tif.imagej_metadata or {}
-            page = tif.pages[0]
+            page = typing.cast(tifffile.TiffPage, tif.pages[0])  # the first page is never a TiffFrame
             photometric = int(page.photometric)
             xres = page.tags.get("XResolution")
             xres = xres.value if xres is not None else None

@@ -101,6 +101,7 @@ def splat_volume(centres_px: np.ndarray, weights: np.ndarray, shape, sigma_px: f
             vals = vals * prof[tuple(expand)]
             term = idx[tuple(expand)]
             flat = term if flat is None else flat + term
+        assert flat is not None  # three axes were added
         vals = np.broadcast_to(vals, np.broadcast_shapes(vals.shape, flat.shape))
         flat = np.broadcast_to(flat, vals.shape)
         out += np.bincount(flat.ravel(), weights=vals.ravel(), minlength=out.size)

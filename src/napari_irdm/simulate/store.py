@@ -38,7 +38,7 @@ _FRAME_NOTE = (
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    from napari_irdm.io._atomic import atomic_write_text
+    from napari_irdm.io import atomic_write_text
 
     atomic_write_text(path, text)  # temp file + rename; mode per umask (mkstemp alone gives 0600)
 

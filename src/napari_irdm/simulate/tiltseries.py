@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_irdm.data import TiltSeries, Volume
+from napari_irdm.geometry import angles_from_range, check_angles
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.simulate._render import atom_weights, box_profiles, splat_volume
 from napari_irdm.simulate.crystal import Lattice, Nanocrystal, make_nanocrystal
@@ -90,11 +91,10 @@ def tilt_angles(tilt_range=(-70.0, 70.0), tilt_step: float = 2.0) -> np.ndarray:
     lo, hi = (float(v) for v in tilt_range)
     step = float(tilt_step)
     if step <= 0 or not np.isfinite(step):
-        raise ValueError(f"tilt step must be a positive number of degrees, got {tilt_step}")
+        raise ValueError(f"tilt_step must be a positive number of degrees, got {tilt_step}")
     if hi < lo:
-        raise ValueError(f"tilt range {lo:g}..{hi:g} is reversed: give START < STOP")
-    n = int(np.floor((hi - lo) / step + 1e-6)) + 1
-    return lo + step * np.arange(n)
+        raise ValueError(f"tilt_range {lo:g}..{hi:g} is reversed: give start < stop")
+    return angles_from_range(lo, hi, step)
 
 
 def auto_shape(crystal: Nanocrystal, pixel_size_A: float, sigma_A: float = 0.35, *, multiple: int = 16,
@@ -110,15 +110,6 @@ def auto_shape(crystal: Nanocrystal, pixel_size_A: float, sigma_A: float = 0.35,
         return int(multiple * np.ceil(n / multiple))
 
     return up(r_y), up(r_xz)
-
-
-def _check_angles(tilt_angles_deg) -> np.ndarray:
-    a = np.asarray(tilt_angles_deg, dtype=np.float64).ravel()
-    if a.size == 0:
-        raise ValueError("no tilt angles given for the simulation: pass angles or --tilt-range A B --tilt-step S")
-    if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 90.0 + 1e-6):
-        raise ValueError("tilt angles must be finite degrees within [-90, 90]: fix the angles")
-    return a
 
 
 def _check_common(pixel_size_A, sigma_A):
@@ -157,7 +148,7 @@ def _simulate_iter(
     cross_section_A2: float = HAADF_CROSS_SECTION_AU_A2,
     chunk: int = 8,
 ):
-    angles = _check_angles(tilt_angles_deg)
+    angles = check_angles(tilt_angles_deg, what="the simulation")
     p, s = _check_common(pixel_size_A, sigma_A)
     ny, nx = auto_shape(crystal, p, s) if shape is None else (int(shape[0]), int(shape[1]))
     if ny < 1 or nx < 1:

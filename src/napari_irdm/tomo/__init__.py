@@ -7,7 +7,7 @@ out, tensor in → tensor out). TV takes ``tv_weight="auto"`` (cross-validated o
 :class:`napari_irdm.progress.Progress` and an eager wrapper.
 """
 
-from napari_irdm.tomo.geometry import angular_weights, missing_wedge_deg
+from napari_irdm.geometry import angular_weights, missing_wedge_deg
 from napari_irdm.tomo.projector import ParallelProjector, clear_projector_cache
 from napari_irdm.tomo.sart import sart, sart_iter
 from napari_irdm.tomo.sirt import sirt, sirt_iter

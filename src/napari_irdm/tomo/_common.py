@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from napari_irdm.device import available_memory_bytes, resolve_device
-from napari_irdm.tomo.geometry import check_angles
+from napari_irdm.geometry import check_angles
 
 __all__ = ["Setup", "as_series", "check_out", "check_positive", "check_series", "chunk_ranges", "release_pages", "safe_inverse", "slices_per_chunk"]
 

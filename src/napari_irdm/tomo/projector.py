@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_irdm.device import available_memory_bytes, resolve_device
-from napari_irdm.tomo.geometry import check_angles
+from napari_irdm.geometry import check_angles
 
 __all__ = ["ParallelProjector", "clear_projector_cache"]
 
@@ -143,7 +143,7 @@ class ParallelProjector:
                 _lru[key] = mats
                 while len(_lru) > _LRU_SIZE:
                     _lru.popitem(last=False)
-            self._mats = mats
+            self._mats: _Matrices | None = mats
         else:
             self._mats = None
         self._sums: dict[str, torch.Tensor] = {}
@@ -151,10 +151,12 @@ class ParallelProjector:
     # ------------------------------------------------------------------ shapes
     @property
     def domain_shape(self) -> tuple[int, int, int]:
+        """Volume shape ``(nz, ny, nx)``."""
         return (self.nz, self.ny, self.nx)
 
     @property
     def range_shape(self) -> tuple[int, int, int]:
+        """Tilt-series shape ``(n_tilts, ny, n_det)``."""
         return (self.n_tilts, self.ny, self.n_det)
 
     # ---------------------------------------------------------------- matrices
@@ -282,6 +284,7 @@ class ParallelProjector:
             part = y_cols[b.a0 * n : b.a1 * n].contiguous()
             part = self._spmm(b.bp_cols, b.bp_vals, b.bp_offsets, part, npix, b, "bp")
             out = part if out is None else out.add_(part)
+        assert out is not None  # at least one block
         return out
 
     def forward_block(self, i: int, x_cols: torch.Tensor) -> torch.Tensor:

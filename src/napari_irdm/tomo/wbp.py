@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
+from napari_irdm.geometry import angular_weights
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.tomo._common import as_series, check_out, check_series, chunk_ranges, release_pages, slices_per_chunk
 from napari_irdm.tomo.filters import filter_matrix, filter_projections, ramp_response
-from napari_irdm.tomo.geometry import angular_weights
 from napari_irdm.tomo.projector import ParallelProjector
 
 __all__ = ["filtered_cols", "wbp", "wbp_iter"]
@@ -85,7 +85,7 @@ def wbp_iter(
     -----
     ``f(z, x) = Σ_i Δθ_i · (h * p_i)(x cos θ_i + z sin θ_i)`` with ``h`` the band-limited
     ramp (optionally windowed) and ``Δθ_i`` the angular interval of projection ``i``
-    (:func:`napari_irdm.tomo.geometry.angular_weights`), so uneven, asymmetric and
+    (:func:`napari_irdm.geometry.angular_weights`), so uneven, asymmetric and
     repeated angles are weighted correctly.
 
     Scaling (measured, ``tests/tomo/test_tomo_wbp.py``): WBP of a full ±90° series

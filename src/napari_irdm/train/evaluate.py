@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.geometry import angles_on_grid
+from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train._metrics import batch_metrics
 from napari_irdm.train.library import get_spec
-from napari_irdm.train.pairs import PairOptions, geometry, make_batch, tilt_angles
+from napari_irdm.train.pairs import PairOptions, geometry, make_batch
 
 __all__ = ["CLASSICAL", "EVAL_OFFSET", "METHODS", "best_classical", "evaluate", "evaluate_iter"]
 
@@ -185,7 +186,7 @@ def evaluate_iter(
                 batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev)
                 recs: dict[str, torch.Tensor] = {"wbp": batch.wbp}
                 _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
-                ang = tilt_angles(lo, hi, st)
+                ang = angles_on_grid(lo, hi, st)
                 if fns:
                     if not np.array_equal(np.round(batch.grid_deg, 6), np.round(ang, 6)):  # pragma: no cover
                         raise RuntimeError("evaluation batch has mixed geometries")

@@ -72,6 +72,7 @@ class DatasetSpec:
 
     @property
     def sources(self) -> tuple[str, ...]:
+        """Names of the sources with at least one sample."""
         return tuple(s for s, n in self.counts if n > 0)
 
     def count(self, source: str) -> int:

@@ -31,14 +31,13 @@ import numpy as np
 import torch
 
 from napari_irdm.device import resolve_device
+from napari_irdm.geometry import angles_on_grid, angular_weights
 from napari_irdm.tomo.filters import filter_projections
-from napari_irdm.tomo.geometry import angular_weights
 from napari_irdm.tomo.projector import ParallelProjector
 from napari_irdm.train.library import HOLDOUT_OFFSET, DatasetSpec, get_spec
 from napari_irdm.train.phantoms import source_rng
 
-__all__ = ["PairBatch", "PairOptions", "draw_images", "geometry", "make_batch", "make_pair", "project_batch",
-           "tilt_angles"]
+__all__ = ["PairBatch", "PairOptions", "draw_images", "geometry", "make_batch", "make_pair", "project_batch"]
 
 _KEY_GEOM = 0x6E0
 _WEDGE_QUANTUM = 0.5
@@ -149,17 +148,8 @@ def geometry(spec: DatasetSpec, index: int, options: PairOptions, *, holdout: bo
     return w, -half + shift, half + shift, step
 
 
-def tilt_angles(lo: float, hi: float, step: float) -> np.ndarray:
-    """Multiples of ``step`` strictly inside ``(lo, hi)`` plus the end angles ``lo`` and ``hi``."""
-    k0 = int(np.floor(lo / step)) + 1
-    k1 = int(np.ceil(hi / step)) - 1
-    inner = np.arange(k0, k1 + 1) * step
-    inner = inner[(inner > lo + 1e-9) & (inner < hi - 1e-9)]
-    return np.unique(np.round(np.concatenate([[lo], inner, [hi]]), 6))
-
-
 def _angle_grid(geoms: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
-    return np.unique(np.concatenate([tilt_angles(lo, hi, st) for _w, lo, hi, st in geoms]))
+    return np.unique(np.concatenate([angles_on_grid(lo, hi, st) for _w, lo, hi, st in geoms]))
 
 
 def _spec_grid(spec: DatasetSpec, options: PairOptions) -> np.ndarray:
@@ -262,7 +252,7 @@ def make_batch(
     # per-sample angular weights on the grid (0 outside the sample's tilt range)
     wmat = np.zeros((grid.size, b), np.float32)
     for k, (_w, lo, hi, st) in enumerate(geoms):
-        ang = tilt_angles(lo, hi, st)
+        ang = angles_on_grid(lo, hi, st)
         pos = np.searchsorted(grid, ang)
         wmat[pos, k] = angular_weights(ang)
     wt = torch.as_tensor(wmat, device=dev)

@@ -33,7 +33,7 @@ import torch
 
 from napari_irdm._signals import deferred_signals
 from napari_irdm.device import resolve_device
-from napari_irdm.io._atomic import atomic_write_bytes
+from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train.library import get_spec
 from napari_irdm.train.pairs import PairOptions, draw_images, make_batch

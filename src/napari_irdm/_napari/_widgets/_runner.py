@@ -31,11 +31,27 @@ class WorkerFailed(Exception):
     """Wraps a ``RuntimeError`` from the work (superqt treats a bare one as a deleted worker)."""
 
 
+#: how the widgets call the core's parameter names (napari_irdm.errors.ParameterError)
+WIDGET_NAMES = {
+    "angles_file": "an angles file ('angles from: file')",
+    "tilt_angles_deg": "tilt angles ('angles from')",
+    "tilt_range": "a tilt range ('angles from: range')",
+    "tilt_step": "its step",
+    "pixel_size_A": "the pixel size (Å)",
+    "device": "the device",
+    "thickness": "a smaller slab",
+    "batch_size": "a smaller batch",
+    "model": "the model",
+}
+
+
 def one_line(err: BaseException) -> str:
-    """First line of an exception's message (its type name when empty)."""
+    """First line of an exception's message (its type name when empty), in the widgets' words."""
+    from napari_irdm.errors import in_terms_of
+
     if isinstance(err, WorkerFailed) and err.__cause__ is not None:
         err = err.__cause__
-    text = str(err).strip()
+    text = in_terms_of(err, WIDGET_NAMES).strip()
     first = text.splitlines()[0] if text else type(err).__name__
     if isinstance(err, MemoryError) or "out of memory" in first.lower():
         first = f"out of memory ({first}): use device cpu, a smaller batch or bin the data"

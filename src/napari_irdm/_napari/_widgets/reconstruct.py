@@ -121,15 +121,15 @@ class ReconstructWidget(WidgetBase):
             from napari_irdm.io import read_angles
 
             return np.asarray(read_angles(path), dtype=np.float64), f"file: {path}"
+        from napari_irdm.geometry import angles_from_range
+
         start, stop, step = self.tilt_start.value, self.tilt_stop.value, self.tilt_step.value
-        a = np.arange(start, stop + step / 2, step, dtype=np.float64) if stop >= start else \
-            np.arange(start, stop - step / 2, -step, dtype=np.float64)
-        return a, f"range {start:g}..{stop:g} step {step:g}"
+        return angles_from_range(start, stop, step), f"range {start:g}..{stop:g} step {step:g}"
 
     def job(self):
         """Check the inputs and return ``(generator, finish)``: the work and its main-thread ending."""
         from napari_irdm import __version__, tomo
-        from napari_irdm.tomo.geometry import check_angles
+        from napari_irdm.geometry import check_angles
 
         layer = self.layer.value
         if layer is None:
