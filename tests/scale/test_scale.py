@@ -199,7 +199,7 @@ def test_bad_inputs_one_line_errors(series, tmp_path):
         reconstruct(series, ANGLES, scheduler="bogus")
     with pytest.raises(ValueError, match="not a parameter of method"):
         reconstruct(series, ANGLES, method="wbp", iterations=3)
-    with pytest.raises(ValueError, match="at most|slab must"):
+    with pytest.raises(ValueError, match="`slab` must"):
         reconstruct(series, ANGLES, method="irdm", slab=128)
     (tmp_path / "x.zarr").mkdir()
     (tmp_path / "x.zarr" / "keep.txt").write_text("mine")

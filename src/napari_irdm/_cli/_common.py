@@ -214,6 +214,8 @@ CLI_NAMES = {
     "box": "--box",
     "size_nm": "--size-nm",
     "model": "--model",
+    "scheduler": "--scheduler",
+    "slab": "--slab",
 }
 
 

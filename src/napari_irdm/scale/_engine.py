@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.scale._schedulers import SchedulerSpec, open_scheduler, parse_scheduler
 from napari_irdm.scale._slab import (
@@ -62,17 +63,18 @@ def _unpack(series, tilt_angles_deg, pixel_size_A):
     else:
         data = series
     if tilt_angles_deg is None:
-        raise ValueError("no tilt angles: pass tilt_angles_deg (or a TiltSeries / LazySeries carrying them)")
+        raise ParameterError("no tilt angles: give `tilt_angles_deg` (or a TiltSeries / LazySeries carrying them)",
+                             "tilt_angles_deg")
     return data, tilt_angles_deg, pixel_size_A, prov
 
 
 def _check_kwargs(method: str, kwargs: dict) -> dict:
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+        raise ParameterError(f"unknown method {method!r}: give `method` as one of {', '.join(METHODS)}", "method")
     bad = sorted(set(kwargs) - set(METHOD_KWARGS[method]))
     if bad:
-        raise ValueError(f"{', '.join(bad)}: not a parameter of method {method!r}, which takes "
-                         f"{', '.join(METHOD_KWARGS[method])}")
+        raise ParameterError(f"{', '.join(bad)}: not a parameter of method {method!r}, which takes "
+                             f"{', '.join(METHOD_KWARGS[method])}", *bad)
     return dict(kwargs)
 
 
@@ -216,11 +218,12 @@ def reconstruct_iter(
     spec = parse_scheduler(scheduler)
     n_tilts, ny, nx = (int(s) for s in data.shape)
     if thickness is not None and (isinstance(thickness, bool) or int(thickness) != thickness or int(thickness) < 1):
-        raise ValueError(f"thickness must be a positive whole number of voxels, got {thickness!r}")
+        raise ParameterError(f"`thickness` must be a positive whole number of voxels, got {thickness!r}", "thickness")
     nz = int(thickness) if thickness is not None else nx
     size = slab_size(nz, ny, nx, method) if slab is None else int(slab)
     if size < 1 or (method == "irdm" and size > IRDM_MAX_SLAB):
-        raise ValueError(f"slab must be 1..{IRDM_MAX_SLAB if method == 'irdm' else ny} slices, got {slab}")
+        raise ParameterError(f"`slab` must be 1..{IRDM_MAX_SLAB if method == 'irdm' else ny} slices for {method}, "
+                             f"got {slab}", "slab")
     if method == "tv":
         kw = _resolve_tv(data, angles, kw, thickness, device)
     if method in ("wbp", "irdm"):

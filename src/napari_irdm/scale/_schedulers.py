@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from napari_irdm.errors import ParameterError
+
 __all__ = ["SchedulerSpec", "open_scheduler", "parse_scheduler"]
 
 #: seconds to wait for a remote scheduler before giving up
@@ -41,14 +43,15 @@ def parse_scheduler(spec: Any = None) -> SchedulerSpec:
         return SchedulerSpec("client", client=spec)
     text = str(spec).strip()
     low = text.lower()
-    usage = "use threads, threads:N, local:N (N worker processes) or tcp://HOST:PORT (an existing cluster)"
+    usage = ("give `scheduler` as threads, threads:N, local:N (N worker processes) or tcp://HOST:PORT "
+             "(an existing cluster)")
     if low in ("threads", "threaded", "local-threads"):
         return SchedulerSpec("threads", 0)
     for prefix, kind in (("threads:", "threads"), ("local:", "local")):
         if low.startswith(prefix):
             n_text = low[len(prefix):]
             if not n_text.isdigit() or not 1 <= int(n_text) <= 1024:
-                raise ValueError(f"scheduler {text!r}: N must be a whole number from 1 to 1024; {usage}")
+                raise ParameterError(f"scheduler {text!r}: N must be a whole number from 1 to 1024; {usage}", "scheduler")
             return SchedulerSpec(kind, int(n_text))
     if low == "local":
         return SchedulerSpec("local", max(1, os.cpu_count() or 1))
@@ -56,9 +59,9 @@ def parse_scheduler(spec: Any = None) -> SchedulerSpec:
         proto, _, rest = low.partition("://")
         host, _, port = rest.rpartition(":")
         if proto not in ("tcp", "tls", "inproc", "ucx", "ws", "wss") or not host or not port.isdigit():
-            raise ValueError(f"scheduler address {text!r} must look like tcp://HOST:PORT; {usage}")
+            raise ParameterError(f"scheduler address {text!r} must look like tcp://HOST:PORT; {usage}", "scheduler")
         return SchedulerSpec("address", address=text)
-    raise ValueError(f"unknown scheduler {text!r}: {usage}")
+    raise ParameterError(f"unknown scheduler {text!r}: {usage}", "scheduler")
 
 
 def _local_cluster(n: int, gpus: int):
@@ -88,7 +91,7 @@ def open_scheduler(spec: SchedulerSpec, *, gpus: int = 0) -> Iterator[Any]:
     try:
         from distributed import Client
     except ImportError as err:
-        raise ValueError(f"--scheduler {spec.kind} needs dask.distributed ({err}): pip install distributed") from None
+        raise ValueError(f"a {spec.kind} scheduler needs dask.distributed ({err}): pip install distributed") from None
     if spec.kind == "local":
         cluster = _local_cluster(spec.n, gpus)
         try:
@@ -101,7 +104,7 @@ def open_scheduler(spec: SchedulerSpec, *, gpus: int = 0) -> Iterator[Any]:
         client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as err:
         raise OSError(f"cannot reach the Dask scheduler at {spec.address} ({type(err).__name__}): start one "
-                      "('dask scheduler' + 'dask worker ADDRESS', or dask-jobqueue) or use --scheduler local:N"
+                      "('dask scheduler' + 'dask worker ADDRESS', or dask-jobqueue) or use a local cluster (local:N)"
                       ) from None
     with client:
         yield client

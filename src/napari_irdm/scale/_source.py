@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
+
 __all__ = ["LazySeries", "as_dask", "open_series"]
 
 #: suffixes read as Zarr arrays / groups
@@ -118,7 +120,8 @@ def _zarr_series(path: Path, tilt_angles_deg, pixel_size_A, tilt_axis: str) -> L
         raise ValueError(f"{path} holds a {arr.ndim}-D array: a tilt series must be (n_tilts, ny, nx)")
     angles = tilt_angles_deg if tilt_angles_deg is not None else meta.get("tilt_angles_deg")
     if angles is None:
-        raise ValueError(f"no tilt angles for {path}: pass tilt_angles_deg (or store 'tilt_angles_deg' in its attrs)")
+        raise ParameterError(f"no tilt angles for {path}: give `tilt_angles_deg` (or store 'tilt_angles_deg' in its "
+                             "attrs)", "tilt_angles_deg")
     from napari_irdm.io.angles import check_angles_for
 
     angles = check_angles_for(np.asarray(angles, np.float64), arr.shape[0], source="explicit", file=path)
