@@ -97,6 +97,7 @@ def main(argv=None) -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="irdm-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     n, ny, nt = args.size, args.slices, args.tilts
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} (1 min)")
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {args.device}")
     t0 = time.perf_counter()
@@ -106,6 +107,18 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t0:.1f} s; volume {n} x {ny} x {n} ({_gib(4 * n * ny * n)} GiB)")
     series = open_series(src)
     rows = []
+
+    def show(r: dict) -> None:
+        s = r.get("irdm", ny)
+        vox = (r.get("irdm") or n) ** 2 * s
+        peaks = ", ".join(_gib(v) for v in sorted(r["peaks"].values())) or "-"
+        extra = f" (+{r['start_s']:.0f} s cluster start)" if "start_s" in r else ""
+        rel = "-" if np.isnan(r["rel"]) else f"{r['rel']:.1e}"
+        print(f"| {r['label']}{extra} | {s} | {r['wall_s']:.1f} | {s / r['wall_s']:.2f} | {vox / r['wall_s']:.3g} "
+              f"| {peaks} | {rel} |", flush=True)
+
+    print("| run | slices | wall (s) | slices/s | voxels/s | peak RSS per worker (GiB) | rel. diff to plain (3 slices) |")
+    print("|---|---|---|---|---|---|---|", flush=True)
     check_rows = np.linspace(0, ny - 1, 3).round().astype(int)
     ref = tomo.wbp(series.read_rows(check_rows), angles, device=args.device)
 
@@ -126,6 +139,7 @@ def main(argv=None) -> int:
          "peaks": {"cli": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}}
     r["rel"] = check(out)
     rows.append(r)
+    show(r)
     shutil.rmtree(out, ignore_errors=True)
     for w in [int(x) for x in args.workers.split(",") if x.strip()]:
         t0 = time.perf_counter()
@@ -140,6 +154,7 @@ def main(argv=None) -> int:
         r["peaks"] = r["stats"].get("peak_by_pid", {})
         r["rel"] = check(out)
         rows.append(r)
+        show(r)
         shutil.rmtree(out, ignore_errors=True)
         if w == max(int(x) for x in args.workers.split(",")) and args.irdm_size:
             m = args.irdm_size
@@ -152,21 +167,12 @@ def main(argv=None) -> int:
             r["rel"] = float("nan")
             r["irdm"] = m
             rows.append(r)
+            show(r)
             shutil.rmtree(out, ignore_errors=True)
         client.close()
         cluster.close()
 
-    print()
-    print("| run | slices | wall (s) | slices/s | voxels/s | peak RSS per worker (GiB) | max rel. diff to plain |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        s = r.get("irdm", ny)
-        vox = (r.get("irdm") or n) ** 2 * s
-        peaks = ", ".join(_gib(v) for v in sorted(r["peaks"].values())) or "-"
-        extra = f" (+{r['start_s']:.0f} s cluster start)" if "start_s" in r else ""
-        rel = "-" if np.isnan(r["rel"]) else f"{r['rel']:.1e}"
-        print(f"| {r['label']}{extra} | {s} | {r['wall_s']:.1f} | {s / r['wall_s']:.1f} | {vox / r['wall_s']:.3g} "
-              f"| {peaks} | {rel} |")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
