@@ -122,9 +122,10 @@ def _zarr_series(path: Path, tilt_angles_deg, pixel_size_A, tilt_axis: str) -> L
     if angles is None:
         raise ParameterError(f"no tilt angles for {path}: give `tilt_angles_deg` (or store 'tilt_angles_deg' in its "
                              "attrs)", "tilt_angles_deg")
-    from napari_irdm.io.angles import check_angles_for
+    from napari_irdm.geometry import check_angles
 
-    angles = check_angles_for(np.asarray(angles, np.float64), arr.shape[0], source="explicit", file=path)
+    angles = check_angles(np.asarray(angles, np.float64), arr.shape[0], what=str(path),
+                          source="explicit" if tilt_angles_deg is not None else "zarr attributes")
     px = pixel_size_A if pixel_size_A is not None else meta.get("pixel_size_A")
     n, ny, nx = (int(s) for s in arr.shape)
     shape = (n, nx, ny) if tilt_axis == "x" else (n, ny, nx)
