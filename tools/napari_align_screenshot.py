@@ -6,16 +6,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
+
+from _shot import wait
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO.parent / "shared" / "data" / "etspy-needle-haadf" / "HAADF.mrc"
 
 
 def main(out: str, method: str = "pm", levels: str = "4,2") -> int:
-    from qtpy.QtWidgets import QApplication
-
     import napari
 
     viewer = napari.Viewer(title="napari-irdm", show=True)
@@ -29,19 +28,11 @@ def main(out: str, method: str = "pm", levels: str = "4,2") -> int:
     w.layer.value = series
     w.method.value = method
     w.levels.value = levels
-    worker = w.run()
-    t0 = time.time()
-    while getattr(worker, "irdm_outcome", None) is None and time.time() - t0 < 1200:
-        QApplication.processEvents()
-        time.sleep(0.05)
-    print(f"align ended with {worker.irdm_outcome} after {time.time() - t0:.0f} s")
-    for _ in range(20):
-        QApplication.processEvents()
-        time.sleep(0.02)
+    outcome = wait(w.run(), 1200)
     viewer.screenshot(out, canvas_only=False, flash=False)
     viewer.close()
     print(f"wrote {out}")
-    return 0 if worker.irdm_outcome == "done" else 1
+    return 0 if outcome == "done" else 1
 
 
 if __name__ == "__main__":

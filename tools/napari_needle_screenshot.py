@@ -10,16 +10,15 @@ Needs ../shared/data and a display (``xvfb-run -a``)::
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
+
+from _shot import wait
 
 REPO = Path(__file__).resolve().parents[1]
 NEEDLE = REPO.parent / "shared" / "data" / "etspy-needle-haadf" / "HAADF_aligned.mrc"
 
 
 def main(out: str, view: str | None = None) -> int:
-    from qtpy.QtWidgets import QApplication
-
     import napari
 
     viewer = napari.Viewer(title="napari-irdm", show=True)
@@ -30,17 +29,8 @@ def main(out: str, view: str | None = None) -> int:
     rec.tilt_axis.value = "x"  # the needle's tilt axis runs along the image columns
     if view:
         rec.view.value = view
-    worker = rec.run()
-    t0 = time.time()
-    while getattr(worker, "irdm_outcome", None) is None and time.time() - t0 < 300:
-        QApplication.processEvents()
-        time.sleep(0.02)
-    if worker.irdm_outcome != "done":
-        print(f"reconstruction ended with {worker.irdm_outcome}", file=sys.stderr)
+    if wait(rec.run(), 300) != "done":
         return 1
-    for _ in range(20):
-        QApplication.processEvents()
-        time.sleep(0.02)
     vol = viewer.layers["WBP"]
     print(f"volume {vol.data.shape}, scale {tuple(round(s, 2) for s in vol.scale)}, dims order "
           f"{tuple(viewer.dims.order)}, point y = {viewer.dims.point[1]:.1f} Å of {vol.data.shape[1] * vol.scale[1]:.0f}")

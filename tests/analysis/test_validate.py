@@ -153,3 +153,13 @@ def test_cli_validate_writes_json_and_plot(tmp_path, capsys):
     assert main(["validate", str(other), "--series", str(series), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "give the series the volume was reconstructed from" in err
+
+
+def test_settings_from_provenance_reads_how_a_volume_was_made():
+    from napari_irdm.analysis.validate import settings_from_provenance
+
+    prov = ["napari-irdm 0.1 reconstruct method=wbp filter=ramp",
+            "napari-irdm 0.1 reconstruct method=irdm model=general data_consistency=iterative"]
+    assert settings_from_provenance(prov) == {"method": "irdm", "model": "general", "data_consistency": "iterative"}
+    assert settings_from_provenance(["made by hand"]) == {"method": "wbp", "model": None, "data_consistency": False}
+    assert settings_from_provenance(["method=banana"])["method"] == "wbp"

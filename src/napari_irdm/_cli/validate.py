@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 __all__ = ["add_parser", "run"]
 
@@ -42,17 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _from_provenance(provenance, key: str):
-    for line in provenance or ():
-        m = re.search(rf"\b{key}=(\S+)", str(line))
-        if m:
-            return m.group(1)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     from napari_irdm._cli._common import check_numbers, check_output_file, drive, input_files, series_from_args
-    from napari_irdm.analysis.validate import validate_iter
+    from napari_irdm.analysis.validate import settings_from_provenance, validate_iter
     from napari_irdm.device import resolve_device
     from napari_irdm.io import atomic_write_bytes, read_volume
 
@@ -67,16 +58,11 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     vol = read_volume(args.volume)
     ts = series_from_args(args, args.series)
-    method = args.method
-    if method == "auto":
-        method = _from_provenance(vol.provenance, "method") or "wbp"
-        if method not in ("wbp", "sirt", "tv", "irdm"):
-            method = "wbp"
-    model = args.model or _from_provenance(vol.provenance, "model") or "general"
-    dc = args.data_consistency or {"True": "fourier", "iterative": "iterative"}.get(
-        _from_provenance(vol.provenance, "data_consistency") or "", None)
-    dc_modes: dict[str | None, bool | str] = {"fourier": True, "iterative": "iterative", None: False}
-    dc = dc_modes[dc]
+    made = settings_from_provenance(vol.provenance)
+    method = made["method"] if args.method == "auto" else args.method
+    model = args.model or made["model"] or "general"
+    dc_modes: dict[str | None, bool | str] = {"fourier": True, "iterative": "iterative", None: made["data_consistency"]}
+    dc = dc_modes[args.data_consistency]
     if vol.data.shape[1:] != ts.data.shape[1:]:
         raise ValueError(f"volume {args.volume} is {vol.data.shape} but the series is {ts.data.shape}: "
                          "give the series the volume was reconstructed from")
