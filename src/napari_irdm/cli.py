@@ -21,7 +21,7 @@ import sys
 __all__ = ["main"]
 
 #: subcommands, in --help order; each is a module under napari_irdm._cli
-SUBCOMMANDS = ("info", "align", "reconstruct", "simulate", "spectrum", "validate", "train", "evaluate", "demo")
+SUBCOMMANDS = ("info", "align", "reconstruct", "batch", "simulate", "spectrum", "validate", "train", "evaluate", "demo")
 
 
 class UsageError(ValueError):

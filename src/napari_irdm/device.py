@@ -10,7 +10,14 @@ from napari_irdm.errors import ParameterError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["available_devices", "available_memory_bytes", "host_memory_bytes", "memory_limit_bytes", "resolve_device"]
+__all__ = [
+    "available_devices",
+    "available_memory_bytes",
+    "cuda_device_count",
+    "host_memory_bytes",
+    "memory_limit_bytes",
+    "resolve_device",
+]
 
 
 def available_devices() -> list[str]:
@@ -174,3 +181,11 @@ def available_memory_bytes(device: Any = None) -> int:
         cap = memory_limit_bytes()
         return int(free if cap is None else min(free, cap))
     return host_memory_bytes()
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices this process sees (0 without CUDA); the scale-out engine gives
+    each local worker one of them."""
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0

@@ -386,7 +386,45 @@ CASES = [
                                              "no shipped model")),
     ("reconstruct-angle-nan-names-image", lambda w, m: (["reconstruct", w / S, "-o", w / "o.mrc", "--angles",
                                                          _nan_angles(w)], {}, "the angle of image 4")),
+    # ---------------------------------------------------------------- scale-out: OME-Zarr, --scheduler, batch
+    ("reconstruct-zarr-over-foreign-folder", lambda w, m: (["reconstruct", w / S, "-o", _foreign_zarr(w)], {},
+                                                           "not an OME-Zarr")),
+    ("reconstruct-bad-scheduler", lambda w, m: (["reconstruct", w / S, "-o", w / "o.zarr", "--scheduler", "lokal:2"],
+                                                {}, "unknown scheduler")),
+    ("reconstruct-scheduler-no-cluster", lambda w, m: (["reconstruct", w / S, "-o", w / "o.zarr", "--scheduler",
+                                                        "tcp://127.0.0.1:1"], {}, "cannot reach the Dask scheduler")),
+    ("reconstruct-zarr-tif-with-scheduler", lambda w, m: (["reconstruct", w / S, "-o", w / "o.tif", "--scheduler",
+                                                           "threads"], {}, "unknown suffix")),
+    ("reconstruct-zarr-irdm-slab-too-big", lambda w, m: (["reconstruct", w / S, "-o", w / "o.zarr", "--method", "irdm",
+                                                          "--slab", "100", "--model", m["good"]], {}, "slab must")),
+    ("reconstruct-zarr-with-rotation", lambda w, m: (["reconstruct", w / S, "-o", w / "o.zarr", "--rotation", "3"],
+                                                     {}, "--rotation")),
+    ("batch-no-match", lambda w, m: (["batch", str(w / "nothing*.mrc"), "--out", w / "out"], {}, "no file matches")),
+    ("batch-out-is-file", lambda w, m: (["batch", w / S, "--out", w / "vol.mrc"], {}, "existing file")),
+    ("batch-bad-scheduler", lambda w, m: (["batch", w / S, "--out", w / "out", "--scheduler", "tcp://x"], {},
+                                          "tcp://HOST:PORT")),
+    ("batch-iterations-zero", lambda w, m: (["batch", w / S, "--out", w / "out", "--method", "sirt", "--iterations",
+                                             "0"], {}, "--iterations")),
+    ("batch-tv-weight-text", lambda w, m: (["batch", w / S, "--out", w / "out", "--method", "tv", "--tv-weight",
+                                            "lots"], {}, "--tv-weight")),
+    ("batch-same-names", lambda w, m: (["batch", w / S, _copy_to(w, S, "sub"), "--out", w / "out"], {},
+                                       "would both write")),
 ]
+
+
+def _foreign_zarr(w: Path) -> Path:
+    """A folder named like an OME-Zarr output that holds someone's files."""
+    d = w / "mine.zarr"
+    d.mkdir()
+    (d / "notes.txt").write_text("not a zarr store\n")
+    return d
+
+
+def _copy_to(w: Path, name: str, sub: str) -> Path:
+    d = w / sub
+    d.mkdir()
+    (d / name).write_bytes((w / name).read_bytes())
+    return d / name
 
 
 def _mk_angles(path: Path, lo: float = -60, hi: float = 60, n: int = 9) -> Path:

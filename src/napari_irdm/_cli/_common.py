@@ -236,6 +236,8 @@ CLI_NAMES = {
     "consistency": "--data-consistency",
     "consistency_iterations": "--consistency-iterations",
     "tta": "--tta",
+    "scheduler": "--scheduler",
+    "slab": "--slab",
 }
 
 

@@ -41,8 +41,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "by chunk into a memory-mapped file, so volumes larger than memory work.",
     )
     parser.add_argument("tilt", metavar="TILT", help="tilt series file (MRC or TIFF)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map or .tif)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output volume (.mrc/.rec/.map, .tif, or .zarr: OME-Zarr, multiscale)")
     add_series_options(parser)
+    add_method_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from napari_irdm._cli.align import add_reconstruct_option
+
+    add_reconstruct_option(parser)
+    from napari_irdm._cli._scale import add_scale_options
+
+    add_scale_options(parser)  # --scheduler, --slab: the Dask path (docs/scale.md)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_method_options(parser: argparse.ArgumentParser) -> None:
+    """The method options (``--method`` ... ``--tta``), defaults and help from napari_irdm.methods.
+
+    Shared by ``reconstruct`` and ``batch``: one definition, checked by :func:`_method_params`.
+    """
     parser.add_argument("--method", choices=METHODS, default="wbp", help="reconstruction method (default wbp)")
     parser.add_argument("--filter", default=None, choices=FILTERS,
                         help=f"WBP filter (wbp, irdm; default {PARAMS['wbp']().filter_name})")
@@ -79,12 +96,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--tta", action="store_true",
                         help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
                         "(2-4x the time)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    from napari_irdm._cli.align import add_reconstruct_option
-
-    add_reconstruct_option(parser)
-    parser.set_defaults(func=run)
-    return parser
 
 
 def _inputs(args: argparse.Namespace) -> list:
@@ -155,10 +166,14 @@ def _warn_unused(args: argparse.Namespace) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> Path:
+    from napari_irdm._cli._scale import check_scaled_output, wants_scale
     from napari_irdm.io import SUPPORTED_SUFFIXES
 
     args.params = _method_params(args)
-    out = check_output_file(args.output, inputs=_inputs(args), suffixes=SUPPORTED_SUFFIXES)
+    if wants_scale(args):  # OME-Zarr output or --scheduler: the Dask slab engine
+        out = check_scaled_output(args.output, _inputs(args), args.scheduler)
+    else:
+        out = check_output_file(args.output, inputs=_inputs(args), suffixes=SUPPORTED_SUFFIXES)
     if args.thickness is not None and args.thickness < 1:
         raise ValueError(f"--thickness must be a positive number of voxels, got {args.thickness}")
     return out
@@ -227,6 +242,10 @@ def run(args: argparse.Namespace) -> int:
     out_path = _check_args(args)
     series_kwargs(args)  # option pairs checked before anything is read
     device = resolve_device(args.device)  # a bad --device fails before the file is read
+    from napari_irdm._cli._scale import run_scaled, wants_scale
+
+    if wants_scale(args):
+        return run_scaled(args, out_path, device)
     peek = _peek(args)
     if peek is not None:
         from napari_irdm._cli.align import preprocessed_shape  # --exclude, --crop, --bin

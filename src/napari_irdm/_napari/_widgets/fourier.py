@@ -146,12 +146,14 @@ class FourierInspectorWidget(WidgetBase):
                                     tooltip="'unknown' (rings at the family d-spacings), 'zone:[110]' "
                                             "(that direction along the tilt axis y), 'identity' or Euler 'φ,θ,ψ'")
         self.snr = FloatSpinBox(label="SNR threshold", min=0.5, max=100.0, step=0.5, value=3.0)
+        self.region = LineEdit(label="sub-volume", value="", tooltip="voxels 'z0:z1, y0:y1, x0:x1' of the full "
+                               "resolution (empty: all); only that part of a lazy (OME-Zarr) volume is loaded")
         self.run_button = PushButton(text="Compute spectra")
         self.panel = RunPanel(label="")
         self.table = Table(value={"data": [], "index": [], "columns": list(TABLE_COLUMNS)})
         self.table.min_height = 180
         self.form = Container(labels=True, widgets=[self.layers, self.reference, self.preset, self.a_A,
-                                                     self.crystal_orientation, self.snr])
+                                                     self.crystal_orientation, self.snr, self.region])
         self.extend([self.form, self.run_button, self.panel, self.table])
         self._pickers.append(self.reference)
         self.preset.changed.connect(self._preset_changed)
@@ -201,7 +203,10 @@ class FourierInspectorWidget(WidgetBase):
             if px is None:
                 raise ValueError(f"layer {lyr.name!r} has no pixel size: set its scale (Å per voxel) or reopen the file")
             angles = layer_angles(lyr)
-            volumes.append({"name": lyr.name, "data": np.asarray(lyr.data, np.float32), "pixel_size_A": px,
+            from napari_irdm.scale._region import take_region
+
+            data = lyr.data[0] if getattr(lyr, "multiscale", False) else lyr.data  # full resolution
+            volumes.append({"name": lyr.name, "data": take_region(data, self.region.value), "pixel_size_A": px,
                             "tilt_angles_deg": angles})
         return spectra_iter(volumes, self._reference_kwargs(), float(self.snr.value)), self.show_results
 
