@@ -292,6 +292,7 @@ class Reflection:
 
     @property
     def g_norm(self) -> float:
+        """``|g| = 1 / d`` in 1/Å."""
         return 1.0 / self.d_A
 
 

@@ -99,13 +99,16 @@ class TiltSeries:
 
     @property
     def n_tilts(self) -> int:
+        """Number of images."""
         return int(self.data.shape[0])
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """``(n_tilts, ny, nx)``."""
         return tuple(self.data.shape)
 
     def replace(self, **changes) -> TiltSeries:
+        """A copy with ``changes`` (``dataclasses.replace``)."""
         return replace(self, **changes)
 
     def with_step(self, step: str, **changes) -> TiltSeries:
@@ -136,9 +139,11 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """``(nz, ny, nx)``."""
         return tuple(self.data.shape)
 
     def replace(self, **changes) -> Volume:
+        """A copy with ``changes`` (``dataclasses.replace``)."""
         return replace(self, **changes)
 
     def with_step(self, step: str, **changes) -> Volume:

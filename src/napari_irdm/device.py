@@ -21,9 +21,11 @@ __all__ = [
 
 
 def available_devices() -> list[str]:
-    """Device names this machine computes on: ``"auto"``, ``"cpu"``, plus ``"cuda"`` and
-    ``"cuda:0"``... and ``"mps"`` where present (for device pickers; all valid for
-    :func:`resolve_device`). Only ``auto`` and ``cpu`` when torch cannot be imported."""
+    """Device names this machine computes on.
+
+    ``"auto"``, ``"cpu"``, plus ``"cuda"`` and ``"cuda:0"``... and ``"mps"`` where present (for device pickers; all valid for
+    :func:`resolve_device`). Only ``auto`` and ``cpu`` when torch cannot be imported.
+    """
     choices = ["auto", "cpu"]
     try:
         import torch
@@ -184,8 +186,10 @@ def available_memory_bytes(device: Any = None) -> int:
 
 
 def cuda_device_count() -> int:
-    """How many CUDA devices this process sees (0 without CUDA); the scale-out engine gives
-    each local worker one of them."""
+    """How many CUDA devices this process sees (0 without CUDA).
+
+    The scale-out engine gives each local worker one of them.
+    """
     import torch
 
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0

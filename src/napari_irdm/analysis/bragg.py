@@ -87,6 +87,7 @@ class BraggReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The report as plain JSON-able types (families, spots, notes)."""
         d = asdict(self)
         d["families"] = [asdict(f) for f in self.families]
         d["information_limit_by_region_A"] = {r: self.information_limit(r) for r in ("measured", "wedge")}
@@ -265,7 +266,7 @@ def bragg_report(
     exclude_radius_vox: float | None = None,
     margin_vox: float = 0.5,
 ) -> BraggReport:
-    """Which lattice reflections does a volume resolve, in the measured region and in the wedge?
+    """Find which lattice reflections a volume resolves, in the measured region and in the wedge.
 
     Parameters
     ----------

@@ -1,5 +1,7 @@
-"""Spectra and Bragg reports of several volumes at once: what the Fourier inspector and the
-comparison view show, computed here (NumPy / SciPy only) so that any front end can use it.
+"""Spectra and Bragg reports of several volumes at once.
+
+What the Fourier inspector and the comparison view show, computed here (NumPy / SciPy only)
+so that any front end can use it.
 """
 
 from __future__ import annotations

@@ -58,9 +58,12 @@ HALF_METHODS = ("wbp", "sirt", "tv", "irdm")
 
 @dataclass
 class FSCResult:
-    """One FSC curve: ``freq`` (cycles/pixel), ``fsc``, ``threshold`` (½-bit), ``n_voxels`` per shell,
+    """One FSC curve and the resolution where it crosses its threshold.
+
+    ``freq`` (cycles/pixel), ``fsc``, ``threshold`` (½-bit), ``n_voxels`` per shell,
     ``resolution_A`` (Å; ``None`` without a pixel size), ``resolution_px`` (pixels per cycle),
-    ``at_nyquist`` (True if the curve never fell below the threshold: the resolution is a bound)."""
+    ``at_nyquist`` (True if the curve never fell below the threshold: the resolution is a bound).
+    """
 
     freq: list[float]
     fsc: list[float]
@@ -89,6 +92,7 @@ class ValidationReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-able types."""
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["tilt_range_deg"] = list(self.tilt_range_deg)
@@ -96,6 +100,7 @@ class ValidationReport:
         return d
 
     def to_json(self) -> str:
+        """The report as indented JSON text."""
         return json.dumps(self.to_dict(), indent=1)
 
     def _res_text(self, name: str) -> str:

@@ -207,9 +207,12 @@ def accepts_volume(label: str, settings: Callable[[dict], dict] | None = None) -
 
 
 def _irdm_settings(params: dict) -> dict:
-    """The provenance of an IRDM run: ``data_consistency`` says which (``False``, ``True`` =
+    """The provenance of an IRDM run.
+
+    ``data_consistency`` says which (``False``, ``True`` =
     Fourier, ``"iterative"``), as :func:`napari_irdm.analysis.validate.settings_from_provenance`
-    reads it; options of a consistency not used are left out."""
+    reads it; options of a consistency not used are left out.
+    """
     p = dict(params)
     if p.pop("consistency", None) is not None:
         p["data_consistency"] = "iterative"

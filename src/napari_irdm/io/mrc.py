@@ -317,8 +317,10 @@ def _round_sig(value: float) -> float:
 
 
 def mrc_labels(provenance: Sequence[str] = (), tilt_angles_deg=None) -> list[str]:
-    """At most 10 ASCII labels of at most 80 characters: version + date, tilt range, provenance
-    (its newest lines when they do not all fit: the step that made the file is the last one)."""
+    """At most 10 ASCII labels of at most 80 characters.
+
+    Version + date, tilt range, provenance (its newest lines when they do not all fit: the step that made the file is the last one).
+    """
     from napari_irdm import __version__
 
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -78,9 +78,12 @@ def _ngff_version(path: Path) -> str | None:
 
 
 def n_levels_for(shape: tuple[int, int, int], slab: int | None = None) -> int:
-    """Pyramid levels for ``shape``: halve until the smallest edge would drop below
+    """Pyramid levels for ``shape``.
+
+    Halve until the smallest edge would drop below
     :data:`MIN_LEVEL_EDGE` (at least 1, at most :data:`MAX_LEVELS`); with ``slab``, also
-    ``2^(L-1)`` must divide it (so every slab maps onto whole chunks of every level)."""
+    ``2^(L-1)`` must divide it (so every slab maps onto whole chunks of every level).
+    """
     levels = 1
     while levels < MAX_LEVELS and min(shape) // 2**levels >= MIN_LEVEL_EDGE:
         levels += 1
@@ -196,8 +199,9 @@ def create_omezarr(
     n_levels: int | None = None,
     extra_attrs: dict[str, Any] | None = None,
 ) -> OmeZarrTarget:
-    """Create an empty OME-Zarr volume store under a temporary name; fill it with
-    :meth:`OmeZarrTarget.write_slab`, then :meth:`~OmeZarrTarget.commit` (or ``abort``).
+    """Create an empty OME-Zarr volume store under a temporary name.
+
+    Fill it with :meth:`OmeZarrTarget.write_slab`, then :meth:`~OmeZarrTarget.commit` (or ``abort``).
 
     Parameters
     ----------
@@ -333,6 +337,7 @@ class OmeZarrVolume:
 
     @property
     def data(self):
+        """The full-resolution level."""
         return self.levels[0]
 
     def volume(self):

@@ -65,10 +65,12 @@ class Nanocrystal:
 
     @property
     def n_atoms(self) -> int:
+        """Number of atoms."""
         return int(self.positions_A.shape[0])
 
     @property
     def element(self) -> str | None:
+        """Element symbol of the lattice, or ``None``."""
         return self.lattice.element
 
     def g_vectors(self, hkl) -> np.ndarray:

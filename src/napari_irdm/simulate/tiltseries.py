@@ -73,18 +73,22 @@ class GroundTruth:
 
     @property
     def lattice(self) -> Lattice:
+        """The crystal's lattice."""
         return self.crystal.lattice
 
     @property
     def a_A(self) -> float:
+        """Lattice constant in Å."""
         return self.crystal.lattice.a_A
 
     @property
     def orientation(self) -> np.ndarray:
+        """Rotation matrix of the crystal (lattice → volume frame)."""
         return self.crystal.orientation
 
     @property
     def pixel_size_A(self) -> float:
+        """Voxel size of the truth volume in Å."""
         p = self.volume.pixel_size_A
         if p is None:
             raise ValueError("the ground-truth volume has no pixel size: re-run the simulation")

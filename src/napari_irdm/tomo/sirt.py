@@ -141,8 +141,10 @@ def sirt_iter(
 
 
 class _Tally:
-    """What SIRT adds up over the chunks: squared residuals per iteration, ``‖b‖²``, where each
-    slice stopped and its noise estimate."""
+    """What SIRT adds up over the chunks.
+
+    Squared residuals per iteration, ``‖b‖²``, where each slice stopped and its noise estimate.
+    """
 
     def __init__(self, iterations: int, ny: int):
         self.iterations = iterations
