@@ -54,20 +54,27 @@ def signals_as_exceptions() -> Iterator[None]:
     if not _main_thread():
         yield
         return
+    with _handlers(lambda signum, frame: _raise_for(signum), skip=(signal.SIGINT,)):
+        yield
+
+
+@contextlib.contextmanager
+def _handlers(handler, skip=()) -> Iterator[None]:
+    """``handler`` for SIGINT / SIGTERM / SIGHUP (less ``skip``) inside the block, the old ones after."""
     old = {}
     for sig in _SIGNALS:
-        if sig == signal.SIGINT:
+        if sig in skip:
             continue
         try:
-            old[sig] = signal.signal(sig, lambda signum, frame: _raise_for(signum))
+            old[sig] = signal.signal(sig, handler)
         except (OSError, ValueError):  # pragma: no cover
             pass
     try:
         yield
     finally:
-        for sig, handler in old.items():
+        for sig, old_handler in old.items():
             with contextlib.suppress(OSError, ValueError, TypeError):
-                signal.signal(sig, handler)
+                signal.signal(sig, old_handler)
 
 
 @contextlib.contextmanager
@@ -83,17 +90,7 @@ def deferred_signals() -> Iterator[None]:
             _raise_for(signum)
         pending.append(signum)
 
-    old = {}
-    for sig in _SIGNALS:
-        try:
-            old[sig] = signal.signal(sig, hold)
-        except (OSError, ValueError):  # pragma: no cover
-            pass
-    try:
+    with _handlers(hold):
         yield
-    finally:
-        for sig, handler in old.items():
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                signal.signal(sig, handler)
     if pending:
         _raise_for(pending[0])

@@ -24,7 +24,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -504,6 +504,28 @@ def drive(gen: Generator[Any, Any, T], desc: str = "", *, disable: bool | None =
     from tqdm import tqdm
 
     bar = tqdm(total=None, desc=desc, file=sys.stderr, disable=disable, leave=True, dynamic_ncols=True)
+
+    def show(event) -> None:
+        total = getattr(event, "total", None)
+        step = getattr(event, "step", None)
+        if total is not None and total > 0 and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        if step is not None:
+            bar.n = min(step, bar.total) if bar.total else step
+        message = getattr(event, "message", "")
+        if message:
+            bar.set_postfix_str(str(message)[:60], refresh=False)
+        bar.refresh()
+
+    return _pump(gen, show, lambda finished: bar.close())
+
+
+def _pump(gen: Generator[Any, Any, T], on_event: Callable[[Any], None], on_end: Callable[[bool], None]) -> T:
+    """Run ``gen`` to its return value, ``on_event`` for each event, ``on_end(finished)`` at the end.
+
+    On an error or Ctrl-C the generator is closed at once, so its ``finally`` blocks (temp files...) run.
+    """
     finished = False
     try:
         while True:
@@ -512,35 +534,14 @@ def drive(gen: Generator[Any, Any, T], desc: str = "", *, disable: bool | None =
             except StopIteration as stop:
                 finished = True
                 return stop.value
-            total = getattr(event, "total", None)
-            step = getattr(event, "step", None)
-            if total is not None and total > 0 and bar.total != total:
-                bar.total = total
-                bar.refresh()
-            if step is not None:
-                bar.n = min(step, bar.total) if bar.total else step
-            message = getattr(event, "message", "")
-            if message:
-                bar.set_postfix_str(str(message)[:60], refresh=False)
-            bar.refresh()
+            on_event(event)
     finally:
-        bar.close()
-        if not finished:  # error or Ctrl-C: let the generator clean up (temp files...) now
+        on_end(finished)
+        if not finished:
             gen.close()
 
 
 def _drive_lines(gen: Generator[Any, Any, T], desc: str) -> T:
     lines = _LineProgress(desc, sys.stderr)
-    finished = False
-    try:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                finished = True
-                return stop.value
-            lines.update(getattr(event, "step", None), getattr(event, "total", None), getattr(event, "message", ""))
-    finally:
-        lines.close(finished)
-        if not finished:
-            gen.close()
+    return _pump(gen, lambda e: lines.update(getattr(e, "step", None), getattr(e, "total", None),
+                                             getattr(e, "message", "")), lines.close)

@@ -91,7 +91,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     import csv
     import io
 
-    from napari_irdm.io._atomic import atomic_write_text
+    from napari_irdm.io import atomic_write_text
     from napari_irdm.scale._batch import CSV_COLUMNS
 
     buf = io.StringIO()

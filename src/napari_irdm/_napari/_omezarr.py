@@ -70,11 +70,7 @@ def read_omezarr_layers(path) -> list[tuple] | None:
         data = list(vol.levels) if len(vol.levels) > 1 else vol.levels[0]
         return [(data, kwargs, "image")]
     except Exception as err:  # noqa: BLE001 -- never raise from a reader
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        try:
-            from napari.utils.notifications import show_warning
+        from napari_irdm._napari._reader import could_not_open
 
-            show_warning(f"napari-irdm could not open {Path(p).name}: {msg}")
-        except Exception:  # noqa: BLE001
-            log.warning("napari-irdm could not open %s: %s", p, msg)
+        could_not_open(p, err)
         return None

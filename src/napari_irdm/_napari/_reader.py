@@ -83,11 +83,16 @@ def read_layers(path) -> list[tuple] | None:
     try:
         return _read(p)
     except Exception as err:  # noqa: BLE001 -- never raise from a reader
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        try:
-            from napari.utils.notifications import show_warning
-
-            show_warning(f"napari-irdm could not open {Path(p).name}: {msg}")
-        except Exception:  # noqa: BLE001
-            log.warning("napari-irdm could not open %s: %s", p, msg)
+        could_not_open(p, err)
         return None
+
+
+def could_not_open(p: str, err: BaseException) -> None:
+    """One napari warning line (else a log line) saying why ``p`` was not opened."""
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    try:
+        from napari.utils.notifications import show_warning
+
+        show_warning(f"napari-irdm could not open {Path(p).name}: {msg}")
+    except Exception:  # noqa: BLE001
+        log.warning("napari-irdm could not open %s: %s", p, msg)
