@@ -160,6 +160,7 @@ def open_series(path: str | os.PathLike, *, tilt_angles_deg=None, tilt_range=Non
     n, ny, nx = (int(s) for s in raw.data.shape)
     angles, source = resolve_angles(raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range,
                                     tilt_step=tilt_step, angles_file=angles_file, required=True)
+    assert angles is not None  # required=True raises instead of returning None
     px, _ = resolve_pixel(raw, pixel_size_A)
     off = None
     if offset == "auto":
