@@ -113,7 +113,9 @@ def _zarr_series(path: Path, tilt_angles_deg, pixel_size_A, tilt_axis: str) -> L
     import zarr
 
     node = zarr.open(str(path), mode="r")
-    arr = node if hasattr(node, "shape") else node["0"]
+    arr = node if isinstance(node, zarr.Array) else node["0"]
+    if not isinstance(arr, zarr.Array):
+        raise ValueError(f"{path}/0 is a zarr group, not an array: give the store of a (n_tilts, ny, nx) array")
     attrs = dict(getattr(node, "attrs", {}))
     meta = attrs.get("napari_irdm", attrs)
     if arr.ndim != 3:
