@@ -58,7 +58,7 @@ class _Run:
         self.cfg, self.out, self.t_start = cfg, out, t_start
         # a filled() config has every preset field set; keep the ones used in arithmetic typed as int
         assert cfg.size is not None and cfg.batch_size is not None and cfg.n_val is not None, "config not filled()"
-        self.size, self.batch_size, self.n_val = cfg.size, cfg.batch_size, cfg.n_val
+        self.size, self.batch_size, self.n_val = cfg.size, cfg.batch_size, int(cfg.n_val)
         self.dev = resolve_device(cfg.device)
         self.spec = get_spec(cfg.dataset, cfg.size_factor)
         self.opts = PairOptions(size=self.size, tilt_steps_deg=cfg.tilt_steps_deg, asymmetric=cfg.asymmetric,
