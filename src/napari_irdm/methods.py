@@ -127,7 +127,7 @@ class _Params:
 
     def replace(self, **changes):
         """A copy with ``changes`` (validated; an unknown name is a :class:`ParameterError`)."""
-        now = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        now = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return method_params(self.method, **{**now, **changes})  # (asdict would deep-copy a model)
 
 
@@ -331,7 +331,7 @@ def method_params(method: str, **options) -> Any:
     if key not in PARAMS:
         raise _bad("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
     cls = PARAMS[key]
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in options if k not in names]
     if unknown:
         raise _bad(unknown[0], f"is not a parameter of {key} (its parameters: {', '.join(names)})")

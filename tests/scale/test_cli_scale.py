@@ -53,7 +53,7 @@ def test_batch_csv_skips_finished_and_reports_failures_per_file(files, capsys):
     assert main(argv) == 2  # broken.mrc fails, the others are done
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "1 of 3 series failed" in err[0] and "broken.mrc" in err[0]
-    rows = list(csv.DictReader((out / "batch.csv").open()))
+    rows = list(csv.DictReader((out / "batch.csv").read_text().splitlines()))
     status = {r["input"].rsplit("/", 1)[1]: r for r in rows}
     assert status["a.mrc"]["status"] == "done" and status["b.mrc"]["status"] == "done"
     assert status["broken.mrc"]["status"] == "failed" and status["broken.mrc"]["message"]
@@ -65,6 +65,6 @@ def test_batch_csv_skips_finished_and_reports_failures_per_file(files, capsys):
     # rerun: finished ones skipped (untouched), the broken one tried again
     (d / "broken.mrc").unlink()
     assert main(["batch", str(d / "a.mrc"), str(d / "b.mrc"), "--out", str(out), "--method", "wbp", "--quiet"]) == 0
-    rows = list(csv.DictReader((out / "batch.csv").open()))
+    rows = list(csv.DictReader((out / "batch.csv").read_text().splitlines()))
     assert [r["status"] for r in rows] == ["skipped", "skipped"]
     assert (out / "a_wbp.zarr" / ".zattrs").stat().st_mtime_ns == mtime

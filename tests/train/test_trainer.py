@@ -91,7 +91,8 @@ def test_export_and_evaluate_end_to_end(tmp_path):
     out = tmp_path / "eval"
     res = evaluate(str(pt), dataset="D2", wedges=(40, 80), n=2, sources=["phantom"], size=32,
                    sart_iterations=2, tv_iterations=3, out_dir=out, device="cpu", batch_size=2)
-    rows = list(csv.DictReader(open(out / "per_sample.csv")))
+    with open(out / "per_sample.csv") as fh:
+        rows = list(csv.DictReader(fh))
     methods = set(res["methods"])
     assert {"wbp", "irdm"} <= methods
     assert len(rows) == 2 * 2 * len(methods)

@@ -102,7 +102,7 @@ def test_training_leaves_the_process_global_state_alone(tmp_path):
     torch.manual_seed(12345)
     np.random.seed(12345)
     run_to_completion(train_iter(_tiny(max_steps=2), tmp_path / "b"))
-    rows = [list(csv.DictReader(open(tmp_path / r / "log.csv"))) for r in "ab"]
+    rows = [list(csv.DictReader((tmp_path / r / "log.csv").read_text().splitlines())) for r in "ab"]
     assert [[r[k] for k in ("loss_d", "loss_g", "loss_l1")] for r in rows[0]] == \
         [[r[k] for k in ("loss_d", "loss_g", "loss_l1")] for r in rows[1]]
 

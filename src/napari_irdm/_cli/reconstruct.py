@@ -272,7 +272,6 @@ def run(args: argparse.Namespace) -> int:
 
     check_series(data, angles, what=str(args.tilt))  # geometry refused before any warning or work
     _warn_unused(args)
-    inpaint_iter = _inpaint_iter() if args.method == "irdm" else None
     quiet = True if args.quiet else None
     shape = (nz, ny, nx)
     px = ts.pixel_size_A
@@ -280,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
     # series' provenance plus one line per step (napari_irdm.data.Volume.from_series)
     run = {"thickness": args.thickness, "device": device}
     if args.method == "irdm":
+        inpaint_iter = _inpaint_iter()  # before any work: a missing dl part is a one-line error
         start = method_params("wbp", filter_name=p.filter_name)
         vol = drive(reconstruct_iter(ts, None, start, **run), "WBP", disable=quiet)
         vol = drive(inpaint_iter(vol, **p.core_kwargs(), device=device,

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "simulate",
     )
     paths = save_simulation(args.output, ts, truth)
+    assert ts.tilt_angles_deg is not None  # a simulated series always carries its angles
     lat = crystal.lattice
     print(f"{crystal.n_atoms} {lat.element or lat.structure} atoms ({lat.structure}, a = {lat.a_A:g} Å), "
           f"{crystal.shape} {crystal.size_nm:g} nm; {ts.n_tilts} tilts {ts.tilt_angles_deg.min():g}°.."

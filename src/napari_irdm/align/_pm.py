@@ -112,6 +112,7 @@ def _loo_reproject(images: torch.Tensor, angles: np.ndarray, nz: int) -> torch.T
         vol = bi if vol is None else vol.add_(bi)
     out = torch.empty((n, r, nx), dtype=torch.float32, device=dev)
     for i in range(n):
+        assert vol is not None  # set by the first loop (n > 0 here)
         out[i] = (proj.forward_block(i, vol) - own[i]).T
     return out
 

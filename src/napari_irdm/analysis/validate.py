@@ -396,7 +396,7 @@ def validate_iter(volume, tilt_series, tilt_angles_deg, *, method: str = "wbp", 
         notes.append("IRDM halves share the missing wedge: the z FSC shows how reproducibly the network fills "
                      "it, not that the filling is true")
     report = ValidationReport(
-        method=method, shape=tuple(int(s) for s in vol.shape),
+        method=method, shape=(int(vol.shape[0]), int(vol.shape[1]), int(vol.shape[2])),
         pixel_size_A=float(pixel_size_A) if pixel_size_A else None, n_tilts=int(angles.size),
         tilt_range_deg=(float(angles.min()), float(angles.max())), cone_half_angle_deg=float(cone_half_angle_deg),
         fsc=fsc, reprojection_angles_deg=[float(a) for a in angles], reprojection_residual=(num / den).tolist(),

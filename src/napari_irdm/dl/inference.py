@@ -56,7 +56,8 @@ def prepare_model(
         raise ValueError(f"model must be a shipped name, a .pt path or an nn.Module, got {type(model).__name__}")
     _fuse_conv_bn(net)
     # channels-last roughly halves CPU (oneDNN) convolution time for these nets
-    return net.to(memory_format=torch.channels_last)
+    # (torch's Module.to stubs omit memory_format, accepted at run time)
+    return net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def _fuse_conv_bn(module: nn.Module) -> None:
@@ -95,10 +96,12 @@ def tta_flips(tilt_angles_deg=None, *, symmetric_tol_deg: float = 1.0) -> tuple[
 
 def flip_average(net: nn.Module, x: torch.Tensor, flips: tuple[tuple[int, ...], ...] = ((),)) -> torch.Tensor:
     """Mean of ``flip(net(flip(x)))`` over ``flips`` (axis tuples of ``x``; ``()`` = as is), float32."""
-    y = None
+    y: torch.Tensor | None = None
     for axes in flips:
         yi = (torch.flip(net(torch.flip(x, axes)), axes) if axes else net(x)).float()
         y = yi if y is None else y + yi
+    if y is None:
+        raise ValueError("`flips` is empty: give at least one axis tuple (`()` = as is)")
     return y / len(flips)
 
 
@@ -285,10 +288,9 @@ def inpaint_iter(
     bs = _batch_slices(net, batch_size, (nz, ny, nx), dev)
     min_span = float(empty_fraction) * _largest_contrast(volume)
     flips = tta_flips(angles) if tta else ((),)
-    mask = None
+    mask: torch.Tensor | None = None
     if data_consistency:
-        mask = consistency_mask((nz, nx), angles, soft_deg=soft_deg, min_freq=dc_min_freq)
-        mask = torch.from_numpy(mask).to(dev)
+        mask = torch.from_numpy(consistency_mask((nz, nx), angles, soft_deg=soft_deg, min_freq=dc_min_freq)).to(dev)
     out = _new_out(out, (nz, ny, nx), volume)
     for y0 in range(0, ny, bs):
         y1 = min(ny, y0 + bs)

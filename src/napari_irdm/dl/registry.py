@@ -23,7 +23,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -292,7 +292,7 @@ def save_model(
     if config is None:
         if not hasattr(generator, "config"):
             raise ValueError("save_model needs config= for a generator without a .config attribute")
-        config = generator.config
+        config = cast(Mapping[str, Any], generator.config)  # nn.Module's __getattr__ types it Tensor | Module
     config = dict(config)
     UNetPlusPlus(**config)  # fail early on a config load_model could not rebuild
     if _is_name(name_or_dir) and not Path(name_or_dir).exists():

@@ -150,7 +150,7 @@ class UNetPlusPlus(nn.Module):
         h, w = x.shape[-2:]
         xp, (top, left) = _pad_to_multiple(x, self.multiple)
         nodes: dict[tuple[int, int], torch.Tensor] = {}
-        nodes[0, 0] = self.x_0_0(xp)
+        nodes[0, 0] = self.get_submodule("x_0_0")(xp)
         for i in range(1, self.depth + 1):
             nodes[i, 0] = self.get_submodule(f"x_{i}_0")(self.pool(nodes[i - 1, 0]))
         for j in range(1, self.depth + 1):

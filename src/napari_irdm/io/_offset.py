@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_irdm.io._filearray import FileArray
 from napari_irdm.io._raw import sample
 
 __all__ = ["detect_offset", "normalise_offset"]
@@ -40,7 +41,7 @@ def normalise_offset(data: np.ndarray, *, percentile: float = _OFFSET_PERCENTILE
     return out, offset
 
 
-def detect_offset(data: np.ndarray, *, percentile: float = _OFFSET_PERCENTILE) -> float | None:
+def detect_offset(data: np.ndarray | FileArray, *, percentile: float = _OFFSET_PERCENTILE) -> float | None:
     """The offset :func:`normalise_offset` would subtract (``None``: none), from a subsample."""
     if data.dtype.kind not in "iu":
         return None

@@ -12,6 +12,7 @@ import numpy as np
 from napari_irdm.errors import DataWarning, ParameterError
 from napari_irdm.geometry import angles_from_range, check_angles
 from napari_irdm.io._errors import MissingAnglesError, as_path, missing_file
+from napari_irdm.io._filearray import FileArray
 from napari_irdm.io.angles import find_sidecar_angles, read_angles
 from napari_irdm.io.mrc import MRC_SUFFIXES, MrcContents, header_angles, open_mrc
 from napari_irdm.io.tiff import TIFF_SUFFIXES, TiffContents, is_tiff_header, open_tiff
@@ -178,7 +179,7 @@ def open_raw(path: str | os.PathLike, what: str) -> Raw:
     return raw
 
 
-def sample(data: np.ndarray, max_values: int = 2_000_000) -> np.ndarray:
+def sample(data: np.ndarray | FileArray, max_values: int = 2_000_000) -> np.ndarray:
     """A strided subsample of a 3-D array (at most 64 images, ≈ ``max_values`` values)."""
     n, ny, nx = data.shape
     if n * ny * nx <= max_values:

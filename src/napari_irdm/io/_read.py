@@ -11,6 +11,7 @@ import numpy as np
 
 from napari_irdm.data import TiltSeries, Volume
 from napari_irdm.io._errors import MissingAnglesError
+from napari_irdm.io._filearray import FileArray
 from napari_irdm.io._offset import detect_offset
 from napari_irdm.io._raw import (
     CHUNK_BYTES,
@@ -437,7 +438,7 @@ def _rsciio_info(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis
     return info
 
 
-def _data_stats(data: np.ndarray, *, quick: bool) -> tuple[float, float, float, int]:
+def _data_stats(data: np.ndarray | FileArray, *, quick: bool) -> tuple[float, float, float, int]:
     """(min, max, mean, number of NaN/Inf) over finite values, chunked or from a subsample."""
     step = max(1, CHUNK_BYTES // max(1, 8 * data[0].size))
     chunks = [sample(data)] if quick else (data[i : i + step] for i in range(0, data.shape[0], step))

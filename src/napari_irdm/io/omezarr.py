@@ -26,7 +26,7 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -281,7 +281,7 @@ def mark_complete(target: OmeZarrTarget, **more) -> None:
     import zarr
 
     root = zarr.open_group(target.tmp, mode="r+")
-    meta = dict(root.attrs.get(ATTRS_KEY, {}))
+    meta = dict(cast(dict[str, Any], root.attrs.get(ATTRS_KEY, {})))  # our own attrs: a JSON object
     meta.update(more)
     meta["complete"] = True
     root.attrs[ATTRS_KEY] = meta
@@ -393,7 +393,8 @@ def open_omezarr(path: str | os.PathLike) -> OmeZarrVolume:
             unit = str(a["unit"])
     scales, translations = [], []
     for k, trans in enumerate(node.metadata.get("coordinateTransformations") or [None] * len(levels)):
-        s, t = (1.0,) * 3, (0.0,) * 3
+        s: tuple[float, ...] = (1.0,) * 3
+        t: tuple[float, ...] = (0.0,) * 3
         for tr in trans or []:
             if tr.get("type") == "scale":
                 s = tuple(float(v) for v in tr["scale"])

@@ -98,7 +98,7 @@ def batch_iter(jobs: list[tuple[str, str]], method: str, method_kwargs: dict, se
     yield Progress(len(rows), total, f"batch: {len(todo)} to do, {len(rows)} finished earlier")
     for i in sorted(rows):
         yield rows[i]
-    kw = dict(thickness=thickness, device=device, slab=slab, provenance=tuple(provenance))
+    kw: dict[str, Any] = dict(thickness=thickness, device=device, slab=slab, provenance=tuple(provenance))
     with open_scheduler(spec) as client:
         if spec.kind == "local":
             kw["torch_threads"] = max(1, (os.cpu_count() or 1) // spec.n)

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from napari_irdm.scale._slab import (
     series_abs_max,
 )
 from napari_irdm.scale._source import LazySeries
+
+if TYPE_CHECKING:
+    from napari_irdm.io.omezarr import OmeZarrTarget
 
 __all__ = ["reconstruct", "reconstruct_iter", "slab_size"]
 
@@ -101,6 +104,7 @@ class _Output:
         self.array = None
         self._stack = contextlib.ExitStack()
         self._mrc = None
+        self.target: OmeZarrTarget | MrcTarget | None = None
         if self.path is None:
             self.array = np.empty(shape, np.float32)
             self.target = None
@@ -140,7 +144,7 @@ class _Output:
         if self._mrc is not None:
             with contextlib.suppress(Exception):
                 self._mrc.__exit__(type(err), err, err.__traceback__)
-        elif self.target is not None:
+        elif self.target is not None and not isinstance(self.target, MrcTarget):  # an MRC is closed above
             self.target.abort()
 
 

@@ -25,7 +25,7 @@ def parse_region(text: str | None, shape) -> tuple[slice, slice, slice]:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 3:
         raise ValueError(f"sub-volume {text!r} must be three ranges 'z0:z1, y0:y1, x0:x1' (voxels; empty = all)")
-    out = []
+    out: list[slice] = []
     for axis, part, n in zip("zyx", parts, shape):
         lo, sep, hi = part.partition(":")
         try:
@@ -38,7 +38,7 @@ def parse_region(text: str | None, shape) -> tuple[slice, slice, slice]:
         if not 0 <= a < b <= n:
             raise ValueError(f"sub-volume range {part!r} along {axis} must lie in 0:{n} and not be empty")
         out.append(slice(a, b))
-    return tuple(out)
+    return out[0], out[1], out[2]
 
 
 def take_region(data, text: str | None = None, *, max_voxels: int = MAX_REGION_VOXELS) -> np.ndarray:

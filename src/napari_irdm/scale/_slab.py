@@ -271,7 +271,7 @@ def run_slab(job: SlabJob, y0: int, y1: int, block: np.ndarray | None = None, gl
     b = job.source.read(y0, y1) if block is None else np.asarray(block, dtype=np.float32)
     vol = np.asarray(_reconstruct(job, b, glob), dtype=np.float32)
     del b
-    result = {"y0": y0, "y1": y1, "pid": os.getpid()}
+    result: dict[str, Any] = {"y0": y0, "y1": y1, "pid": os.getpid()}
     run = LOCAL_RUNS.get(job.token)
     if job.target is None:
         result["data"] = vol

@@ -113,7 +113,9 @@ def _zarr_series(path: Path, tilt_angles_deg, pixel_size_A, tilt_axis: str) -> L
     import zarr
 
     node = zarr.open(str(path), mode="r")
-    arr = node if hasattr(node, "shape") else node["0"]
+    arr = node if isinstance(node, zarr.Array) else node["0"]
+    if not isinstance(arr, zarr.Array):
+        raise ValueError(f"{path}/0 is a zarr group, not an array: give the store of a (n_tilts, ny, nx) array")
     attrs = dict(getattr(node, "attrs", {}))
     meta = attrs.get("napari_irdm", attrs)
     if arr.ndim != 3:
@@ -160,6 +162,7 @@ def open_series(path: str | os.PathLike, *, tilt_angles_deg=None, tilt_range=Non
     n, ny, nx = (int(s) for s in raw.data.shape)
     angles, source = resolve_angles(raw, n, tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range,
                                     tilt_step=tilt_step, angles_file=angles_file, required=True)
+    assert angles is not None  # required=True raises instead of returning None
     px, _ = resolve_pixel(raw, pixel_size_A)
     off = None
     if offset == "auto":

@@ -82,6 +82,7 @@ def save_simulation(directory, tilt_series: TiltSeries, truth: GroundTruth, *, n
     lines = ["# napari-irdm simulation atoms; " + _FRAME_NOTE.replace(",", ";"), "element,Z,z_A,y_A,x_A"]
     lines += [f"{el},{int(z)},{p[0]:.6f},{p[1]:.6f},{p[2]:.6f}" for z, p in zip(c.atomic_numbers, c.positions_A)]
     _write_text_atomic(paths["atoms"], "\n".join(lines) + "\n")
+    assert tilt_series.tilt_angles_deg is not None  # a simulated series always carries its angles
     meta = {
         "software": f"napari-irdm {__version__}",
         "frames": _FRAME_NOTE,

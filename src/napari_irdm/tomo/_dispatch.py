@@ -68,7 +68,8 @@ def describe_step(params, *, thickness: int | None = None, auto_weight: bool = F
     str
         ``"reconstruct method=sirt iterations=50 ..."``.
     """
-    step = _core(params).describe(**params.core_kwargs(), thickness=thickness)
+    # describe is set on the core generator functions by tomo._common.accepts_series
+    step = _core(params).describe(**params.core_kwargs(), thickness=thickness)  # type: ignore[attr-defined]
     return step + (" (tv_weight auto: cross-validated on held-out tilts)" if auto_weight else "")
 
 

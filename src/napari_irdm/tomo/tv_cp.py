@@ -231,6 +231,7 @@ def choose_tv_weight(tilt_series, tilt_angles_deg, *, iterations: int = 100, thi
     shape = (nz, len(ys), nx)
     p_fit = ParallelProjector(angles[fit], shape, device=dev)
     p_held = ParallelProjector(angles[held], shape, device=dev)
+    sub: torch.Tensor | np.ndarray
     if isinstance(tilt_series, torch.Tensor):
         sub = tilt_series[:, ys, :]
     else:

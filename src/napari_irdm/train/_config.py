@@ -193,6 +193,7 @@ def run_length(cfg: TrainConfig, n_library: int) -> int | None:
     if cfg.max_steps is not None:
         return int(cfg.max_steps)
     if cfg.epochs is not None:
+        assert cfg.batch_size is not None, "config not filled()"
         return int(math.ceil(cfg.epochs * n_library / cfg.batch_size))
     return None
 

@@ -56,12 +56,15 @@ class _Run:
 
     def __init__(self, cfg: TrainConfig, out: Path, ckpt: dict[str, Any] | None, t_start: float):
         self.cfg, self.out, self.t_start = cfg, out, t_start
+        # a filled() config has every preset field set; keep the ones used in arithmetic typed as int
+        assert cfg.size is not None and cfg.batch_size is not None and cfg.n_val is not None, "config not filled()"
+        self.size, self.batch_size, self.n_val = cfg.size, cfg.batch_size, int(cfg.n_val)
         self.dev = resolve_device(cfg.device)
         self.spec = get_spec(cfg.dataset, cfg.size_factor)
-        self.opts = PairOptions(size=cfg.size, tilt_steps_deg=cfg.tilt_steps_deg, asymmetric=cfg.asymmetric,
+        self.opts = PairOptions(size=self.size, tilt_steps_deg=cfg.tilt_steps_deg, asymmetric=cfg.asymmetric,
                                 noise=cfg.noise, oversample=cfg.oversample)
         self.n_lib = len(self.spec)
-        self.steps_per_epoch = max(1, self.n_lib // cfg.batch_size)
+        self.steps_per_epoch = max(1, self.n_lib // self.batch_size)
         self.max_steps = run_length(cfg, self.n_lib)
         self.rng = torch.Generator().manual_seed(int(cfg.seed))
         self._build(ckpt)
@@ -70,10 +73,11 @@ class _Run:
         atomic_write_bytes(out / "config.json", (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
         self.amp = bool(cfg.amp) and self.dev.type == "cuda"
         self.fmt = torch.channels_last if (cfg.channels_last and self.dev.type == "cuda") else torch.contiguous_format
-        self.g.to(memory_format=self.fmt)
-        self.d.to(memory_format=self.fmt)
+        # torch's Module.to stubs omit memory_format (accepted at run time)
+        self.g.to(memory_format=self.fmt)  # type: ignore[call-overload]
+        self.d.to(memory_format=self.fmt)  # type: ignore[call-overload]
         self.weights = LossWeights(gan=cfg.gan_weight, content=cfg.content_weight, ssim=cfg.ssim_weight)
-        self.schedule = Schedule(self.n_lib, cfg.batch_size, cfg.seed)
+        self.schedule = Schedule(self.n_lib, self.batch_size, cfg.seed)
         self.step0 = self.step
         self.t_warm: float | None = None
         self.projectors = Projectors()  # the run's two geometries, built once, freed with the run
@@ -104,9 +108,9 @@ class _Run:
         """Held-back validation pairs (fixed seeds, never trained on), the WBP baseline and the first IRDM row."""
         from napari_irdm.train._metrics import batch_metrics
 
-        cfg, idx = self.cfg, list(range(int(self.cfg.n_val)))
-        self.val_batches = [make_batch(self.spec, idx[i: i + cfg.batch_size], self.opts, holdout=True, device=self.dev,
-                                       projectors=self.projectors) for i in range(0, len(idx), cfg.batch_size)]
+        idx = list(range(self.n_val))
+        self.val_batches = [make_batch(self.spec, idx[i: i + self.batch_size], self.opts, holdout=True, device=self.dev,
+                                       projectors=self.projectors) for i in range(0, len(idx), self.batch_size)]
         m = batch_metrics(torch.cat([vb.wbp for vb in self.val_batches]),
                           torch.cat([vb.truth for vb in self.val_batches]))
         self.val_wbp = {k: float(np.mean(v)) for k, v in m.items()}
@@ -170,7 +174,7 @@ class _Run:
         cfg, step = self.cfg, self.step
         self._pace(time_limit)
         if step % cfg.log_every == 0 or step == self.max_steps:
-            pps = (step - self.step0) * cfg.batch_size / max(time.monotonic() - t_loop, 1e-9)
+            pps = (step - self.step0) * self.batch_size / max(time.monotonic() - t_loop, 1e-9)
             self.log.add_loss(step, step / self.steps_per_epoch, self.opt_g.param_groups[0]["lr"], losses,
                               self.elapsed(), pps)
         if step % cfg.val_every == 0:
@@ -187,6 +191,7 @@ class _Run:
         if done == 5:
             self.t_warm = time.monotonic()
         if self.max_steps is None and done == _PACE_STEPS + 5 and time_limit is not None:
+            assert self.t_warm is not None  # set at step 5 of this loop, before step 25
             rate = _PACE_STEPS / max(1e-6, time.monotonic() - self.t_warm)
             remaining = time_limit - (time.monotonic() - self.t_start) - self.reserve() - 5.0
             self.max_steps = self.step + max(1, int(rate * remaining * 0.97))
@@ -211,7 +216,7 @@ def _loop(run: _Run) -> Generator[Progress, None, tuple[str, dict[str, float], f
     cfg = run.cfg
     time_limit = None if cfg.time_limit_min is None else cfg.time_limit_min * 60.0
     horizon = run.max_steps if run.max_steps is not None else run.step + 10**9
-    stream = image_stream(run.spec, run.schedule, cfg.size, run.step, horizon, workers=run.workers(), seed=cfg.seed)
+    stream = image_stream(run.spec, run.schedule, run.size, run.step, horizon, workers=run.workers(), seed=cfg.seed)
     stopped, last, hold, t_loop = "done", {}, None, time.monotonic()
     try:
         yield Progress(run.step, run.max_steps or 0,
@@ -297,9 +302,9 @@ def train_iter(
     return {
         "step": run.step,
         "max_steps": run.max_steps,
-        "epochs_done": run.step * cfg.batch_size / run.n_lib,
+        "epochs_done": run.step * run.batch_size / run.n_lib,
         "elapsed_s": run.elapsed(),
-        "pairs_per_s": (run.step - run.step0) * cfg.batch_size / max(time.monotonic() - t_loop, 1e-9),
+        "pairs_per_s": (run.step - run.step0) * run.batch_size / max(time.monotonic() - t_loop, 1e-9),
         "val": run.val_last,
         "val_wbp": run.val_wbp,
         "last_losses": last,
