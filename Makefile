@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   – set up .venv if needed, then run the napari demo (gold nanocrystal, WBP vs IRDM)
-#   make test   – set up .venv if needed, then run the whole test suite (viewer tests under Xvfb)
+#   make test   – set up .venv if needed, then lint (ruff), type-check (mypy) and run the whole test suite
+#                 (viewer tests under Xvfb)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,10 +23,13 @@ demo: $(STAMP)
 	$(BIN)/napari-irdm demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/python -m mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q astra-toolbox
