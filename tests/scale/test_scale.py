@@ -233,3 +233,22 @@ def test_lazy_sources_mrc_tiff_zarr_and_dask_input(series, tmp_path):
     z.attrs["tilt_angles_deg"] = ANGLES.tolist()
     zs = open_series(tmp_path / "s.zarr")
     assert _rel(ref, reconstruct(zs, slab=8)) <= 1e-6
+
+
+def test_a_local_cluster_starts_while_port_8787_is_taken():
+    """Another Dask dashboard (a notebook, a second run) on 8787 must not warn or fail our cluster."""
+    import socket
+
+    from napari_irdm.scale._schedulers import _local_cluster
+
+    with socket.socket() as busy:
+        try:
+            busy.bind(("0.0.0.0", 8787))
+        except OSError:
+            pass  # already taken by someone else: the same situation
+        busy.listen()
+        cluster = _local_cluster(1, 0)  # filterwarnings=error: a port warning fails here
+        try:
+            assert ":8787" not in cluster.dashboard_link
+        finally:
+            cluster.close()

@@ -65,16 +65,20 @@ def parse_scheduler(spec: Any = None) -> SchedulerSpec:
 
 
 def _local_cluster(n: int, gpus: int):
-    """``n`` worker processes, one thread each; with GPUs, worker ``i`` sees only GPU ``i % gpus``."""
+    """``n`` worker processes, one thread each; with GPUs, worker ``i`` sees only GPU ``i % gpus``.
+
+    The dashboard takes a free port (``":0"``; ``client.dashboard_link`` says which), so a second
+    cluster on the machine (another run, a notebook) does not clash on 8787.
+    """
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
     if not gpus:
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                             silence_logs=40)
     workers = {i: {"cls": Nanny, "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(i % gpus)},
                                              "silence_logs": 40}}
                for i in range(n)}
-    return SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}},
+    return SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}},
                        silence_logs=40)
 
 
