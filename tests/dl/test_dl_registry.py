@@ -59,7 +59,7 @@ def test_tampered_weights_are_refused(tmp_path):
 def test_shipped_names(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     assert list_models() == []
-    with pytest.raises(ValueError, match="no shipped model 'general'.*napari-irdm train"):
+    with pytest.raises(ValueError, match="no shipped model 'general'.*napari_irdm.train"):
         load_model("general")
     with pytest.raises(FileNotFoundError):
         load_model("general")

@@ -237,6 +237,10 @@ CLI_NAMES = {
     "consistency_iterations": "--consistency-iterations",
     "tta": "--tta",
     "scheduler": "--scheduler",
+    # preprocessing (align and reconstruct)
+    "exclude": "--exclude",
+    "crop": "--crop",
+    "bin": "--bin",
     "slab": "--slab",
 }
 

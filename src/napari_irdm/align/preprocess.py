@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_irdm.errors import ParameterError
+
 __all__ = [
     "bin_images",
     "check_bin",
@@ -82,12 +84,13 @@ def parse_exclude(text: str | None, n: int) -> list[int]:
             else:
                 out.add(int(part))
         except ValueError:
-            raise ValueError(f"--exclude {text!r}: give 0-based image indices and ranges such as 0,5,70-76") from None
+            raise ParameterError(f"`exclude` {text!r}: give 0-based image indices and ranges such as 0,5,70-76",
+                             "exclude") from None
     bad = [i for i in out if not 0 <= i < n]
     if bad:
-        raise ValueError(f"--exclude: image {bad[0]} does not exist (the series has images 0..{n - 1})")
+        raise ParameterError(f"`exclude`: image {bad[0]} does not exist (the series has images 0..{n - 1})", "exclude")
     if n - len(out) < 3:
-        raise ValueError(f"--exclude leaves {n - len(out)} images: at least 3 are needed")
+        raise ParameterError(f"`exclude` leaves {n - len(out)} images: at least 3 are needed", "exclude")
     return sorted(out)
 
 
@@ -98,9 +101,11 @@ def parse_crop(crop: str, ny: int, nx: int) -> tuple[int, int, int, int]:
         y0, y1 = (int(v) for v in ys.split(":"))
         x0, x1 = (int(v) for v in xs.split(":"))
     except ValueError:
-        raise ValueError(f"--crop {crop!r}: give rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,100:612)") from None
+        raise ParameterError(f"`crop` {crop!r}: give rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,100:612)",
+                             "crop") from None
     if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx) or min(y1 - y0, x1 - x0) < 16:
-        raise ValueError(f"--crop {crop}: must lie inside the {ny}x{nx} images and keep at least 16x16 pixels")
+        raise ParameterError(f"`crop` {crop}: must lie inside the {ny}x{nx} images and keep at least 16x16 pixels",
+                             "crop")
     return y0, y1, x0, x1
 
 
@@ -108,7 +113,7 @@ def check_bin(factor) -> int:
     """The binning factor (``None`` → 1); ``ValueError`` unless a positive whole number."""
     b = 1 if factor is None else factor
     if int(b) != b or int(b) < 1:
-        raise ValueError(f"--bin must be a positive whole number, got {factor}")
+        raise ParameterError(f"`bin` must be a positive whole number, got {factor}", "bin")
     return int(b)
 
 

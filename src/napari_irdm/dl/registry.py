@@ -114,7 +114,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
             avail = ", ".join(list_models()) or "none yet"
             raise ModelNotFoundError(
                 f"no shipped model {str(name_or_path)!r} (shipped: {avail}); train one with "
-                f"`napari-irdm train --dataset D6 --preset cpu --out runs/NAME` and export it, "
+                f"napari_irdm.train (or the train command) and export it, "
                 f"or pass the path of a .pt file"
             )
         return pt
@@ -206,7 +206,7 @@ def load_model(name_or_path: str | os.PathLike, *, device=None) -> UNetPlusPlus:
                          "reinstall the package or re-export the model") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{str(pt)!r} does not hold a state dict of weights (found {type(state).__name__}): "
-                         "export models with save_model / napari-irdm train --export")
+                         "export models with napari_irdm.dl.registry.save_model or napari_irdm.train.export")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     model = UNetPlusPlus(**config)
     try:

@@ -43,6 +43,9 @@ WIDGET_NAMES = {
     "batch_size": "a smaller batch",
     "model": "the model",
     "a_A": "the lattice constant (Å)",
+    "exclude": "'exclude'",
+    "crop": "'crop'",
+    "bin": "'bin'",
     # reconstruction method parameters (napari_irdm.methods), by the Reconstruct widget's labels
     "filter_name": "'filter'",
     "iterations": "'iterations'",
