@@ -26,3 +26,10 @@ def wait(worker, timeout_s: float = 600.0) -> str:
     print(f"worker ended with {outcome} after {time.time() - t0:.0f} s")
     settle()
     return outcome
+
+
+def shoot(viewer, out: str) -> None:
+    """Save the whole window (docks included) to ``out`` and close the viewer."""
+    viewer.screenshot(out, canvas_only=False, flash=False)
+    viewer.close()
+    print(f"wrote {out}")

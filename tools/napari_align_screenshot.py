@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from _shot import wait
+from _shot import shoot, wait
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO.parent / "shared" / "data" / "etspy-needle-haadf" / "HAADF.mrc"
@@ -29,9 +29,7 @@ def main(out: str, method: str = "pm", levels: str = "4,2") -> int:
     w.method.value = method
     w.levels.value = levels
     outcome = wait(w.run(), 1200)
-    viewer.screenshot(out, canvas_only=False, flash=False)
-    viewer.close()
-    print(f"wrote {out}")
+    shoot(viewer, out)
     return 0 if outcome == "done" else 1
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from _shot import wait
+from _shot import shoot, wait
 
 REPO = Path(__file__).resolve().parents[1]
 NEEDLE = REPO.parent / "shared" / "data" / "etspy-needle-haadf" / "HAADF_aligned.mrc"
@@ -34,9 +34,7 @@ def main(out: str, view: str | None = None) -> int:
     vol = viewer.layers["WBP"]
     print(f"volume {vol.data.shape}, scale {tuple(round(s, 2) for s in vol.scale)}, dims order "
           f"{tuple(viewer.dims.order)}, point y = {viewer.dims.point[1]:.1f} Å of {vol.data.shape[1] * vol.scale[1]:.0f}")
-    viewer.screenshot(out, canvas_only=False, flash=False)
-    viewer.close()
-    print(f"wrote {out}")
+    shoot(viewer, out)
     return 0
 
 

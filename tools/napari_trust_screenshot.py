@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from _shot import wait
+from _shot import shoot, wait
 
 
 def main(out: str) -> int:
@@ -23,9 +23,7 @@ def main(out: str) -> int:
     outcome = wait(trust.run(), 1200)
     if outcome == "done":
         print("\n".join(trust.report.summary_lines()))
-    viewer.screenshot(out, canvas_only=False, flash=False)
-    viewer.close()
-    print(f"wrote {out}")
+    shoot(viewer, out)
     return 0 if outcome == "done" else 1
 
 

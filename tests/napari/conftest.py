@@ -27,6 +27,18 @@ def tiny_series():
 
 
 @pytest.fixture
+def series_file(tmp_path, tiny_series):
+    """The tiny series written as an MRC with its angles and 0.5 Å pixels (for ``viewer.open``)."""
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
+
+    data, angles, _ = tiny_series
+    path = tmp_path / "tiny.mrc"
+    write_tilt_series(path, TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=0.5, angle_source="test"))
+    return path
+
+
+@pytest.fixture
 def series_layer(make_napari_viewer, tiny_series):
     """A viewer holding the tiny series as a napari-irdm tilt-series layer (0.5 Å pixels)."""
     from napari.layers import Layer

@@ -39,17 +39,6 @@ def _shows_middle_xz_slice(viewer, layer) -> None:
     assert lo == pytest.approx(0.0) and hi == pytest.approx((ny - 1) * layer.scale[1])
 
 
-@pytest.fixture
-def series_file(tmp_path, tiny_series):
-    from napari_irdm.data import TiltSeries
-    from napari_irdm.io import write_tilt_series
-
-    data, angles, _ = tiny_series
-    path = tmp_path / "tiny.mrc"
-    write_tilt_series(path, TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=0.5, angle_source="test"))
-    return path
-
-
 def test_reader_reconstruct_irdm_fourier_compare_through_plugins(
     make_napari_viewer, plugin_widget, series_file, tiny_series, qtbot, wait_worker
 ):

@@ -6,17 +6,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def series_file(tmp_path, tiny_series):
-    from napari_irdm.data import TiltSeries
-    from napari_irdm.io import write_tilt_series
-
-    data, angles, _ = tiny_series
-    path = tmp_path / "tiny.mrc"
-    write_tilt_series(path, TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=0.5, angle_source="test"))
-    return path
-
-
 def test_trust_report_of_a_wbp_volume_equals_the_core_report(make_napari_viewer, plugin_widget, series_file,
                                                              tiny_series, wait_worker):
     from napari_irdm.analysis.validate import validate
