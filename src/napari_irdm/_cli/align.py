@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_irdm._cli._common import add_series_options, drive, series_from_args
+from napari_irdm._cli._common import add_series_options, drive
 
 __all__ = ["add_parser", "run", "parse_exclude"]
 
@@ -71,14 +71,29 @@ def _bin_factor(args: argparse.Namespace) -> int:
     return check_bin(getattr(args, "bin", None))
 
 
+def _preprocess_kwargs(args: argparse.Namespace) -> dict:
+    return dict(exclude=getattr(args, "exclude", None), crop=getattr(args, "crop", None),
+                remove_hot_pixels=getattr(args, "remove_hot_pixels", False),
+                subtract_background=getattr(args, "subtract_background", False),
+                normalise_intensity=getattr(args, "normalise_intensity", False), bin=getattr(args, "bin", None))
+
+
 def preprocess_series(args: argparse.Namespace, ts):
     """:func:`napari_irdm.align.preprocess.preprocess_series` with the options of :func:`add_preprocess_options`."""
     from napari_irdm.align.preprocess import preprocess_series as core
 
-    return core(ts, exclude=getattr(args, "exclude", None), crop=getattr(args, "crop", None),
-                remove_hot_pixels=getattr(args, "remove_hot_pixels", False),
-                subtract_background=getattr(args, "subtract_background", False),
-                normalise_intensity=getattr(args, "normalise_intensity", False), bin=getattr(args, "bin", None))
+    return core(ts, **_preprocess_kwargs(args))
+
+
+def read_series(args: argparse.Namespace, path):
+    """Read ``path`` with the series options and preprocess it while reading (``--bin`` at load).
+
+    :func:`napari_irdm.align.preprocess.read_preprocessed`; returns ``(TiltSeries, excluded)``.
+    """
+    from napari_irdm._cli._common import series_kwargs
+    from napari_irdm.align.preprocess import read_preprocessed
+
+    return read_preprocessed(path, **_preprocess_kwargs(args), **series_kwargs(args))
 
 
 def preprocessed_shape(args: argparse.Namespace, shape, tilt_axis: str = "y") -> tuple[int, int, int]:
@@ -125,7 +140,7 @@ def load_and_align(args, path, *, quiet=None):
         raise ValueError(f"--levels {args.levels!r}: give binning factors such as 4,2,1") from None
     if args.iterations < 0:
         raise ValueError(f"--iterations must be >= 0, got {args.iterations}")
-    ts, excluded = preprocess_series(args, series_from_args(args, path))
+    ts, excluded = read_series(args, path)
     if args.apply:
         src = Path(args.apply)
         if src.suffix.lower() == ".aln":
@@ -198,8 +213,7 @@ def add_reconstruct_option(parser: argparse.ArgumentParser) -> None:
 
 
 def maybe_align(args: argparse.Namespace, ts, *, quiet=None):
-    """``ts`` preprocessed (:func:`preprocess_series`) and aligned with ``args.align`` (default options of ``align``)."""
-    ts, _ = preprocess_series(args, ts)
+    """``ts`` (read by :func:`read_series`) aligned with ``args.align`` (default options of ``align``)."""
     method = getattr(args, "align", None)
     if not method:
         return ts

@@ -11,7 +11,6 @@ from napari_irdm._cli._common import (
     check_output_file,
     drive,
     model_help,
-    series_from_args,
     series_kwargs,
 )
 from napari_irdm.methods import FILTERS, MAX_ITERATIONS, METHODS, PARAMS, method_params
@@ -251,9 +250,9 @@ def run(args: argparse.Namespace) -> int:
         from napari_irdm._cli.align import preprocessed_shape  # --exclude, --crop, --bin
 
         _check_resources(args, out_path, preprocessed_shape(args, peek[0], args.tilt_axis), peek[1])
-    ts = series_from_args(args, args.tilt)
-    from napari_irdm._cli.align import maybe_align
+    from napari_irdm._cli.align import maybe_align, read_series
 
+    ts, _ = read_series(args, args.tilt)  # preprocessed while reading: --bin at load
     ts = maybe_align(args, ts, quiet=True if args.quiet else None)
     data, angles = ts.data, ts.tilt_angles_deg
     n_tilts, ny, nx = data.shape

@@ -13,6 +13,7 @@ __all__ = [
     "parse_crop",
     "parse_exclude",
     "preprocess_series",
+    "read_preprocessed",
     "remove_hot_pixels",
     "subtract_background",
 ]
@@ -121,14 +122,65 @@ def check_bin(factor) -> int:
 _STEPS = {"hot": remove_hot_pixels, "background": subtract_background, "normalise": normalise_intensity}
 
 
+def _per_image_steps(shape, *, crop, remove_hot_pixels, subtract_background, b):
+    """``(function of a chunk of images, provenance steps)``: crop, hot pixels, background, bin.
+
+    Every step works image by image, so it gives the same result on the whole series or on
+    any chunk of it (which is what lets :func:`read_preprocessed` stream).
+    """
+    steps = []
+    box = None
+    if crop:
+        box = parse_crop(crop, *shape)
+        steps.append(f"cropped rows {box[0]}:{box[1]}, columns {box[2]}:{box[3]}")
+    if remove_hot_pixels:
+        steps.append("hot pixels replaced by their 3x3 median (> 8 robust sigma)")
+    if subtract_background:
+        steps.append("subtracted each image's 5th percentile")
+    if b > 1:
+        ny, nx = (box[1] - box[0], box[3] - box[2]) if box else shape
+        if ny < b or nx < b:
+            raise ParameterError(f"`bin` {b} is larger than the {ny}x{nx} images: use a smaller factor", "bin")
+        steps.append(f"binned {b}x{b}")
+
+    def apply(data: np.ndarray) -> np.ndarray:
+        if box is not None:
+            data = np.ascontiguousarray(data[:, box[0] : box[1], box[2] : box[3]])
+        if remove_hot_pixels:
+            data = _STEPS["hot"](data)
+        if subtract_background:
+            data = _STEPS["background"](data)
+        return bin_images(data, b) if b > 1 else data
+
+    return apply, steps
+
+
+def _finish(ts, data, angles, excluded, steps, normalise: bool, b: int):
+    """Exclusion and intensity normalisation (whole-series steps), pixel size, provenance."""
+    if excluded:
+        keep = np.setdiff1d(np.arange(data.shape[0]), excluded)
+        data, angles = np.ascontiguousarray(data[keep]), angles[keep]
+        steps.insert(0, f"excluded images {','.join(map(str, excluded))} (0-based)")
+    if normalise:
+        data = _STEPS["normalise"](data)
+        steps.append("images scaled to one total intensity")
+    if not steps:
+        return ts, excluded
+    px = ts.pixel_size_A
+    px = None if px is None else px * b
+    prov = tuple(ts.provenance) + tuple(f"preprocessed: {s}" for s in steps)
+    return ts.replace(data=data, tilt_angles_deg=angles, pixel_size_A=px, provenance=prov), excluded
+
+
 def preprocess_series(ts, *, exclude: str | None = None, crop: str | None = None, remove_hot_pixels: bool = False,
                       subtract_background: bool = False, normalise_intensity: bool = False, bin=None):
     """A :class:`~napari_irdm.data.TiltSeries` preprocessed in a fixed order, each step in its provenance.
 
     Order: ``exclude`` (``"0,5,70-76"``, 0-based), ``crop`` (``"Y0:Y1,X0:X1"`` of the images as
-    read), hot-pixel removal, background subtraction, intensity normalisation, ``bin`` (pixel
-    size scaled). Shared by ``napari-irdm align``, ``reconstruct`` and the Align widget.
-    Provenance lines start with ``preprocessed:``.
+    read), hot-pixel removal, background subtraction, ``bin`` (pixel size scaled), intensity
+    normalisation. Shared by the Align widget; ``napari-irdm align`` and ``reconstruct`` use
+    :func:`read_preprocessed` (the same steps while reading). Provenance lines start with
+    ``preprocessed:``.
 
     Returns
     -------
@@ -138,30 +190,47 @@ def preprocess_series(ts, *, exclude: str | None = None, crop: str | None = None
     """
     b = check_bin(bin)
     excluded = parse_exclude(exclude, ts.n_tilts)
-    steps, data, angles = [], ts.data, ts.tilt_angles_deg
-    if excluded:
-        keep = np.setdiff1d(np.arange(ts.n_tilts), excluded)
-        data, angles = np.ascontiguousarray(data[keep]), angles[keep]
-        steps.append(f"excluded images {','.join(map(str, excluded))} (0-based)")
-    if crop:
-        y0, y1, x0, x1 = parse_crop(crop, *data.shape[1:])
-        data = np.ascontiguousarray(data[:, y0:y1, x0:x1])
-        steps.append(f"cropped rows {y0}:{y1}, columns {x0}:{x1}")
-    if remove_hot_pixels:
-        data = _STEPS["hot"](data)
-        steps.append("hot pixels replaced by their 3x3 median (> 8 robust sigma)")
-    if subtract_background:
-        data = _STEPS["background"](data)
-        steps.append("subtracted each image's 5th percentile")
-    if normalise_intensity:
-        data = _STEPS["normalise"](data)
-        steps.append("images scaled to one total intensity")
-    px = ts.pixel_size_A
-    if b > 1:
-        data = bin_images(data, b)
-        px = None if px is None else px * b
-        steps.append(f"binned {b}x{b}")
-    if not steps:
-        return ts, excluded
-    prov = tuple(ts.provenance) + tuple(f"preprocessed: {s}" for s in steps)
-    return ts.replace(data=data, tilt_angles_deg=angles, pixel_size_A=px, provenance=prov), excluded
+    apply, steps = _per_image_steps(ts.data.shape[1:], crop=crop, remove_hot_pixels=remove_hot_pixels,
+                                    subtract_background=subtract_background, b=b)
+    data = apply(ts.data) if steps else ts.data
+    return _finish(ts, data, ts.tilt_angles_deg, excluded, steps, normalise_intensity, b)
+
+
+def read_preprocessed(path, *, exclude: str | None = None, crop: str | None = None, remove_hot_pixels: bool = False,
+                      subtract_background: bool = False, normalise_intensity: bool = False, bin=None, **read_kwargs):
+    """Read a tilt series and preprocess it while reading: the full-size series is never in memory.
+
+    Crop, hot pixels, background and ``bin`` run on each chunk of images as it comes off the
+    file (:func:`napari_irdm.io.read_tilt_series` ``prepare``), so a 4k series binned 4× needs
+    the memory of the binned series plus one chunk. The result equals
+    ``preprocess_series(read_tilt_series(path, **read_kwargs), ...)`` exactly.
+
+    Parameters
+    ----------
+    path
+        Any tilt series :func:`napari_irdm.io.read_tilt_series` reads.
+    exclude, crop, remove_hot_pixels, subtract_background, normalise_intensity, bin
+        As in :func:`preprocess_series`.
+    **read_kwargs
+        Passed to :func:`napari_irdm.io.read_tilt_series` (angles, tilt axis, pixel size...).
+
+    Returns
+    -------
+    series : TiltSeries
+    excluded : list of int
+    """
+    from napari_irdm.io import read_tilt_series
+
+    b = check_bin(bin)
+    plan: dict = {}
+
+    def prepare(chunk: np.ndarray) -> np.ndarray:
+        if "apply" not in plan:  # the image shape is known from the first chunk
+            plan["apply"], plan["steps"] = _per_image_steps(
+                chunk.shape[1:], crop=crop, remove_hot_pixels=remove_hot_pixels,
+                subtract_background=subtract_background, b=b)
+        return plan["apply"](chunk)
+
+    ts = read_tilt_series(path, prepare=prepare, **read_kwargs)
+    excluded = parse_exclude(exclude, ts.n_tilts)
+    return _finish(ts, ts.data, ts.tilt_angles_deg, excluded, list(plan.get("steps", [])), normalise_intensity, b)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,8 +41,9 @@ def read_tilt_series(
     rotation_deg: float = 0.0,
     pixel_size_A: float | None = None,
     offset: Literal["auto"] | float | None = "auto",
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> TiltSeries:
-    """Read a tilt series (MRC or TIFF) into the project's convention.
+    """Read a tilt series (MRC, TIFF or a microscope format) into the project's convention.
 
     Parameters
     ----------
@@ -68,6 +70,12 @@ def read_tilt_series(
     offset
         ``"auto"`` (default): subtract a large negative detector offset from integer data
         (see :func:`normalise_offset`); ``None``: never; a number: subtract that value.
+    prepare
+        Applied to each chunk of images as it is read (float32 ``(k, ny, nx)`` in the house
+        frame, after offset, rotation and transposition); it may crop or bin, but must give
+        every chunk the same image shape. The full-size series is never held: this is how
+        :func:`napari_irdm.align.preprocess.read_preprocessed` bins a 4k series at load. The
+        caller records what it did in the provenance (and the pixel size).
 
     Returns
     -------
@@ -88,18 +96,19 @@ def read_tilt_series(
 
     path = as_path(path, "tilt series")
     if _rsciio.handles(path):  # EMD, DM3/DM4, SER/EMI, .hspy or a folder of them (RosettaSciIO)
-        return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A)
+        return _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A,
+                              prepare=prepare)
     raw = open_raw(path, "tilt series")
     angles, angle_source = resolve_angles(
         raw, raw.data.shape[0], tilt_angles_deg=tilt_angles_deg, tilt_range=tilt_range, tilt_step=tilt_step,
         angles_file=angles_file, required=True,
     )
     return _series_from_raw(raw, angles, angle_source, axis=axis, rotation_deg=rotation_deg,
-                            pixel_size_A=pixel_size_A, offset=offset)
+                            pixel_size_A=pixel_size_A, offset=offset, prepare=prepare)
 
 
 def _series_from_raw(raw: Raw, angles, angle_source: str, *, axis: str, rotation_deg, pixel_size_A,
-                     offset) -> TiltSeries:
+                     offset, prepare=None) -> TiltSeries:
     """The TiltSeries of an opened file: float32 in the house frame, pixel size, provenance."""
     path = raw.path
     px, px_source = resolve_pixel(raw, pixel_size_A)
@@ -113,7 +122,7 @@ def _series_from_raw(raw: Raw, angles, angle_source: str, *, axis: str, rotation
     rotation = float(rotation_deg or 0.0)
     if not np.isfinite(rotation):
         raise ValueError(f"rotation_deg {rotation_deg!r} for {path} must be a finite angle in degrees")
-    data = _convert(raw, off, axis, rotation)
+    data = _convert(raw.data, raw.path, off, axis, rotation, prepare)
     if rotation:
         provenance.append(f"undid an in-plane tilt-axis rotation of {rotation:g} deg (linear interpolation)")
     if axis == "x":
@@ -134,7 +143,7 @@ def _series_from_raw(raw: Raw, angles, angle_source: str, *, axis: str, rotation
 
 
 def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, axis, pixel_size_A,
-                   *, required: bool = True) -> TiltSeries:
+                   *, required: bool = True, prepare=None) -> TiltSeries:
     """A tilt series from a RosettaSciIO format (see :mod:`napari_irdm.io._rsciio`); without
     angles anywhere: ``MissingAnglesError``, or (``required=False``) angles ``None``."""
     from napari_irdm.geometry import angles_from_range, check_angles
@@ -164,11 +173,7 @@ def _rsciio_series(path, tilt_angles_deg, tilt_range, tilt_step, angles_file, ax
         angles = check_angles(angles, n, what=str(path), source=source)
     if pixel_size_A is not None:
         px = float(pixel_size_A)
-    d = np.asarray(data, np.float32)
-    if not np.isfinite(d).all():
-        raise ValueError(f"{path} contains NaN or Inf: replace them (e.g. by the background) before reconstructing")
-    if axis == "x":
-        d = np.ascontiguousarray(d.transpose(0, 2, 1))
+    d = _convert(data, path, None, axis, 0.0, prepare)
     prov = [f"read {path.name}: {what}, {'x'.join(map(str, data.shape))}",
             f"tilt angles from {source}" if angles is not None else "no tilt angles in the file or next to it"]
     if axis == "x":
@@ -192,21 +197,23 @@ def _choose_offset(raw: Raw, offset) -> float | None:
     return off if off != 0 else None
 
 
-def _convert(raw: Raw, off: float | None, axis: str, rotation: float) -> np.ndarray:
-    """float32 copy in chunks (bounded memory): NaN check, offset, rotation, transposition."""
-    src = raw.data
+def _convert(src, path, off: float | None, axis: str, rotation: float, prepare=None) -> np.ndarray:
+    """float32 copy in chunks (bounded memory): NaN check, offset, rotation, transposition, ``prepare``.
+
+    ``src`` is anything sliceable along its first axis (memory map, FileArray, Dask array).
+    """
     n, ny, nx = src.shape
-    out = np.empty((n, nx, ny) if axis == "x" else (n, ny, nx), dtype=np.float32)
+    out: np.ndarray | None = None
     step = max(1, CHUNK_BYTES // max(1, 4 * ny * nx))
     for i0 in range(0, n, step):
         chunk = np.array(src[i0 : i0 + step], dtype=np.float32)
-        if chunk.dtype.kind == "f" and src.dtype.kind == "f":
+        if np.dtype(src.dtype).kind == "f":
             bad = ~np.isfinite(chunk)
             if bad.any():
                 where = np.argwhere(bad)[0]
                 count = int(bad.sum())
                 raise ValueError(
-                    f"{raw.path} contains NaN or Inf ({count}+ values, first in image {i0 + int(where[0])}): "
+                    f"{path} contains NaN or Inf ({count}+ values, first in image {i0 + int(where[0])}): "
                     "replace them (e.g. by the background) before reconstructing"
                 )
         if off is not None:
@@ -216,7 +223,16 @@ def _convert(raw: Raw, off: float | None, axis: str, rotation: float) -> np.ndar
 
             for k in range(chunk.shape[0]):
                 chunk[k] = ndimage.rotate(chunk[k], -rotation, reshape=False, order=1, mode="nearest")
-        out[i0 : i0 + step] = chunk.transpose(0, 2, 1) if axis == "x" else chunk
+        if axis == "x":
+            chunk = chunk.transpose(0, 2, 1)
+        if prepare is not None:
+            chunk = np.asarray(prepare(np.ascontiguousarray(chunk)), np.float32)
+        if out is None:
+            out = np.empty((n,) + chunk.shape[1:], dtype=np.float32)
+        if chunk.shape[1:] != out.shape[1:]:
+            raise RuntimeError(f"prepare gave images of {chunk.shape[1:]} after {out.shape[1:]}: it must keep one shape")
+        out[i0 : i0 + step] = chunk
+    assert out is not None  # n >= 1 (checked on opening)
     return out
 
 

@@ -48,16 +48,18 @@ def _reader(path: Path):
         ) from err
 
 
-def _signals(path: Path) -> list[dict]:
+def _signals(path: Path, *, lazy: bool = False) -> list[dict]:
+    """The image signals of a file; ``lazy``: their data as Dask arrays (read when sliced)."""
     try:
-        sigs = _reader(path)(str(path))
+        sigs = _reader(path)(str(path), lazy=lazy)
     except ValueError:
         raise
     except Exception as err:  # damaged / foreign file: one line naming it
         first = (str(err).splitlines() or [""])[0][:120]
         raise ValueError(f"{path} could not be read as {path.suffix} ({type(err).__name__}: {first}): "
                          "re-export it from the microscope software") from None
-    images = [s for s in sigs if np.asarray(s.get("data")).ndim in (2, 3) and np.asarray(s["data"]).dtype.kind in "biuf"]
+    images = [s for s in sigs if getattr(s.get("data"), "ndim", 0) in (2, 3)
+              and np.dtype(s["data"].dtype).kind in "biuf"]
     if not images:
         raise ValueError(f"{path} holds no image stack (found {len(sigs)} signals, none 2-D/3-D real images)")
     return images
@@ -89,7 +91,7 @@ def _angles(sig: dict) -> tuple[np.ndarray | None, str]:
         v = _nested(md, *keys)
         if v is not None and np.size(v) > 1:
             return np.asarray(v, np.float64).ravel(), f"file metadata {'.'.join(keys)}"
-    data = np.asarray(sig["data"])
+    data = sig["data"]
     if data.ndim == 3:
         ax = (sig.get("axes") or [{}])[0]
         unit = str(ax.get("units") or "").strip().lower()
@@ -103,12 +105,15 @@ def _angles(sig: dict) -> tuple[np.ndarray | None, str]:
 
 
 def read_rsciio(path) -> tuple[np.ndarray, np.ndarray | None, str, float | None, str]:
-    """``(data (n, ny, nx), angles or None, angle source, pixel size Å or None, description)``."""
+    """``(data (n, ny, nx), angles or None, angle source, pixel size Å or None, description)``.
+
+    The data of a single file is a lazy (Dask) array, read when sliced; a folder's is NumPy.
+    """
     p = Path(path)
     if p.is_dir():
         return _read_folder(p)
-    sig = max(_signals(p), key=lambda s: np.asarray(s["data"]).size)
-    data = np.asarray(sig["data"])
+    sig = max(_signals(p, lazy=True), key=lambda s: s["data"].size)
+    data = sig["data"]
     if data.ndim == 2:
         data = data[None]
     angles, source = _angles(sig)
