@@ -10,6 +10,11 @@ Prints one line per run: model, device, batch size, seconds. The quality bar (is
 ``--device`` is not given, a GPU figure is printed too. Random weights are used when no
 shipped model exists (timing does not depend on the weights). The CPU time (all threads)
 is printed too: on a shared machine, CPU time / threads is what an idle machine would take.
+
+With astra-toolbox importable, ASTRA's CPU FBP (``linear`` projector) of the same number of
+slices and tilts is timed in the same process and the ratio printed (target ≤ 8×, issue 15)::
+
+    PYTHONPATH=src:.venv/lib/python3.11/site-packages /tmp/etv/bin/python benchmarks/irdm_speed.py --repeat 2
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ def main(argv=None) -> int:
     angles = np.arange(-70.0, 70.1, 2.0)
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, volume {volume.shape}")
+    fbp = _astra_fbp_seconds(n, angles)
     for dev in devices:
         model, what = _model(args, dev)
         bs = args.batch_size or (8 if dev == "cpu" else 32)
@@ -80,9 +86,27 @@ def main(argv=None) -> int:
             print(
                 f"{what} (base_width {model.base_width}) on {dev} [{name}], batch {bs}, "
                 f"dc={args.data_consistency}, run {r + 1}: {dt:.1f} s wall ({cpu:.1f} s CPU time) "
-                f"for {n} slices of {n}x{n}"
+                f"for {n} slices of {n}x{n}" + (f"; {dt / fbp:.1f}x ASTRA CPU FBP" if fbp and dev == "cpu" else "")
             )
     return 0
+
+
+def _astra_fbp_seconds(n: int, angles: np.ndarray) -> float | None:
+    """Wall time of ASTRA's CPU FBP of ``n`` slices of ``n²`` from ``angles`` (None without astra)."""
+    try:
+        import astra  # noqa: F401
+    except ImportError:
+        print("astra-toolbox not importable: no ASTRA FBP ratio")
+        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from wbp_vs_peers import astra_slices
+
+    series = np.random.default_rng(1).random((angles.size, n, n), dtype=np.float32)
+    t0 = time.perf_counter()
+    astra_slices(series, angles, n, "FBP")
+    dt = time.perf_counter() - t0
+    print(f"ASTRA {astra.__version__} CPU FBP (linear): {dt:.1f} s for {n} slices of {n}x{n}, {angles.size} tilts")
+    return dt
 
 
 if __name__ == "__main__":

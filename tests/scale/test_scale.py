@@ -252,3 +252,20 @@ def test_a_local_cluster_starts_while_port_8787_is_taken():
             assert ":8787" not in cluster.dashboard_link
         finally:
             cluster.close()
+
+
+def test_slabs_grow_when_the_projector_cannot_keep_its_matrices(monkeypatch):
+    """2048² at 61 tilts rebuilds its matrices per slab: slabs of 64, not 16, amortise that build."""
+    import napari_irdm.tomo.projector as pj
+    from napari_irdm.scale import slab_size
+    from napari_irdm.tomo.projector import matrices_kept
+
+    monkeypatch.setattr(pj, "available_memory_bytes", lambda device: 64 << 30)
+    assert not matrices_kept(61, 2048, 2048)  # 4 GiB > the 3 GiB keep limit
+    assert matrices_kept(61, 1024, 1024)
+    assert slab_size(2048, 2048, 2048, "wbp") == 16  # without the tilt count: the output-size rule
+    assert slab_size(2048, 2048, 2048, "wbp", n_tilts=61) == 64
+    assert slab_size(1024, 1024, 1024, "wbp", n_tilts=61) == 64  # kept: 256 MiB of output
+    assert slab_size(2048, 2048, 2048, "irdm", n_tilts=61) == 16  # the network's memory bounds IRDM slabs
+    # the projector itself follows the same rule
+    assert pj.ParallelProjector(np.linspace(-60, 60, 61), (2048, 1, 2048))._keep is False

@@ -19,12 +19,12 @@ from napari_irdm.align._pm import (
     sweep_rotation,
     sweep_tilt_offset,
 )
-from napari_irdm.align._register import com_shifts, xcorr_shifts
+from napari_irdm.align._register import com_centre_offset, com_shifts, xcorr_shifts
 from napari_irdm.align._transforms import Transforms, apply_transforms
 from napari_irdm.data import TiltSeries
 from napari_irdm.progress import Progress, run_to_completion
 
-__all__ = ["AXIS_METHODS", "METHODS", "AlignResult", "align", "align_iter"]
+__all__ = ["AXIS_METHODS", "CENTRE_METHODS", "METHODS", "AlignResult", "align", "align_iter"]
 
 METHODS = ("xcorr", "com", "pm")
 
@@ -72,6 +72,9 @@ def _check(data, angles, method, levels, iterations):
 
 
 AXIS_METHODS = ("common-line", "reprojection")
+CENTRE_METHODS = ("auto", "sharpness", "com")
+#: ``centre_method="auto"`` takes the centre of mass when the mass varies less than this over the images
+MASS_SPREAD_MAX = 0.03
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class _Options:
     fine_rounds: int
     coarse_method: str
     axis_method: str
+    centre_method: str = "auto"
 
 
 class _Steps:
@@ -136,7 +140,7 @@ def _searches(level: Level, t: Transforms, o: _Options, state: dict, steps: _Ste
         yield steps(f"tilt axis {tl.rotation_deg:.2f} deg (bin {level.binning})")
     if o.refine_centre:
         coarse = level is state["coarse"]
-        tl, _ = sweep_centre(level, tl, o.centre_range_px / level.binning if coarse else 1.5, tol_px=0.01)
+        tl = _centre(level, tl, state, o.centre_range_px / level.binning if coarse else 1.5, tol_px=0.01)
         yield steps(f"rotation centre (bin {level.binning})")
     if o.refine_tilt_offset:
         tl, _ = sweep_tilt_offset(level, tl, 3.0 if level is state["coarse"] else 1.0, tol_deg=0.02)
@@ -166,21 +170,53 @@ def _level_pass(level: Level, t: Transforms, o: _Options, state: dict, steps: _S
                                                        max_shift=max(4.0, 16.0 / b))
         report["residuals"][b] = res
         if o.refine_centre:
-            tl, _ = sweep_centre(level, tl, 1.0, tol_px=0.01)
+            tl = _centre(level, tl, state, 1.0, tol_px=0.01)
         t = level.from_level(tl)
     yield steps(f"bin {level.binning} done")
     return t
 
 
-def _final_axis(finest: Level, t: Transforms, o: _Options, steps: _Steps):
+def _final_axis(finest: Level, t: Transforms, o: _Options, state: dict, steps: _Steps):
     """With accurate shifts, one last look at the tilt axis and the centre (``pm``)."""
     if not (o.refine_rotation and o.method == "pm"):
         return t
     tl = _axis_search(finest, finest.to_level(t), o, 0.5)
     if o.refine_centre:
-        tl, _ = sweep_centre(finest, tl, 1.0, tol_px=0.01)
+        tl = _centre(finest, tl, state, 1.0, tol_px=0.01)
     yield steps(f"tilt axis {tl.rotation_deg:.2f} deg (final)")
     return finest.from_level(tl)
+
+
+def _centre(level: Level, tl: Transforms, state: dict, half_range_px: float, tol_px: float) -> Transforms:
+    """The rotation centre at one level (level coordinates): centres of mass or the sharpest WBP.
+
+    Centres of mass (:func:`com_centre_offset`, raw images mapped through the alignment) are
+    exact for an object inside the field with mass-thickness contrast; the sharpest-WBP sweep
+    works for any specimen but its optimum can sit pixels off on extended objects, whose
+    limited-angle streaks change the sparsity too. ``state["com"]`` says which (decided once).
+    """
+    if not state["com"]:
+        return sweep_centre(level, tl, half_range_px, tol_px=tol_px)[0]
+    t = level.from_level(tl)
+    c, _ = com_centre_offset(state["raw"], t)
+    m = t.matrices.copy()
+    m[:, 0, 2] -= c
+    return level.to_level(t.replace(matrices=m))
+
+
+def _centre_choice(raw: torch.Tensor, angles: np.ndarray, o: _Options, report: dict) -> bool:
+    """Whether the centres use centres of mass (``centre_method``, the mass spread); in the report."""
+    if not o.refine_centre:
+        report["centre_method"] = "none"
+        return False
+    _, spread = com_centre_offset(raw, Transforms.identity(angles))
+    report["mass_spread"] = spread
+    if o.centre_method == "com" or (o.centre_method == "auto" and spread <= MASS_SPREAD_MAX):
+        report["centre_method"] = f"centre of mass (mass spread {spread:.2%})"
+        return True
+    why = "" if o.centre_method == "sharpness" else f" (mass varies {spread:.1%} over the images)"
+    report["centre_method"] = "sharpness" + why
+    return False
 
 
 def _result(raw: torch.Tensor, ts: TiltSeries | None, t: Transforms, angles: np.ndarray, o: _Options,
@@ -225,6 +261,7 @@ def align_iter(
     min_level_size: int = 32,
     fine_rounds: int = 1,
     coarse_method: Literal["xcorr", "com"] = "xcorr",
+    centre_method: Literal["auto", "sharpness", "com"] = "auto",
     device: Any = None,
 ) -> Generator[Progress, None, AlignResult]:
     """Align a single-axis tilt series; a progress generator that ``return``s an :class:`AlignResult`.
@@ -250,6 +287,12 @@ def align_iter(
         field in ``x``), or the re-projection residual (any specimen, much flatter in ``φ``).
     refine_centre, centre_range_px
         Search a common x-shift (rotation-centre offset) making the WBP sharpest (default range ``nx/8``).
+    centre_method : {"auto", "sharpness", "com"}
+        Criterion of the rotation centre at every level: the sharpest WBP, or the centres of
+        mass of the raw images mapped through the alignment (exact for an object inside the field with mass-thickness
+        contrast). ``auto``: centre of mass when the background-subtracted mass varies by at
+        most :data:`MASS_SPREAD_MAX` (3 %) over the images, else sharpness; the report's
+        ``centre_method`` says which was used.
     refine_tilt_offset : bool
         Also fit one offset added to all tilt angles (within ±3°).
     levels : tuple of int
@@ -286,6 +329,8 @@ def align_iter(
     angles, lv = _check(data, angles_in, method, levels, iterations)
     if axis_method not in AXIS_METHODS:
         raise ValueError(f"axis_method {axis_method!r} is unknown: use one of {', '.join(AXIS_METHODS)}")
+    if centre_method not in CENTRE_METHODS:
+        raise ValueError(f"centre_method {centre_method!r} is unknown: use one of {', '.join(CENTRE_METHODS)}")
     raw = torch.as_tensor(np.asarray(data, np.float32), device=resolve_device(device))
     if not bool(torch.isfinite(raw).all()):
         raise ValueError("the tilt series contains NaN or Inf values: replace them before aligning")
@@ -293,7 +338,7 @@ def align_iter(
     lv = tuple(sorted({b for b in lv if min(ny, nx) // b >= min_level_size} or {1}, reverse=True))
     o = _Options(method, float(rotation_deg), bool(refine_rotation), float(rotation_range_deg), bool(refine_centre),
                  float(centre_range_px) if centre_range_px is not None else nx / 8.0, bool(refine_tilt_offset), lv,
-                 int(iterations), int(max_rows), int(fine_rounds), coarse_method, axis_method)
+                 int(iterations), int(max_rows), int(fine_rounds), coarse_method, axis_method, centre_method)
     report: dict[str, Any] = {"method": method, "levels": list(lv), "residuals": {}, "axis_method": axis_method}
     steps = _Steps(4 + (o.iterations * len(lv) if method == "pm" else 0) + 2 * len(lv))
     yield Progress(0, steps.total, f"coarse alignment ({method})")
@@ -302,13 +347,14 @@ def align_iter(
     yield steps("coarse shifts found")
     finest = coarse if lv[-1] == lv[0] else Level(raw, lv[-1], max_rows=max_rows)
     report["residual_initial"] = reprojection_residual(finest, finest.to_level(t))
-    state = {"rotation_done": False, "coarse": coarse, "finest": finest}
+    state = {"rotation_done": False, "coarse": coarse, "finest": finest, "raw": raw,
+             "com": _centre_choice(raw, angles, o, report)}
     todo = lv if method == "pm" else tuple(dict.fromkeys((lv[0], lv[-1])))
     # the tilt axis and the shifts are coupled: alternate them once more at the finest level
     for b in todo + (todo[-1],) * o.fine_rounds:
         level = {coarse.binning: coarse, finest.binning: finest}.get(b) or Level(raw, b, max_rows=max_rows)
         t = yield from _level_pass(level, t, o, state, steps, report)
-    t = yield from _final_axis(finest, t, o, steps)
+    t = yield from _final_axis(finest, t, o, state, steps)
     report["residual_final"] = reprojection_residual(finest, finest.to_level(t))
     result = _result(raw, ts, t, angles, o, report)
     yield Progress(steps.total, steps.total, "aligned")

@@ -44,10 +44,22 @@ HEARTBEAT_S = 0.25
 _MRC_SUFFIXES = (".mrc", ".rec", ".map")
 
 
-def slab_size(nz: int, ny: int, nx: int, method: str = "wbp") -> int:
+def slab_size(nz: int, ny: int, nx: int, method: str = "wbp", n_tilts: int | None = None) -> int:
     """Default slices per slab: about :data:`SLAB_BYTES` of output, a multiple of 8 when ≥ 8
-    (so the OME-Zarr pyramid levels fall on whole chunks), at most 64 (IRDM: see ``_slab``)."""
-    s = max(1, min(IRDM_MAX_SLAB, SLAB_BYTES // max(1, 4 * nz * nx), ny))
+    (so the OME-Zarr pyramid levels fall on whole chunks), at most 64 (IRDM: see ``_slab``).
+
+    When the projection matrices of one slice geometry are too large to keep
+    (:func:`napari_irdm.tomo.projector.matrices_kept`; e.g. 2048² at 61 tilts) every slab
+    rebuilds them, which costs about as much as back-projecting 40 slices: such slabs aim at
+    4 × :data:`SLAB_BYTES` (64 slices of 2048², about 3 GiB per task) to amortise the build.
+    """
+    target = SLAB_BYTES
+    if method != "irdm" and n_tilts is not None:
+        from napari_irdm.tomo.projector import matrices_kept
+
+        if not matrices_kept(n_tilts, nz, nx):
+            target = 4 * SLAB_BYTES
+    s = max(1, min(IRDM_MAX_SLAB, target // max(1, 4 * nz * nx), ny))
     return s - s % 8 if s >= 8 else s
 
 
@@ -224,7 +236,7 @@ def reconstruct_iter(
     if thickness is not None and (isinstance(thickness, bool) or int(thickness) != thickness or int(thickness) < 1):
         raise ParameterError(f"`thickness` must be a positive whole number of voxels, got {thickness!r}", "thickness")
     nz = int(thickness) if thickness is not None else nx
-    size = slab_size(nz, ny, nx, method) if slab is None else int(slab)
+    size = slab_size(nz, ny, nx, method, n_tilts) if slab is None else int(slab)
     if size < 1 or (method == "irdm" and size > IRDM_MAX_SLAB):
         raise ParameterError(f"`slab` must be 1..{IRDM_MAX_SLAB if method == 'irdm' else ny} slices for {method}, "
                              f"got {slab}", "slab")

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.geometry import check_angles
 
-__all__ = ["ParallelProjector", "clear_projector_cache"]
+__all__ = ["ParallelProjector", "clear_projector_cache", "matrices_kept"]
 
 #: non-zeros per block of angles built at once (bounds the temporaries of the build)
 _BLOCK_NNZ = 40_000_000
@@ -44,6 +44,23 @@ _CPU_COLS = 64
 
 _lru: OrderedDict[tuple, _Matrices] = OrderedDict()
 _lru_lock = threading.Lock()
+
+
+def _matrix_bytes(n_tilts: int, nz: int, nx: int) -> int:
+    """Bytes of ``Aᵀ``: two non-zeros per pixel and tilt, int32 index + float32 value each
+    (``A``, built for iterating, takes as much again)."""
+    return 2 * int(n_tilts) * int(nz) * int(nx) * 8
+
+
+def matrices_kept(n_tilts: int, nz: int, nx: int, device: Any = None) -> bool:
+    """Whether a projector of this slice geometry keeps its matrices (else it rebuilds them per use).
+
+    Kept when they take at most 3 GiB and a quarter of the free memory of ``device``. A
+    2048² slice at 61 tilts (4 GiB) is rebuilt for every product: callers that run many
+    slices (the slab engine) then use fewer, larger products to amortise the build.
+    """
+    full = _matrix_bytes(n_tilts, nz, nx)
+    return full <= min(_MAX_KEEP_BYTES, available_memory_bytes(resolve_device(device)) // 4)
 
 
 def clear_projector_cache() -> None:
@@ -131,10 +148,7 @@ class ParallelProjector:
             if any(b != e or b <= a for (a, b), e in zip(angle_blocks, ends[1:])) or ends[0] != 0:
                 raise ValueError(f"angle_blocks must split 0..{self.n_tilts} into contiguous non-empty ranges")
         self._angle_blocks = angle_blocks
-        # bytes of Aᵀ: int32 index + float32 value per non-zero (A, built for iterating, as much again)
-        full = 2 * self.n_tilts * npix * 8
-        free = available_memory_bytes(self.device)
-        self._keep = full <= min(_MAX_KEEP_BYTES, free // 4)
+        self._keep = matrices_kept(self.n_tilts, self.nz, self.nx, self.device)
         self._use_bag = self.device.type == "cpu"
         key = (self.angles_deg.tobytes(), self.nz, self.nx, self.n_det, str(self.device), tuple(self._angle_blocks))
         if self._keep:
