@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     record("scikit-image phase_cross_correlation (neighbour chain)", lambda: (skimage_chain(raw, angles), None))
     lv = tuple(int(v) for v in args.levels.split(","))
-    for method, kw in (("com", {}), ("pm", {"iterations": 4})):
+    for method, kw in (("com", {}), ("pm", {})):  # the defaults: iterations 8, coarse start auto
         def run(method=method, kw=kw):
             r = align(raw, angles, method=method, levels=lv, **kw)
             return r.transforms.shifts_xy, r.transforms.rotation_deg

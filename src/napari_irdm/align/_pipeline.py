@@ -109,15 +109,34 @@ class _Steps:
 
 
 def _coarse_transforms(coarse: Level, angles: np.ndarray, o: _Options, report: dict) -> Transforms:
-    """Coarse translation (raw frame) composed with the starting rotation: full-resolution transforms."""
+    """Coarse translation (raw frame) composed with the starting rotation: full-resolution transforms.
+
+    ``coarse_method="auto"`` (with ``pm``) computes both starts, the stretched-correlation chain
+    and the centres of mass, and keeps the one whose coarse-level re-projection residual is
+    lower (the chain accumulates error over many tilts; centres of mass fail on specimens that
+    leave the field); the report's ``coarse_method`` records both residuals.
+    """
     n = angles.size
+
+    def start(how: str) -> Transforms:
+        if how == "com":
+            s, c_com = com_shifts(coarse.data, angles)
+            report["com_centre_offset_px"] = c_com * coarse.binning
+        else:
+            s = xcorr_shifts(coarse.data, angles, rotation_deg=o.rotation_deg)
+        t = coarse.from_level(Transforms.from_parameters(s, 0.0, angles))
+        return t.compose(Transforms.from_parameters(np.zeros((n, 2)), o.rotation_deg, angles))
+
     if o.method == "com" or o.coarse_method == "com":
-        s, c_com = com_shifts(coarse.data, angles)
-        report["com_centre_offset_px"] = c_com * coarse.binning
+        t, report["coarse_method"] = start("com"), "com"
+    elif o.coarse_method == "auto" and o.method == "pm":
+        cands = {how: start(how) for how in ("xcorr", "com")}
+        res = {how: reprojection_residual(coarse, coarse.to_level(t)) for how, t in cands.items()}
+        best = min(res, key=lambda how: res[how])
+        t = cands[best]
+        report["coarse_method"] = f"{best} (coarse residual xcorr {res['xcorr']:.4g}, com {res['com']:.4g})"
     else:
-        s = xcorr_shifts(coarse.data, angles, rotation_deg=o.rotation_deg)
-    t = coarse.from_level(Transforms.from_parameters(s, 0.0, angles))
-    t = t.compose(Transforms.from_parameters(np.zeros((n, 2)), o.rotation_deg, angles))
+        t, report["coarse_method"] = start("xcorr"), "xcorr"
     report["coarse_shifts"] = t.shifts_xy
     return t
 
@@ -260,7 +279,7 @@ def align_iter(
     max_rows: int = 96,
     min_level_size: int = 32,
     fine_rounds: int = 1,
-    coarse_method: Literal["xcorr", "com"] = "xcorr",
+    coarse_method: Literal["auto", "xcorr", "com"] = "auto",
     centre_method: Literal["auto", "sharpness", "com"] = "auto",
     device: Any = None,
 ) -> Generator[Progress, None, AlignResult]:
@@ -300,8 +319,10 @@ def align_iter(
         whose images would be smaller than ``min_level_size`` pixels are skipped.
     iterations : int
         Projection-matching iterations per level (``pm`` only).
-    coarse_method : {"xcorr", "com"}
-        Start of ``pm`` (centre of mass suits isolated HAADF objects with a flat background).
+    coarse_method : {"auto", "xcorr", "com"}
+        Start of ``pm``: the stretched-correlation chain, the centres of mass (isolated HAADF
+        objects, flat background), or ``auto``: both, keeping the one with the lower coarse-level
+        re-projection residual (recorded in the report's ``coarse_method``).
     fine_rounds : int
         Extra rounds of (tilt axis, centre, projection matching) at the finest level.
     max_rows : int
