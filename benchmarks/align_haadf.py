@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     took = time.perf_counter() - t0
     ours = result.series
     print(f"aligned {raw.data.shape} in {took:.0f} s: tilt axis {result.transforms.rotation_deg:.2f} deg, "
-          f"centre offset {result.report['centre_offset_px']:.2f} px")
+          f"centre offset {result.report['centre_offset_px']:.2f} px; start {result.report['coarse_method']}; "
+          f"centre by {result.report['centre_method']}")
 
     def residual(series):
         lv = Level(torch.from_numpy(np.ascontiguousarray(series.data)), 2)

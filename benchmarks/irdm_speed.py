@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="general", help="shipped model name (if present)")
     p.add_argument("--preset", choices=["cpu", "paper"], default=None, help="random model of this preset")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cpu, plus cuda if available)")
-    p.add_argument("--batch-size", type=int, default=None, help="slices per forward (default: 8 on CPU, 32 on GPU)")
+    p.add_argument("--batch-size", type=int, default=None, help="slices per forward (default: inpaint's own choice on CPU, 32 on GPU)")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--data-consistency", action="store_true")
     args = p.parse_args(argv)
@@ -77,14 +77,14 @@ def main(argv=None) -> int:
     fbp = _astra_fbp_seconds(n, angles)
     for dev in devices:
         model, what = _model(args, dev)
-        bs = args.batch_size or (8 if dev == "cpu" else 32)
+        bs = args.batch_size or (None if dev == "cpu" else 32)
         if dev != "cpu":  # warm-up (CUDA context, cuDNN autotune)
             _time(volume[:, :bs], angles, model, dev, bs, args.data_consistency)
         for r in range(args.repeat):
             dt, cpu = _time(volume, angles, model, dev, bs, args.data_consistency)
             name = torch.cuda.get_device_name() if dev.startswith("cuda") else "cpu"
             print(
-                f"{what} (base_width {model.base_width}) on {dev} [{name}], batch {bs}, "
+                f"{what} (base_width {model.base_width}) on {dev} [{name}], batch {bs or 'auto'}, "
                 f"dc={args.data_consistency}, run {r + 1}: {dt:.1f} s wall ({cpu:.1f} s CPU time) "
                 f"for {n} slices of {n}x{n}" + (f"; {dt / fbp:.1f}x ASTRA CPU FBP" if fbp and dev == "cpu" else "")
             )

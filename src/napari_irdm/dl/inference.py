@@ -234,7 +234,7 @@ def inpaint_iter(
     tilt_angles_deg=None,
     *,
     model: str | os.PathLike | nn.Module = _D.model,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device=None,
     data_consistency: bool = _D.data_consistency,
     normalise: NormMethod = "robust",
@@ -309,7 +309,8 @@ def _check_inputs(volume, tilt_angles_deg, *, batch_size, empty_fraction, normal
         raise ValueError("inpaint got a tensor on the 'meta' device (it holds no data): pass real data")
     if min(volume.shape) < 1:
         raise ValueError(f"inpaint got an empty volume of shape {tuple(volume.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or int(batch_size) < 1):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if "complex" in str(getattr(volume, "dtype", "")):
         raise ValueError(f"inpaint got complex values ({volume.dtype}): pass a real volume (e.g. np.abs or .real)")
@@ -324,10 +325,21 @@ def _check_inputs(volume, tilt_angles_deg, *, batch_size, empty_fraction, normal
     return None
 
 
-def _batch_slices(net: nn.Module, batch_size: int, shape: tuple[int, int, int], dev) -> int:
-    """Slices per forward pass: ``batch_size``, lowered to fit a quarter of the free memory."""
+#: on the CPU, slices per forward pass aim at activations of about this size (they then stay in
+#: cache: 256² slices of the width-16 model ran 1.4x faster one at a time than in batches of 8)
+_CPU_BATCH_BYTES = 32 * 2**20
+
+
+def _batch_slices(net: nn.Module, batch_size: int | None, shape: tuple[int, int, int], dev) -> int:
+    """Slices per forward pass, lowered to fit a quarter of the free memory.
+
+    ``batch_size=None``: by device (CPU: :data:`_CPU_BATCH_BYTES` of activations, GPU: 8).
+    """
     nz, ny, nx = shape
-    fit = max(1, int(0.25 * available_memory_bytes(dev) // max(_bytes_per_slice(net, nz, nx), 1)))
+    per = max(_bytes_per_slice(net, nz, nx), 1)
+    if batch_size is None:
+        batch_size = max(1, min(8, _CPU_BATCH_BYTES // per)) if dev.type == "cpu" else 8
+    fit = max(1, int(0.25 * available_memory_bytes(dev) // per))
     return max(1, min(int(batch_size), fit, ny))
 
 
@@ -389,8 +401,10 @@ def inpaint(volume, tilt_angles_deg=None, **kwargs):
     model : str, path or nn.Module
         Shipped model name (default ``"general"``), ``"auto"`` (the shipped model whose
         training wedge range covers this series' missing wedge), a ``.pt`` path, or a generator.
-    batch_size : int
-        Slices per forward pass; lowered automatically to fit free memory.
+    batch_size : int, optional
+        Slices per forward pass (default: by device — on the CPU as many as keep the
+        activations near 32 MiB, one 256² slice for the shipped model; 8 on a GPU); lowered
+        automatically to fit free memory.
     device : str or torch.device, optional
         See :func:`napari_irdm.device.resolve_device`.
     data_consistency : bool

@@ -47,8 +47,10 @@ _lru_lock = threading.Lock()
 
 
 def _matrix_bytes(n_tilts: int, nz: int, nx: int) -> int:
-    """Bytes of ``Aᵀ``: two non-zeros per pixel and tilt, int32 index + float32 value each
-    (``A``, built for iterating, takes as much again)."""
+    """Bytes of ``Aᵀ``: two non-zeros per pixel and tilt, int32 index + float32 value each.
+
+    ``A``, built for iterating, takes as much again.
+    """
     return 2 * int(n_tilts) * int(nz) * int(nx) * 8
 
 

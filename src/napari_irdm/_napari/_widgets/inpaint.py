@@ -56,7 +56,7 @@ class InpaintWidget(WidgetBase):
         self.tta = CheckBox(label="test-time augmentation", value=False,
                             tooltip="average the model over the flips that keep the missing wedge in place "
                                     "(2-4x the time, slightly better)")
-        self.batch_size = SpinBox(label="batch size", min=1, max=1024, value=8)
+        self.batch_size = SpinBox(label="batch size (0: auto)", min=0, max=1024, value=0)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
         self.view = ComboBox(label="show", choices=list(VIEWS), value=next(iter(VIEWS)),
                              tooltip="what the viewer shows when the result is ready")
@@ -120,7 +120,7 @@ class InpaintWidget(WidgetBase):
         def work():
             # the core takes the Volume and returns one: its pixel size, angles and provenance + one line
             return (yield from inference.inpaint_iter(
-                volume, model=model, batch_size=int(self.batch_size.value), device=self.device.value,
+                volume, model=model, batch_size=int(self.batch_size.value) or None, device=self.device.value,
                 data_consistency=dc, nonnegative=nn, tta=bool(self.tta.value)))
 
         def finish(new):
