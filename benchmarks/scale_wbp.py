@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--irdm-size", type=int, default=512, help="cube edge of the IRDM run (0: skip)")
     ap.add_argument("--workdir", default=None, help="where the series and outputs go (default: a temp folder)")
     ap.add_argument("--device", default="cpu", help="compute device in the workers (default cpu)")
+    ap.add_argument("--skip-threads", action="store_true", help="do not time the threaded CLI path")
     args = ap.parse_args(argv)
 
     import torch
@@ -131,16 +132,17 @@ def main(argv=None) -> int:
     import subprocess
     import sys
 
-    out = work / "wbp_threads.zarr"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "napari_irdm.cli", "reconstruct", str(src), "-o", str(out), "--device",
-                    args.device, "--quiet"], check=True)
-    r = {"label": "threads (CLI, one process)", "wall_s": time.perf_counter() - t0,
-         "peaks": {"cli": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}}
-    r["rel"] = check(out)
-    rows.append(r)
-    show(r)
-    shutil.rmtree(out, ignore_errors=True)
+    if not args.skip_threads:
+        out = work / "wbp_threads.zarr"
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "napari_irdm.cli", "reconstruct", str(src), "-o", str(out), "--device",
+                        args.device, "--quiet"], check=True)
+        r = {"label": "threads (CLI, one process)", "wall_s": time.perf_counter() - t0,
+             "peaks": {"cli": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}}
+        r["rel"] = check(out)
+        rows.append(r)
+        show(r)
+        shutil.rmtree(out, ignore_errors=True)
     for w in [int(x) for x in args.workers.split(",") if x.strip()]:
         t0 = time.perf_counter()
         cluster = _local_cluster(w, 0)
