@@ -257,6 +257,12 @@ class TVParams(_Params):
         return self.tv_weight == "auto"
 
 
+#: IRDM's projection-domain data consistency modes (``None``: none)
+CONSISTENCY_MODES = (None, "iterative", "tv")
+#: their default iterations (SIRT updates; Chambolle–Pock iterations)
+CONSISTENCY_ITERATIONS = {"iterative": 30, "tv": 100}
+
+
 @dataclass(frozen=True)
 class IRDMParams(_Params):
     """IRDM: a WBP restored by a network (``tomo.wbp_iter`` then ``dl.inpaint_iter``).
@@ -269,10 +275,13 @@ class IRDMParams(_Params):
         Filter of the starting WBP (not a keyword of ``inpaint_iter``).
     data_consistency : bool
         Fourier-domain data consistency (keep the measured cone).
-    consistency : {None, "iterative"}
-        Projection-domain data consistency (SIRT from the network's output).
-    consistency_iterations : int
-        SIRT updates of ``consistency="iterative"``, 1 … :data:`MAX_ITERATIONS`.
+    consistency : {None, "iterative", "tv"}
+        Projection-domain data consistency: ``"iterative"``, SIRT from the network's output;
+        ``"tv"``, TV on the measured series with the network's output as a prior (both weights
+        chosen on held-out tilts; recommended for real, noisy series).
+    consistency_iterations : int, optional
+        SIRT updates (``"iterative"``, default 30) or Chambolle–Pock iterations (``"tv"``,
+        default 100), 1 … :data:`MAX_ITERATIONS`.
     nonnegative : bool
         Clip the result at 0.
     tta : bool
@@ -285,15 +294,16 @@ class IRDMParams(_Params):
     filter_name: str = "ramp"
     data_consistency: bool = False
     consistency: str | None = None
-    consistency_iterations: int = 30
+    consistency_iterations: int | None = None
     nonnegative: bool = False
     tta: bool = False
 
     def __post_init__(self):
         _check_filter("filter_name", self.filter_name)
         _check_flag("data_consistency", self.data_consistency)
-        _check_choice("consistency", self.consistency, (None, "iterative"))
-        _check_count("consistency_iterations", self.consistency_iterations)
+        _check_choice("consistency", self.consistency, CONSISTENCY_MODES)
+        if self.consistency_iterations is not None:
+            _check_count("consistency_iterations", self.consistency_iterations)
         _check_flag("nonnegative", self.nonnegative)
         _check_flag("tta", self.tta)
         if self.data_consistency and self.consistency is not None:

@@ -158,12 +158,31 @@ def test_inpaint_widget_with_module_and_saved_file(plugin_widget, series_layer, 
     pt = save_model(tiny_model, tmp_path / "tiny.pt")
     w.model.value = FROM_FILE
     w.model_file.value = str(pt)
-    w.data_consistency.value = True
+    w.data_consistency.value = "fourier"
     wait_worker(w.run())
     assert viewer.layers[-1].name.startswith("IRDM") and viewer.layers[-1].metadata["data_consistency"] is True
     w.nonnegative.value = True
     wait_worker(w.run())
     assert viewer.layers[-1].metadata["nonnegative"] is True and float(np.min(viewer.layers[-1].data)) >= 0.0
+
+    # network-prior TV on the tilt-series layer: recorded for the trust report, re-projects to the data
+    from napari_irdm.tomo import ParallelProjector
+
+    series_lyr = series_layer[1]
+    w.model.value = "tiny"
+    w.data_consistency.value = "tv (network prior; real data)"
+    w.series.value = series_lyr
+    assert wait_worker(w.run(), timeout=120_000) == "done"
+    tvl = viewer.layers[-1]
+    assert tvl.metadata["data_consistency"] == "tv" and "data_consistency=tv" in tvl.metadata["provenance"][-1]
+    b = np.asarray(series_lyr.data, np.float32)
+    ang = series_lyr.metadata["tilt_angles_deg"]
+
+    def res(v):
+        v = np.ascontiguousarray(v, np.float32)
+        return np.linalg.norm(ParallelProjector(ang, v.shape).forward(v) - b) / np.linalg.norm(b)
+
+    assert res(tvl.data) < 0.5 * res(irdm.data)
 
 
 @pytest.mark.parametrize("name", ["Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"])

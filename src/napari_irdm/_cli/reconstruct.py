@@ -13,7 +13,7 @@ from napari_irdm._cli._common import (
     model_help,
     series_kwargs,
 )
-from napari_irdm.methods import FILTERS, MAX_ITERATIONS, METHODS, PARAMS, method_params
+from napari_irdm.methods import CONSISTENCY_ITERATIONS, FILTERS, MAX_ITERATIONS, METHODS, PARAMS, method_params
 
 __all__ = ["METHODS", "add_parser", "run"]
 
@@ -84,14 +84,16 @@ def add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, metavar="NAME|PATH",
                         help=model_help(" (method irdm; default general)"))
     parser.add_argument("--data-consistency", nargs="?", const="fourier", default=None,
-                        choices=("fourier", "iterative"), metavar="fourier|iterative",
+                        choices=("fourier", "iterative", "tv"), metavar="fourier|iterative|tv",
                         help="irdm: 'fourier' (the default when given without a value) keeps the measured Fourier "
-                        "region of the WBP and uses the network only in the wedge; 'iterative' (recommended for "
-                        "real data) starts SIRT on the measured projections from the network's output, so the "
-                        "result re-projects to the data and keeps the network's wedge")
+                        "region of the WBP and uses the network only in the wedge; 'iterative' starts SIRT on the "
+                        "measured projections from the network's output, so the result re-projects to the data and "
+                        "keeps the network's wedge; 'tv' (recommended for real, noisy data) runs TV on the measured "
+                        "projections with the network's output as a prior, both weights chosen on held-out tilts")
     parser.add_argument("--consistency-iterations", type=int, default=None, metavar="N",
-                        help="irdm --data-consistency iterative: SIRT updates (default "
-                        f"{PARAMS['irdm']().consistency_iterations})")
+                        help="irdm --data-consistency iterative|tv: SIRT updates (default "
+                        f"{CONSISTENCY_ITERATIONS['iterative']}) or TV iterations (default "
+                        f"{CONSISTENCY_ITERATIONS['tv']})")
     parser.add_argument("--tta", action="store_true",
                         help="irdm: test-time augmentation, average over the flips that keep the missing wedge "
                         "(2-4x the time)")
@@ -282,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         start = method_params("wbp", filter_name=p.filter_name)
         vol = drive(reconstruct_iter(ts, None, start, **run), "WBP", disable=quiet)
         vol = drive(inpaint_iter(vol, **p.core_kwargs(), device=device,
-                                 tilt_series=data if p.consistency == "iterative" else None), "IRDM",
+                                 tilt_series=data if p.consistency is not None else None), "IRDM",
                     disable=quiet)
         write_volume(out_path, vol)
         return _wrote(out_path, vol.shape, args.method, px)

@@ -323,8 +323,8 @@ def _reconstruct(method: str, series, angles, nz: int, *, model, device, data_co
     from napari_irdm.dl import inpaint
 
     w = tomo.wbp(series, angles, thickness=nz, device=device)
-    if data_consistency == "iterative":
-        return inpaint(w, angles, model=model, consistency="iterative", tilt_series=series, device=device)
+    if data_consistency in ("iterative", "tv"):
+        return inpaint(w, angles, model=model, consistency=data_consistency, tilt_series=series, device=device)
     return inpaint(w, angles, model=model, data_consistency=bool(data_consistency), device=device)
 
 
@@ -351,8 +351,9 @@ def validate_iter(volume, tilt_series, tilt_angles_deg, *, method: str = "wbp", 
         Half-angle of the directional cones (default 20°; choose it below the half-opening
         of the wedge, ``90 − θmax``, for a z cone entirely inside the wedge).
     model, data_consistency
-        IRDM settings for ``method="irdm"``; ``data_consistency`` is False, True (Fourier) or
-        ``"iterative"`` (SIRT on each half's own projections after the network).
+        IRDM settings for ``method="irdm"``; ``data_consistency`` is False, True (Fourier),
+        ``"iterative"`` (SIRT on each half's own projections after the network) or ``"tv"``
+        (network-prior TV on each half's own projections).
     device : str or torch.device, optional
 
     Returns
@@ -437,6 +438,6 @@ def settings_from_provenance(provenance) -> dict[str, Any]:
         return found
 
     method = last("method")
-    dc = {"True": True, "fourier": True, "iterative": "iterative"}.get(last("data_consistency") or "", False)
+    dc = {"True": True, "fourier": True, "iterative": "iterative", "tv": "tv"}.get(last("data_consistency") or "", False)
     return {"method": method if method in ("wbp", "sirt", "tv", "irdm") else "wbp", "model": last("model"),
             "data_consistency": dc}

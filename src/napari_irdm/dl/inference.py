@@ -213,12 +213,13 @@ def _irdm_settings(params: dict) -> dict:
     """The provenance of an IRDM run.
 
     ``data_consistency`` says which (``False``, ``True`` =
-    Fourier, ``"iterative"``), as :func:`napari_irdm.analysis.validate.settings_from_provenance`
+    Fourier, ``"iterative"``, ``"tv"``), as :func:`napari_irdm.analysis.validate.settings_from_provenance`
     reads it; options of a consistency not used are left out.
     """
     p = dict(params)
-    if p.pop("consistency", None) is not None:
-        p["data_consistency"] = "iterative"
+    mode = p.pop("consistency", None)
+    if mode is not None:
+        p["data_consistency"] = mode
     else:
         for key in ("tilt_series", "consistency_iterations", "rounds"):
             p.pop(key, None)
@@ -246,7 +247,7 @@ def inpaint_iter(
     out=None,
     consistency: str | None = _D.consistency,
     tilt_series=None,
-    consistency_iterations: int = _D.consistency_iterations,
+    consistency_iterations: int | None = _D.consistency_iterations,
     rounds: int = 1,
 ) -> Generator[Progress, Any, Any]:
     """Restore every ``(nz, nx)`` slice of a volume with an IRDM model (generator form of :func:`inpaint`).
@@ -437,16 +438,19 @@ def inpaint(volume, tilt_angles_deg=None, **kwargs):
     out : array-like, shape (nz, ny, nx), optional
         Written chunk by chunk (e.g. a memory-mapped MRC) and returned; a tensor for a
         tensor input.
-    consistency : {None, "iterative"}
-        ``"iterative"``: projection-domain data consistency (:mod:`napari_irdm.dl.iterative`):
-        the network's output starts ``consistency_iterations`` SIRT updates on the measured
+    consistency : {None, "iterative", "tv"}
+        Projection-domain data consistency (:mod:`napari_irdm.dl.iterative`); needs
+        ``tilt_series`` and the angles; excludes ``data_consistency``. ``"iterative"``: the
+        network's output starts ``consistency_iterations`` SIRT updates on the measured
         ``tilt_series``, so the result re-projects to what was measured while the wedge,
-        which the projections do not constrain, keeps the network's content. Recommended for
-        real data; needs ``tilt_series`` and the angles; excludes ``data_consistency``.
+        which the projections do not constrain, keeps the network's content. ``"tv"``
+        (recommended for real, noisy series): non-negative TV of the measured series with the
+        network's output as a prior, both weights chosen on held-out tilts (no ground truth).
     tilt_series : array-like, shape (n_tilts, ny, nx), optional
         The measured projections ``volume`` was reconstructed from (for ``consistency``).
-    consistency_iterations : int
-        SIRT updates per round (default 30).
+    consistency_iterations : int, optional
+        SIRT updates per round (``"iterative"``, default 30) or Chambolle–Pock iterations
+        (``"tv"``, default 100).
     rounds : int
         Network + SIRT rounds (default 1). Later rounds feed the network its own
         data-consistent output instead of a WBP, which it was not trained on: with the

@@ -236,19 +236,27 @@ def _irdm(job: SlabJob, b: np.ndarray, contrast: float | None) -> np.ndarray:
 
     kw = dict(job.kwargs)
     filt = kw.pop("filter_name", "ramp")
-    iters = int(kw.pop("consistency_iterations", 30))
+    iters = kw.pop("consistency_iterations", None)
+    mode = kw.get("consistency")
     vol = _drive(tomo.wbp_iter(b, job.angles, filter_name=filt, **{"thickness": job.thickness,
                                                                      "device": job.device}), job)
     ef = float(kw.pop("empty_fraction", 1e-3))
     span = ef * float(contrast if contrast is not None else _contrast(vol, probe_rows(vol.shape[1])))
     c_slab = _contrast(vol, range(vol.shape[1]))
-    iterative = kw.get("consistency") == "iterative"
+    iterative = mode is not None
     if c_slab <= span:
         # every slice of this slab is at most the volume's empty-space contrast: inpaint
         # passes each through unchanged, so the network step is the identity here
         if not iterative:
             return vol
-        return _drive(tomo.sirt_iter(b, job.angles, iterations=iters, x0=vol, nonnegative=bool(kw.get("nonnegative")),
+        from napari_irdm.methods import CONSISTENCY_ITERATIONS
+
+        n_it = int(iters) if iters is not None else CONSISTENCY_ITERATIONS[mode]
+        nonneg = bool(kw.get("nonnegative"))
+        if mode == "tv":
+            return _drive(tomo.tv_iter(b, job.angles, tv_weight="auto", iterations=n_it, x0=vol, nonnegative=nonneg,
+                                       solver="cp", thickness=job.thickness, device=job.device), job)
+        return _drive(tomo.sirt_iter(b, job.angles, iterations=n_it, x0=vol, nonnegative=nonneg,
                                      thickness=job.thickness, device=job.device), job)
     kw["model"] = _model_for(job)
     return _drive(inpaint_iter(vol, job.angles, empty_fraction=span / c_slab, device=job.device,

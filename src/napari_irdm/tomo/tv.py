@@ -10,7 +10,7 @@ import torch
 
 from napari_irdm.methods import TVParams
 from napari_irdm.progress import Progress
-from napari_irdm.tomo._common import Setup, accepts_series, eager
+from napari_irdm.tomo._common import Setup, accepts_series, check_positive, eager
 from napari_irdm.tomo.projector import ParallelProjector
 from napari_irdm.tomo.tv_cp import _grad, _grad_adjoint, cp_tv_cols, operator_norm_sq
 
@@ -92,6 +92,8 @@ def tv_iter(
     thickness: int | None = None, device: Any = None, x0=None, out=None, chunk_slices: int | None = None,
     prox_iterations: int = _D.prox_iterations,
     solver: str | None = _D.solver,
+    prior=None,
+    prior_weight: float = 0.0,
 ) -> Generator[Progress, None, Any]:
     """TV-regularised least squares as a progress generator; ``return``s the volume.
 
@@ -120,6 +122,14 @@ def tv_iter(
         Chambolle–Pock primal–dual algorithm (:mod:`napari_irdm.tomo.tv_cp`), exact for
         the non-negativity constraint and better converged at large weights. Default:
         ``"cp"`` with ``tv_weight="auto"``, else ``"fista"``.
+    prior : ndarray or tensor, shape (nz, ny, nx), optional
+        A prior volume ``z`` in the volume's units (e.g. a network's restoration): adds
+        ``(μ/2)‖x/s − z/s‖²`` to each slice's objective (needs ``solver="cp"``), which keeps ``z``
+        where the projections say nothing (the missing wedge). See
+        :mod:`napari_irdm.dl.iterative` (``consistency="tv"``).
+    prior_weight : float
+        ``μ`` relative to the data term's largest curvature ``‖A‖²/N`` (dimensionless; 0: no
+        prior). About 1e-5–1e-3; :func:`napari_irdm.tomo.tv_cp.choose_prior_weights` picks it.
 
     Returns
     -------
@@ -158,12 +168,18 @@ def tv_iter(
         yield Progress(0, 1, f"TV: weight {p.tv_weight:.3g} (auto)")
     iterations = int(p.iterations)
     nz, nx, n_tilts = setup.nz, setup.nx, setup.n_tilts
+    check_positive("prior_weight", prior_weight, allow_zero=True)
+    if prior is not None:
+        if p.solver != "cp":
+            raise ValueError("a TV prior needs solver='cp' (Chambolle–Pock)")
+        if tuple(int(n) for n in prior.shape) != (nz, setup.ny, nx):
+            raise ValueError(f"prior {tuple(prior.shape)} does not fit the volume {(nz, setup.ny, nx)}")
     proj = ParallelProjector(setup.angles, setup.volume_shape, device=setup.device)
     norm = float(n_tilts * nx)
     lip = _lipschitz(proj, setup.device) / norm
     scale = _abs_max(tilt_series) or 1.0
     out = setup.new_out(out)
-    per_slice = 4 * (9 * nz * nx + 2 * n_tilts * nx)
+    per_slice = 4 * ((9 if prior is None else 11) * nz * nx + 2 * n_tilts * nx)
     chunks = setup.chunks(per_slice, chunk_slices, _CPU_CHUNK_BYTES)
     total = max(1, len(chunks) * iterations)
     yield Progress(0, total, "TV")
@@ -171,8 +187,9 @@ def tv_iter(
         b = setup.series_cols(tilt_series, y0, y1).div_(scale)
         x = setup.start_cols(x0, y0, y1, nonnegative=p.nonnegative, scale=scale)
         if p.solver == "cp":
+            z = None if prior is None else setup.start_cols(prior, y0, y1, nonnegative=False, scale=scale)
             run = cp_tv_cols(proj, b, float(p.tv_weight), iterations=iterations, norm=norm, op_norm_sq=lip * norm,
-                             x0=x, nonnegative=p.nonnegative)
+                             x0=x, nonnegative=p.nonnegative, prior=z, prior_weight=float(prior_weight) * lip)
             label = "TV (CP)"
         else:
             run = _fista_cols(proj, b, x, p, lip, norm)

@@ -34,7 +34,7 @@ import torch
 from napari_irdm.tomo._common import Setup, as_series, check_positive
 from napari_irdm.tomo.projector import ParallelProjector
 
-__all__ = ["TV_WEIGHT_GRID", "choose_tv_weight", "cp_tv_cols", "holdout_split", "tv_objective"]
+__all__ = ["PRIOR_WEIGHT_GRID", "TV_WEIGHT_GRID", "choose_prior_weights", "choose_tv_weight", "cp_tv_cols", "holdout_split", "tv_objective"]
 
 #: weights tried by the automatic choice (half-decades), refined around the best
 TV_WEIGHT_GRID = tuple(float(w) for w in 10.0 ** np.arange(-6.5, -1.9, 0.5))
@@ -84,7 +84,8 @@ def tv_objective(proj: ParallelProjector, x: torch.Tensor, b: torch.Tensor, weig
 
 def cp_tv_cols(proj: ParallelProjector, b: torch.Tensor, weight, *, iterations: int, norm: float,
                op_norm_sq: float, x0: torch.Tensor | None = None, nonnegative: bool = True,
-               step_ratio: float = 30.0) -> Generator[int, None, torch.Tensor]:
+               step_ratio: float = 30.0, prior: torch.Tensor | None = None,
+               prior_weight=0.0) -> Generator[int, None, torch.Tensor]:
     """Chambolle–Pock iterations on slice columns; yields the iteration number, ``return``s ``x``.
 
     Parameters
@@ -109,6 +110,13 @@ def cp_tv_cols(proj: ParallelProjector, b: torch.Tensor, weight, *, iterations: 
         ``τ / σ`` (with ``τσ‖K‖² < 1``). Measured on 64²–256² phantoms: 1–3 converge
         several times slower than 10–50; 30 was best or near-best at 256² and a good
         compromise at 64² and 128².
+    prior : tensor, shape (nz·nx, B), optional
+        A prior image ``z`` (same units as ``x``): adds ``(μ/2)‖x − z‖²`` to the objective,
+        ``μ`` = ``prior_weight`` (per column, like ``weight``). Its proximal step is exact:
+        ``x = (v + τμz) / (1 + τμ)``, then the clip. Used to keep a network's restoration
+        where the projections say nothing (:mod:`napari_irdm.dl.iterative`).
+    prior_weight : float or tensor, shape (B,)
+        ``μ`` (0: no prior).
     """
     nz, nx, nb = proj.nz, proj.nx, b.shape[1]
     c = float(np.sqrt(8.0 / op_norm_sq))  # ‖cA‖² = 8 = ‖∇‖² bound: balanced blocks, ‖K‖² ≤ 16
@@ -121,6 +129,12 @@ def cp_tv_cols(proj: ParallelProjector, b: torch.Tensor, weight, *, iterations: 
     if nonnegative:
         x.clamp_(min=0.0)
     xbar = x.clone()
+    mu = None
+    if prior is not None:
+        mu = torch.as_tensor(prior_weight, dtype=b.dtype, device=b.device).reshape(-1)
+        mu = (mu.expand(nb) if mu.numel() == 1 else mu) * tau
+        tz = prior * mu  # τμz
+        den = 1.0 + mu
     p = torch.zeros_like(b)
     q = torch.zeros((2, nz, nx, nb), dtype=b.dtype, device=b.device)
     for it in range(int(iterations)):
@@ -133,6 +147,8 @@ def cp_tv_cols(proj: ParallelProjector, b: torch.Tensor, weight, *, iterations: 
             q[..., w <= 0] = 0.0
         # primal descent and extrapolation
         x_new = x - tau * (c * proj.adjoint_cols(p) + _grad_adjoint(q).reshape(nz * nx, nb))
+        if mu is not None:
+            x_new.add_(tz).div_(den)
         if nonnegative:
             x_new.clamp_(min=0.0)
         torch.sub(2.0 * x_new, x, out=xbar)
@@ -265,4 +281,101 @@ def choose_tv_weight(tilt_series, tilt_angles_deg, *, iterations: int = 100, thi
     best = float(ws[max(j, int(ok.max()))])
     if return_scores:
         return best, (ws, scores)
+    return best
+
+
+#: relative prior weights tried by :func:`choose_prior_weights` (``μ`` / ``‖A‖²/N``)
+PRIOR_WEIGHT_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+#: TV weights tried with a prior, as factors of the weight chosen without one
+PRIOR_TV_FACTORS = (10.0**-0.5, 1.0)
+
+
+def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: float, iterations: int = 100,
+                         thickness: int | None = None, n_slices: int = 8, prior_weights=PRIOR_WEIGHT_GRID,
+                         tv_factors=PRIOR_TV_FACTORS, nonnegative: bool = True, device: Any = None,
+                         return_scores: bool = False):
+    """Pick the TV and prior weights of a prior-regularised TV by cross-validation on held-out tilts.
+
+    Candidates: ``(tv_weight, 0)`` — plain TV, the reference — and every
+    ``(tv_weight · f, μ)`` for ``f`` in ``tv_factors`` and ``μ`` in ``prior_weights``. As in
+    :func:`choose_tv_weight`, the tilts of :func:`holdout_split` are held out, a few slices
+    are reconstructed from the rest (all candidates at once) and re-projected at the held-out
+    angles. The prior of the trial slices must not have seen the held-out tilts either, so it
+    is made by ``prior_fn(fit_series, fit_angles)`` from the fitted tilts alone.
+
+    Parameters
+    ----------
+    tilt_series : ndarray or tensor, shape (n_tilts, ny, nx)
+    tilt_angles_deg : array_like, shape (n_tilts,)
+    prior_fn : callable
+        ``prior_fn(series (n_fit, k, nx), angles (n_fit,)) -> (nz, k, nx)``: the prior of ``k``
+        slices from the fitted tilts only, in the series' units (e.g. WBP then a network).
+    tv_weight : float
+        The TV weight chosen without a prior (e.g. by :func:`choose_tv_weight`).
+    iterations, thickness, n_slices, nonnegative, device
+        As in :func:`choose_tv_weight`.
+    prior_weights : sequence of float
+        Relative prior weights (``μ`` over the data term's largest curvature ``‖A‖²/N``).
+    tv_factors : sequence of float
+        Factors of ``tv_weight`` tried with the prior.
+    return_scores : bool
+        Also return ``(candidates, scores)``.
+
+    Returns
+    -------
+    (tv_weight, prior_weight) : (float, float)
+        The candidate with the smallest held-out error (``prior_weight`` 0 when plain TV
+        predicts the held-out tilts best: then the prior is not trusted).
+    """
+    check_positive("iterations", iterations, integer=True)
+    check_positive("tv_weight", tv_weight, allow_zero=True)
+    setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device)
+    angles = setup.angles
+    fit, held = holdout_split(angles)
+    ys = _pick_slices(tilt_series, n_slices)
+    nz, nx, dev = setup.nz, setup.nx, setup.device
+    k = len(ys)
+    if isinstance(tilt_series, torch.Tensor):
+        sub = tilt_series[:, ys, :]
+    else:
+        sub = np.stack([np.asarray(tilt_series[:, y, :], np.float32) for y in ys], axis=1)
+    s = as_series(sub, dev)  # (n_tilts, k, nx)
+    scale = float(s.abs().max()) or 1.0
+    fit_t = torch.as_tensor(fit, device=dev)
+    zf = prior_fn(s[fit_t], angles[fit])
+    zf = torch.as_tensor(np.asarray(zf) if not isinstance(zf, torch.Tensor) else zf).to(dev, torch.float32)
+    if tuple(zf.shape) != (nz, k, nx):
+        raise ValueError(f"prior_fn returned {tuple(zf.shape)}, expected {(nz, k, nx)}")
+    shape = (nz, k, nx)
+    p_fit = ParallelProjector(angles[fit], shape, device=dev)
+    p_held = ParallelProjector(angles[held], shape, device=dev)
+    s = s / scale
+    cols = lambda t: t.transpose(1, 2).reshape(t.shape[0] * nx, t.shape[1])  # noqa: E731
+    b_fit = cols(s[fit_t]).contiguous()
+    b_held = cols(s[torch.as_tensor(held, device=dev)]).contiguous()
+    z_cols = (zf / scale).permute(0, 2, 1).reshape(nz * nx, k).contiguous()
+    cands = [(float(tv_weight), 0.0)] + [(float(tv_weight) * float(f), float(m))
+                                          for f in tv_factors for m in prior_weights]
+    if any(m < 0 for _w, m in cands) or any(f <= 0 for f in tv_factors):
+        raise ValueError("prior weights must be >= 0 and TV factors > 0")
+    m_c = len(cands)
+    norm = float(len(fit) * nx)
+    op = operator_norm_sq(p_fit, dev)
+    w_cols = torch.as_tensor(np.repeat([w for w, _m in cands], k), dtype=torch.float32, device=dev)
+    mu_cols = torch.as_tensor(np.repeat([m for _w, m in cands], k) * (op / norm), dtype=torch.float32, device=dev)
+    prior = z_cols.repeat(1, m_c)
+    x0 = prior.clamp(min=0.0) if nonnegative else prior
+    gen = cp_tv_cols(p_fit, b_fit.repeat(1, m_c), w_cols, iterations=int(iterations), norm=norm, op_norm_sq=op,
+                     x0=x0, nonnegative=nonnegative, prior=prior, prior_weight=mu_cols)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        x = stop.value
+    err = ((p_held.forward_cols(x) - b_held.repeat(1, m_c)) ** 2).sum(dim=0).reshape(m_c, k).double().cpu().numpy()
+    ref = (b_held.double() ** 2).sum(dim=0).cpu().numpy().clip(min=1e-30)
+    scores = np.sqrt((err / ref).mean(axis=1))
+    best = cands[int(np.argmin(scores))]
+    if return_scores:
+        return best, (cands, scores)
     return best

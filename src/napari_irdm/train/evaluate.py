@@ -33,7 +33,7 @@ from napari_irdm.train.pairs import PairOptions, Projectors, geometry, make_batc
 __all__ = ["CLASSICAL", "EVAL_OFFSET", "ITERATIVE", "METHODS", "best_classical", "evaluate", "evaluate_iter",
            "reconstruct_iterative"]
 
-METHODS = ("wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc", "irdm_iter")
+METHODS = ("wbp", "sart", "tv", "tv_auto", "sirt_stop", "irdm", "irdm_nonneg", "irdm_dc", "irdm_iter", "irdm_tv")
 #: the methods that use no training data (the "strongest classical" is the best of these)
 CLASSICAL = ("wbp", "sart", "tv", "tv_auto", "sirt_stop")
 #: held-back evaluation indices start here (apart from the training run's validation seeds)
@@ -132,7 +132,10 @@ def evaluate_iter(
         spectrum on the measured cone, the network's in the wedge), as ``inpaint(...,
         data_consistency=True)``; ``irdm_iter`` is IRDM followed by ``consistency_iterations``
         non-negative SIRT updates on the measured projections, as ``inpaint(...,
-        consistency="iterative", nonnegative=True)``.
+        consistency="iterative", nonnegative=True)``; ``irdm_tv`` is IRDM as the prior of a
+        non-negative TV of the measured projections, weights chosen on held-out tilts (one choice
+        per batch, as ``tv_auto``), as ``inpaint(..., consistency="tv", nonnegative=True)`` with
+        ``tv_iterations`` iterations.
     sart_iterations, tv_iterations, tv_weight, sirt_iterations
         Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv` (also
         ``tv_auto``) / :func:`napari_irdm.tomo.sirt` (``sirt_stop``, the maximum).
@@ -174,7 +177,8 @@ def evaluate_iter(
                                    projectors=projectors)
                 _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
                 ang = angles_on_grid(lo, hi, st)
-                recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev)
+                recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev,
+                                    tv_iterations)
                 rows += _score(recs, methods, batch, ang, dev, src, idx, w)
                 if b0 == 0:
                     examples[src][w] = {"truth": batch.truth[0].cpu().numpy(),
@@ -216,7 +220,8 @@ def _checked(spec, model, methods, wedges, n, sources) -> tuple[list[str], list[
     return methods, wedges, srcs
 
 
-def _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev) -> dict[str, torch.Tensor]:
+def _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev,
+                 tv_iterations: int = 100) -> dict[str, torch.Tensor]:
     """Slices ``(B, nz, nx)`` of every method for one batch (WBP is the batch's own)."""
     recs: dict[str, torch.Tensor] = {"wbp": batch.wbp}
     series = batch.sinogram.permute(0, 2, 1).contiguous()  # (n_tilts, B, n_det)
@@ -225,12 +230,13 @@ def _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, 
     for m, kw in settings.items():
         recs[m] = reconstruct_iterative(m, series, ang, dev, **kw)
     if g is not None:
-        recs.update(_irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, dev))
+        recs.update(_irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, dev, tv_iterations))
     return recs
 
 
-def _irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, dev) -> dict[str, torch.Tensor]:
-    """IRDM, clipped at 0, with Fourier data consistency and with SIRT consistency updates."""
+def _irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, dev,
+                   tv_iterations: int = 100) -> dict[str, torch.Tensor]:
+    """IRDM, clipped at 0, with Fourier data consistency, with SIRT updates and as the prior of TV."""
     from napari_irdm.dl import denormalise
     from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask
     from napari_irdm.dl.inference import flip_average, tta_flips
@@ -247,6 +253,12 @@ def _irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, 
         x0 = out["irdm_nonneg"].permute(1, 0, 2).contiguous()
         r = sirt(series, ang, iterations=consistency_iterations, x0=x0, nonnegative=True, device=dev)
         out["irdm_iter"] = r.permute(1, 0, 2)
+    if "irdm_tv" in methods:
+        from napari_irdm.dl import inpaint
+
+        r = inpaint(batch.wbp.permute(1, 0, 2).contiguous(), ang, model=g, device=dev, consistency="tv",
+                    tilt_series=series, nonnegative=True, tta=tta, consistency_iterations=tv_iterations)
+        out["irdm_tv"] = torch.as_tensor(r).to(dev).permute(1, 0, 2)
     return out
 
 

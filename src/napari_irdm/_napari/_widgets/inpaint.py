@@ -19,6 +19,9 @@ __all__ = ["FROM_FILE", "InpaintWidget", "shipped_models"]
 
 #: the model choice that reads a .pt file chosen in the file box
 FROM_FILE = "model file..."
+#: data-consistency choices: shown text -> the layer metadata / ``validate`` value
+CONSISTENCY = {"none": False, "fourier": True, "iterative (SIRT)": "iterative",
+               "tv (network prior; real data)": "tv"}
 
 
 def shipped_models() -> list[str]:
@@ -46,10 +49,13 @@ class InpaintWidget(WidgetBase):
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
         self.note = Label(value="")
-        self.data_consistency = CheckBox(label="data consistency", value=False,
-                                         tooltip="keep the input's measured Fourier data; take only the missing wedge "
-                                                 "from the network. Recommended for real data: best agreement with "
-                                                 "the measured projections (NIST needle residual 0.080 vs 0.098)")
+        self.data_consistency = ComboBox(
+            label="data consistency", choices=list(CONSISTENCY), value="none",
+            tooltip="fourier: keep the input's measured Fourier data, the network only in the missing wedge; "
+                    "iterative: SIRT on the tilt series from the network's output; tv (recommended for real, "
+                    "noisy series): TV on the tilt series with the network's output as a prior, both weights "
+                    "chosen on held-out tilts. iterative and tv need the tilt-series layer")
+        self.series = self._layer_picker("tilt series", self._series_layers)
         self.nonnegative = CheckBox(label="non-negative", value=False,
                                     tooltip="clip the result at 0 (densities are >= 0). Only for series whose vacuum "
                                             "level is 0, not for zero-mean normalised series")
@@ -62,11 +68,19 @@ class InpaintWidget(WidgetBase):
                              tooltip="what the viewer shows when the result is ready")
         self.run_button = PushButton(text="Inpaint missing wedge")
         self.panel = RunPanel(label="")
-        self.extend([self.layer, self.model, self.model_file, self.note, self.data_consistency,
+        self.extend([self.layer, self.model, self.model_file, self.note, self.data_consistency, self.series,
                      self.nonnegative, self.tta, self.batch_size, self.device, self.view, self.run_button, self.panel])
         self.model.changed.connect(self._model_changed)
+        self.data_consistency.changed.connect(self._consistency_changed)
         self.run_button.changed.connect(self.run)
         self._model_changed()
+        self._consistency_changed()
+
+    def _series_layers(self):
+        return [lyr for lyr in image_layers(self.viewer, ndim=3) if lyr.metadata.get("kind") == "tilt_series"]
+
+    def _consistency_changed(self, *_):
+        self.series.visible = CONSISTENCY[self.data_consistency.value] in ("iterative", "tv")
 
     def _volume_layers(self):
         layers = [lyr for lyr in image_layers(self.viewer, ndim=3) if lyr.metadata.get("kind") != "tilt_series"]
@@ -110,18 +124,21 @@ class InpaintWidget(WidgetBase):
             raise ValueError("no volume layer: reconstruct a tilt series first (Reconstruct widget)")
         volume = volume_from_layer(layer)
         model, model_name = self._model_arg()
-        dc = bool(self.data_consistency.value)
-        if dc and volume.tilt_angles_deg is None:
+        dc = CONSISTENCY[self.data_consistency.value]
+        if dc is not False and volume.tilt_angles_deg is None:
             raise ValueError(f"data consistency needs tilt angles but layer {layer.name!r} has none: "
                              "reconstruct it with the Reconstruct widget or switch data consistency off")
+        series = self._series_for(volume) if dc in ("iterative", "tv") else None
         nn = bool(self.nonnegative.value)
         volume = volume.replace(data=np.ascontiguousarray(volume.data, dtype=np.float32))
+        modes: dict[str, Any] = ({"data_consistency": dc} if series is None else
+                                 {"consistency": dc, "tilt_series": series})
 
         def work():
             # the core takes the Volume and returns one: its pixel size, angles and provenance + one line
             return (yield from inference.inpaint_iter(
                 volume, model=model, batch_size=int(self.batch_size.value) or None, device=self.device.value,
-                data_consistency=dc, nonnegative=nn, tta=bool(self.tta.value)))
+                nonnegative=nn, tta=bool(self.tta.value), **modes))
 
         def finish(new):
             out = self.add_layer(volume_layer_data(new, name="IRDM", metadata={
@@ -131,6 +148,28 @@ class InpaintWidget(WidgetBase):
             return out
 
         return work(), finish
+
+    def _series_for(self, volume) -> np.ndarray:
+        """The picked tilt-series layer's images, checked against the volume (one-line errors)."""
+        from napari_irdm._napari._layers import layer_angles
+
+        ts = self.series.value
+        if ts is None:
+            raise ValueError("iterative and tv data consistency need the tilt series the volume was reconstructed "
+                             "from: open it (File > Open) or choose data consistency none or fourier")
+        if ts.metadata.get("tilt_axis", "y") != "y":
+            raise ValueError(f"layer {ts.name!r} has its tilt axis along x: reconstruct it first "
+                             "(the Reconstruct widget turns it into the house frame)")
+        data = np.ascontiguousarray(np.asarray(ts.data), dtype=np.float32)
+        angles = layer_angles(ts)
+        if data.ndim != 3 or data.shape[1:] != tuple(volume.data.shape[1:]):
+            raise ValueError(f"series {data.shape} does not fit the volume {tuple(volume.data.shape)}: "
+                             "pick the series the volume was reconstructed from")
+        if angles is None or len(angles) != data.shape[0] or not np.allclose(angles, volume.tilt_angles_deg,
+                                                                             atol=1e-3):
+            raise ValueError(f"the angles of layer {ts.name!r} differ from the volume's: pick the series the "
+                             "volume was reconstructed from")
+        return data
 
     def run(self, *_):
         """Start the work in a worker; returns the worker (``None`` on bad input: one-line notification)."""
