@@ -251,7 +251,7 @@ def _irdm(job: SlabJob, b: np.ndarray, contrast: float | None) -> np.ndarray:
             return vol
         from napari_irdm.methods import CONSISTENCY_ITERATIONS
 
-        n_it = int(iters) if iters is not None else CONSISTENCY_ITERATIONS[mode]
+        n_it = int(iters) if iters is not None else CONSISTENCY_ITERATIONS[str(mode)]
         nonneg = bool(kw.get("nonnegative"))
         if mode == "tv":
             return _drive(tomo.tv_iter(b, job.angles, tv_weight="auto", iterations=n_it, x0=vol, nonnegative=nonneg,

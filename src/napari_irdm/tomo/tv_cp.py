@@ -335,6 +335,7 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
     ys = _pick_slices(tilt_series, n_slices)
     nz, nx, dev = setup.nz, setup.nx, setup.device
     k = len(ys)
+    sub: torch.Tensor | np.ndarray
     if isinstance(tilt_series, torch.Tensor):
         sub = tilt_series[:, ys, :]
     else:
