@@ -19,8 +19,8 @@ bright, vacuum 0. Densities are relative (the brightest material is 1).
     particles on a thin support film (amorphous carbon / oxide) that crosses the whole field of
     view along ``x`` (it exceeds the FOV), slightly tilted and undulating.
 ``rods``
-    1–8 rods / wires (aspect 4–15, capped or flat ends) of random orientation; long ones cross the
-    image edge.
+    1–8 nanorods (aspect 3.5–8) or nanowires (aspect 8–25, often longer than the FOV), capped or
+    flat ends, random orientation.
 ``polycrystal``
     a particle made of 2–6 grains (Voronoi), each with its own atomic lattice orientation
     (Gaussian atom columns, square or hexagonal lattice).
@@ -97,8 +97,12 @@ def _blob(n: int, rng: np.random.Generator, cy: float, cx: float, r: float, roug
 
 
 def _polygon(n: int, rng: np.random.Generator, cy: float, cx: float, r: float, sides: int | None = None,
-             aspect: float | None = None) -> np.ndarray:
-    """Convex polygon (convex hull of jittered regular vertices, random aspect and rotation) as a mask."""
+             aspect: float | None = None, cover: bool = False) -> np.ndarray:
+    """Convex polygon (convex hull of jittered regular vertices, random aspect and rotation).
+
+    A boolean mask, or with ``cover`` the fraction of each pixel covered (4 × 4 supersampling), so
+    that facets stay straight lines at the pixel scale.
+    """
     from scipy.spatial import ConvexHull
     from skimage.draw import polygon
 
@@ -111,10 +115,20 @@ def _polygon(n: int, rng: np.random.Generator, cy: float, cx: float, r: float, s
     rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
     pts = pts @ rot.T
     hull = pts[ConvexHull(pts).vertices]
-    mask = np.zeros((n, n), bool)
-    rr, cc = polygon(cy + hull[:, 0], cx + hull[:, 1], shape=mask.shape)
-    mask[rr, cc] = True
-    return mask
+    if not cover:
+        mask = np.zeros((n, n), bool)
+        rr, cc = polygon(cy + hull[:, 0], cx + hull[:, 1], shape=mask.shape)
+        mask[rr, cc] = True
+        return mask
+    s = 4
+    sy, sx = _box(n, cy, cx, r)
+    fine = np.zeros(((sy.stop - sy.start) * s, (sx.stop - sx.start) * s))
+    rr, cc = polygon((cy - sy.start + hull[:, 0] + 0.5) * s - 0.5, (cx - sx.start + hull[:, 1] + 0.5) * s - 0.5,
+                     shape=fine.shape)
+    fine[rr, cc] = 1.0
+    out = np.zeros((n, n))
+    out[sy, sx] = fine.reshape(fine.shape[0] // s, s, fine.shape[1] // s, s).mean(axis=(1, 3))
+    return out
 
 
 def _particle(n, rng, cy, cx, r, p_polygon=0.5):
@@ -276,12 +290,12 @@ def faceted(index: int, size: int = 256) -> np.ndarray:
         where = ((n - 1) / 2, (n - 1) / 2) if i == 0 and k == 1 else _place(n, rng, occupied, r)
         if where is None:
             continue
-        m = _polygon(n, rng, where[0], where[1], r)
+        cov = _polygon(n, rng, where[0], where[1], r, cover=True)
         grade = _ramp(n, rng, rng.uniform(-0.3, 0.3)) if rng.random() < 0.5 else 1.0
-        img = np.where(m, rng.uniform(0.5, 1.0) * grade, img)
-        occupied |= m
+        img = img + cov * rng.uniform(0.5, 1.0) * grade  # particles do not overlap
+        occupied |= cov > 0
     img, _ = _crop(img, rng, size)
-    return _finish(img, 0.6)
+    return _finish(img, 0.4)
 
 
 def coreshell(index: int, size: int = 256) -> np.ndarray:
@@ -354,16 +368,21 @@ def supported(index: int, size: int = 256) -> np.ndarray:
 
 
 def rods(index: int, size: int = 256) -> np.ndarray:
-    """1–8 rods / nanowires (aspect 4–15) of random orientation; long rods cross the image edge."""
+    """1–8 nanorods (aspect 3.5–8) or nanowires (aspect 8–25) of random orientation; long ones cross the image edge."""
     size = _check_size(size)
     rng = source_rng(_KEY["rods"], index)
     n, _ = _canvas(rng, size, True)
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
     img = np.zeros((n, n))
     for _k in range(int(rng.choice([1, 1, 2, 2, 3, 4, 5, 6, 8]))):
-        length = n * rng.uniform(0.3, 1.3)
-        width = float(np.clip(length / rng.uniform(4.5, 15.0), max(2.0, 0.02 * n), 0.15 * n))
-        length = max(length, 4.5 * width)
+        if rng.random() < 0.6:  # nanorod, aspect 3.5–8
+            length = n * rng.uniform(0.15, 0.5)
+            width = length / rng.uniform(3.5, 8.0)
+        else:  # nanowire, aspect 8–25, often longer than the FOV
+            length = n * rng.uniform(0.6, 1.5)
+            width = length / rng.uniform(8.0, 25.0)
+        width = float(np.clip(width, max(2.0, 0.02 * n), 0.15 * n))
+        length = max(length, 3.5 * width)
         t = rng.uniform(0, np.pi)
         cy, cx = n * rng.uniform(0.15, 0.85, 2)
         u = np.array([np.sin(t), np.cos(t)])
@@ -398,17 +417,29 @@ def polycrystal_info(index: int, size: int = 256) -> tuple[np.ndarray, dict]:
     rng = source_rng(_KEY["polycrystal"], index)
     n, _ = _canvas(rng, size, True)
     c = (n - 1) / 2
-    R = n * rng.uniform(0.28, 0.45)
+    R = n * rng.uniform(0.3, 0.45)
     part = _polygon(n, rng, c, c, R) if rng.random() < 0.4 else _blob(n, rng, c, c, R, rough=0.15)[0]
-    g = int(rng.integers(2, 7))
+    a = max(3.0, size * rng.uniform(0.025, 0.05))
     yy, xx = np.nonzero(part)
-    seeds = np.stack([yy, xx], 1)[rng.choice(len(yy), g, replace=False)].astype(float)
+    # 2–6 grains of at least ~80 atoms each: Voronoi cells of seeds half a mean cell width apart
+    g_max = int(np.clip(len(yy) / (80 * a * a), 2, 6))
+    g = int(rng.integers(2, g_max + 1))
+    pts = np.stack([yy, xx], 1).astype(float)
+    seeds = [pts[rng.integers(len(pts))]]
+    dmin = 0.5 * np.sqrt(len(yy) / g)
+    for _t in range(400):
+        if len(seeds) == g:
+            break
+        p = pts[rng.integers(len(pts))]
+        if min(np.hypot(*(p - q)) for q in seeds) >= dmin:
+            seeds.append(p)
+    seeds = np.array(seeds)
+    g = len(seeds)
     gy, gx = np.mgrid[0:n, 0:n]
     d2 = (gy[None] - seeds[:, 0, None, None]) ** 2 + (gx[None] - seeds[:, 1, None, None]) ** 2
     labels = np.where(part, np.argmin(d2, axis=0) + 1, 0)
     hexagonal = bool(rng.random() < 0.5)
     period = 60.0 if hexagonal else 90.0
-    a = max(3.0, size * rng.uniform(0.035, 0.07))
     thetas: list[float] = []
     for _k in range(g):  # orientations at least 8° apart modulo the lattice symmetry
         for _t in range(50):
@@ -457,9 +488,11 @@ def amorphous(index: int, size: int = 256) -> np.ndarray:
     mode = rng.choice(["atoms", "smooth", "film"], p=[0.4, 0.35, 0.25])
     if mode == "film":
         x = np.arange(n)
-        top = n * rng.uniform(0.3, 0.6) + np.tan(np.deg2rad(rng.uniform(-8, 8))) * (x - n / 2)
+        width = n * rng.uniform(0.08, 0.3)
+        rough = _noise((2, n), rng, n * rng.uniform(0.03, 0.1)) * width * 0.15  # rough, undulating surfaces
+        top = n * rng.uniform(0.3, 0.6) + np.tan(np.deg2rad(rng.uniform(-8, 8))) * (x - n / 2) + rough[0]
         zz = np.arange(n)[:, None]
-        mask = (zz >= top[None, :]) & (zz <= top[None, :] + n * rng.uniform(0.08, 0.3))
+        mask = (zz >= top[None, :]) & (zz <= top[None, :] + width + rough[1][None, :])
     else:
         mask = np.zeros((n, n), bool)
         for _k in range(int(rng.integers(1, 5))):
@@ -478,7 +511,7 @@ def amorphous(index: int, size: int = 256) -> np.ndarray:
         pos = np.stack([ys[j], xs[j]], 1) + rng.uniform(-0.5, 0.5, (npts, 2))
         img = _atoms(n, pos, rng.uniform(0.4, 1.0, npts), max(0.8, a * rng.uniform(0.2, 0.3)))
         if mode == "film":
-            img = img + mask * rng.uniform(0.0, 0.3) * img.max()
+            img = img + ndi.gaussian_filter(mask * 1.0, 1.5) * rng.uniform(0.0, 0.3) * img.max()
     img, _ = _crop(img, rng, size, anchor=None)
     return _finish(img, 0.0)
 
