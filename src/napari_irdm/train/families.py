@@ -84,15 +84,14 @@ def _blob(n: int, rng: np.random.Generator, cy: float, cx: float, r: float, roug
     ks = np.arange(2, order + 1)
     amp = rough * rng.uniform(-1.0, 1.0, len(ks)) / ks
     phase = rng.uniform(0.0, 2 * np.pi, len(ks))
-    th = np.linspace(0.0, 2 * np.pi, 360, endpoint=False)
+    th = np.linspace(-np.pi, np.pi, 1441)
     prof = 1.0 + (amp[:, None] * np.cos(ks[:, None] * th[None, :] + phase[:, None])).sum(axis=0)
     rmin, rmax = r * float(prof.min()), r * float(prof.max())
     mask = np.zeros((n, n), bool)
     sy, sx = _box(n, cy, cx, rmax)
-    yy, xx = np.mgrid[sy, sx].astype(np.float64)
-    t = np.arctan2(yy - cy, xx - cx)
-    rt = r * (1.0 + (amp[:, None, None] * np.cos(ks[:, None, None] * t[None] + phase[:, None, None])).sum(axis=0))
-    mask[sy, sx] = np.hypot(yy - cy, xx - cx) <= rt
+    yy, xx = np.ogrid[sy, sx]
+    dy, dx = yy - cy, xx - cx
+    mask[sy, sx] = np.hypot(dy, dx) <= r * np.interp(np.arctan2(dy, dx), th, prof)
     return mask, rmin, rmax
 
 
@@ -100,11 +99,10 @@ def _polygon(n: int, rng: np.random.Generator, cy: float, cx: float, r: float, s
              aspect: float | None = None, cover: bool = False) -> np.ndarray:
     """Convex polygon (convex hull of jittered regular vertices, random aspect and rotation).
 
-    A boolean mask, or with ``cover`` the fraction of each pixel covered (4 × 4 supersampling), so
-    that facets stay straight lines at the pixel scale.
+    A boolean mask (pixel centres inside), or with ``cover`` the fraction of each pixel covered
+    (a one-pixel ramp across each facet), so that facets stay straight at the pixel scale.
     """
     from scipy.spatial import ConvexHull
-    from skimage.draw import polygon
 
     m = int(sides if sides is not None else rng.choice([3, 4, 4, 5, 6, 6, 6, 7, 8]))
     ang = 2 * np.pi * np.arange(m) / m + rng.uniform(-0.2, 0.2, m) * (2 * np.pi / m)
@@ -114,20 +112,19 @@ def _polygon(n: int, rng: np.random.Generator, cy: float, cx: float, r: float, s
     t = rng.uniform(0.0, np.pi)
     rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
     pts = pts @ rot.T
-    hull = pts[ConvexHull(pts).vertices]
-    if not cover:
-        mask = np.zeros((n, n), bool)
-        rr, cc = polygon(cy + hull[:, 0], cx + hull[:, 1], shape=mask.shape)
-        mask[rr, cc] = True
-        return mask
-    s = 4
+    hull = pts[ConvexHull(pts).vertices] + (cy, cx)
+    # signed distance to the polygon: the largest distance past any facet (exact inside, and at the facets)
+    edge = np.roll(hull, -1, axis=0) - hull
+    normal = np.stack([edge[:, 1], -edge[:, 0]], axis=1) / np.linalg.norm(edge, axis=1)[:, None]
+    normal *= np.where(((hull.mean(axis=0) - hull) * normal).sum(axis=1) > 0, -1.0, 1.0)[:, None]  # outward
     sy, sx = _box(n, cy, cx, r)
-    fine = np.zeros(((sy.stop - sy.start) * s, (sx.stop - sx.start) * s))
-    rr, cc = polygon((cy - sy.start + hull[:, 0] + 0.5) * s - 0.5, (cx - sx.start + hull[:, 1] + 0.5) * s - 0.5,
-                     shape=fine.shape)
-    fine[rr, cc] = 1.0
-    out = np.zeros((n, n))
-    out[sy, sx] = fine.reshape(fine.shape[0] // s, s, fine.shape[1] // s, s).mean(axis=(1, 3))
+    yy, xx = np.mgrid[sy, sx].astype(np.float64)
+    d = np.full(yy.shape, -np.inf)
+    for (vy, vx), (ny, nx) in zip(hull, normal):
+        d = np.maximum(d, ny * (yy - vy) + nx * (xx - vx))
+    out = np.zeros((n, n), np.float64 if cover else bool)
+    # the fraction of a pixel covered by a straight facet is ~ 0.5 - distance (box pixel)
+    out[sy, sx] = np.clip(0.5 - d, 0.0, 1.0) if cover else d <= 0
     return out
 
 
@@ -140,7 +137,11 @@ def _particle(n, rng, cy, cx, r, p_polygon=0.5):
 
 def _noise(shape, rng: np.random.Generator, sigma: float) -> np.ndarray:
     """Smooth Gaussian random field of unit standard deviation."""
-    f = ndi.gaussian_filter(rng.standard_normal(shape), max(sigma, 0.5), mode="wrap")
+    sigma = max(float(sigma), 0.5)
+    ky = np.fft.fftfreq(shape[0])[:, None]
+    kx = np.fft.rfftfreq(shape[1])[None, :]
+    transfer = np.exp(-2 * (np.pi * sigma) ** 2 * (ky**2 + kx**2))  # a periodic Gaussian filter, any width
+    f = np.fft.irfft2(np.fft.rfft2(rng.standard_normal(shape)) * transfer, s=shape)
     s = float(f.std())
     return f / s if s > 0 else f
 
