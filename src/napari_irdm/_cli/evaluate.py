@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="missing-wedge openings in degrees (default 40 50 60 70 80)")
     p.add_argument("--n", type=int, default=100, help="samples per source and wedge (default 100)")
     p.add_argument("--sources", nargs="+", default=None,
-                   help="sources: phantom mgh nbia medical natural atomic (default: the dataset's)")
+                   help="sources: phantom mgh nbia medical natural atomic, or the nanoparticle families porous "
+                        "faceted coreshell supported rods polycrystal amorphous ensemble (default: the dataset's)")
     p.add_argument("--methods", nargs="+",
                    default=DEFAULT_METHODS,
                    help="methods: wbp sart tv (fixed weight) tv_auto (Chambolle-Pock TV, weight cross-validated "

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train IRDM on synthetic pairs (ground truth → projections → WBP). Resumes exactly from "
         "OUT/checkpoint.pt with --resume; stops cleanly at --time-limit-min.",
     )
-    p.add_argument("--dataset", default=None, help="dataset spec: D1 D2 D2' D3 D4 D5 D6 DA (default D2)")
+    p.add_argument("--dataset", default=None, help="dataset spec: D1 D2 D2' D3 D4 D5 D6 DA DR (default D2)")
     p.add_argument("--preset", choices=("paper", "cpu"), default=None, help="training preset (default cpu)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, default=None, help="passes over the dataset (paper: 60)")

@@ -18,6 +18,12 @@ D5           25,000  10,000     10,000     10,000             47.5–52.5
 D6           25,000  10,000     10,000     10,000             35–65
 DA (ours)    25,000  10,000     10,000     10,000   25,000    35–80
 ============ ======= ========== ========== ======== ========= =========
+
+``DR`` (ours, "real-data library") adds the nanoparticle families of
+:mod:`napari_irdm.train.families` to the old sources, over tilt ranges ±30° … ±75°
+(wedges 30–120°): phantom 20,000, mgh 10,000, nbia 10,000, natural 10,000, atomic 20,000,
+porous 15,000, faceted 15,000, coreshell 15,000, supported 15,000, rods 10,000,
+polycrystal 20,000, amorphous 10,000, ensemble 10,000 (180,000 in all).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class DatasetSpec:
     Attributes
     ----------
     name : str
-        ``"D1"`` … ``"D6"``, ``"D2'"``, ``"DA"``.
+        ``"D1"`` … ``"D6"``, ``"D2'"``, ``"DA"``, ``"DR"``.
     counts : tuple of (source, count)
         Sources (names in :data:`napari_irdm.train.sources.SOURCES`) and how many samples each gives.
     wedge_range_deg : (float, float)
@@ -127,6 +133,13 @@ def _d(name, phantom, mgh, nbia, natural, wedge, atomic=0, description=""):
     return DatasetSpec(name, tuple((s, n) for s, n in counts if n > 0), wedge, description)
 
 
+#: the real-data library: old sources and every nanoparticle family (train.families)
+_DR_COUNTS = (
+    ("phantom", 20000), ("mgh", 10000), ("nbia", 10000), ("natural", 10000), ("atomic", 20000),
+    ("porous", 15000), ("faceted", 15000), ("coreshell", 15000), ("supported", 15000), ("rods", 10000),
+    ("polycrystal", 20000), ("amorphous", 10000), ("ensemble", 10000),
+)
+
 #: the paper's datasets (Supplementary Table 1) and ours
 SPECS: dict[str, DatasetSpec] = {
     "D1": _d("D1", 45000, 0, 0, 0, (40.0, 60.0), description="phantom faces only"),
@@ -138,6 +151,8 @@ SPECS: dict[str, DatasetSpec] = {
     "D6": _d("D6", 25000, 10000, 10000, 10000, (35.0, 65.0), description="as D3 over 35–65°"),
     "DA": _d("DA", 25000, 10000, 10000, 10000, (35.0, 80.0), atomic=25000,
              description="ours: D3 + atomic lattices over 35–80° (general model)"),
+    "DR": DatasetSpec("DR", tuple(_DR_COUNTS), (30.0, 120.0),
+                      "ours: real-data library, old sources + nanoparticle families over wedges 30–120°"),
 }
 
 

@@ -15,6 +15,8 @@ paper's (Supplementary Table 1):
     ``mgh`` for even and ``nbia`` for odd indices.
 ``natural``
     random crops of scikit-image's bundled photographs (our stand-in for ImageNet "dog").
+``porous``, ``faceted``, ``coreshell``, ``supported``, ``rods``, ``polycrystal``, ``amorphous``, ``ensemble``
+    nanoparticle families for real HAADF-STEM data (:mod:`napari_irdm.train.families`).
 ``atomic``
     slices through simulated nanocrystals (:func:`napari_irdm.simulate.slice_source`; an error
     of the simulator is raised, never replaced by another source). :func:`lattice_slice` is a
@@ -34,12 +36,17 @@ from collections.abc import Callable
 
 import numpy as np
 
+from napari_irdm.train import families as _families
 from napari_irdm.train.augment import augment
 from napari_irdm.train.phantoms import phantom_face, shepp_logan_variant, source_rng
 
 __all__ = [
     "SOURCES",
+    "amorphous",
     "atomic",
+    "coreshell",
+    "ensemble",
+    "faceted",
     "get_source",
     "lattice_slice",
     "medical",
@@ -47,9 +54,14 @@ __all__ = [
     "natural",
     "nbia",
     "phantom",
+    "polycrystal",
+    "porous",
+    "rods",
+    "supported",
 ]
 
-_KEY = {"phantom": 0x5301, "mgh": 0x5302, "nbia": 0x5303, "natural": 0x5304, "atomic": 0x5305}
+_KEY = {"phantom": 0x5301, "mgh": 0x5302, "nbia": 0x5303, "natural": 0x5304, "atomic": 0x5305,
+        **_families._KEY}  # the families' keys (0x5311-0x5318) live in families.py
 
 _MGH_FILES = ("693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm")
 _NBIA_FILES = ("CT_small.dcm", "examples_overlay.dcm", "MR_small.dcm", "JPEG2000.dcm")
@@ -257,7 +269,17 @@ SOURCES: dict[str, Callable[..., np.ndarray]] = {
     "medical": medical,
     "natural": natural,
     "atomic": atomic,
+    **_families.FAMILIES,
 }
+
+porous = _families.porous
+faceted = _families.faceted
+coreshell = _families.coreshell
+supported = _families.supported
+rods = _families.rods
+polycrystal = _families.polycrystal
+amorphous = _families.amorphous
+ensemble = _families.ensemble
 
 
 def get_source(name: str) -> Callable[..., np.ndarray]:
