@@ -434,10 +434,10 @@ def polycrystal_info(index: int, size: int = 256) -> tuple[np.ndarray, dict]:
         p = pts[rng.integers(len(pts))]
         if min(np.hypot(*(p - q)) for q in seeds) >= dmin:
             seeds.append(p)
-    seeds = np.array(seeds)
-    g = len(seeds)
+    seed_arr = np.array(seeds)
+    g = len(seed_arr)
     gy, gx = np.mgrid[0:n, 0:n]
-    d2 = (gy[None] - seeds[:, 0, None, None]) ** 2 + (gx[None] - seeds[:, 1, None, None]) ** 2
+    d2 = (gy[None] - seed_arr[:, 0, None, None]) ** 2 + (gx[None] - seed_arr[:, 1, None, None]) ** 2
     labels = np.where(part, np.argmin(d2, axis=0) + 1, 0)
     hexagonal = bool(rng.random() < 0.5)
     period = 60.0 if hexagonal else 90.0
