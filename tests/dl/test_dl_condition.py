@@ -243,12 +243,12 @@ def test_pick_model_from_a_family_and_prefers_a_conditioned_model(tmp_path, monk
 
 def test_conditioning_lowers_held_out_l1_on_two_very_different_wedges():
     """A conditioned and an unconditioned generator of the same size (width 6, depth 2), the same
-    convolution initialisation and the same batches, trained 300 L1 steps on 32² phantom pairs
+    convolution initialisation and the same batches, trained 150 L1 steps on 32² phantom pairs
     from 30° and 110° missing wedges: the conditioned one reaches a lower held-out L1.
 
-    Measured (4 seeds of the weights and batch order, 0–3): held-out L1 0.0755/0.0721,
-    0.0762/0.0741, 0.0817/0.0787, 0.0790/0.0705 (unconditioned/conditioned); WBP 0.161.
-    This test runs seed 0 (everything seeded with explicit generators: deterministic).
+    Measured (seeds 0–3 of the weights and batch order): held-out L1 0.0801/0.0776,
+    0.0802/0.0769, 0.0851/0.0819, 0.0879/0.0788 (unconditioned/conditioned); WBP 0.161. This test runs
+    seed 0, everything drawn from explicit generators (deterministic), on one thread (speed).
     """
     from napari_irdm.train.pairs import PairOptions, make_batch
 
@@ -265,13 +265,24 @@ def test_conditioning_lowers_held_out_l1_on_two_very_different_wedges():
     x, y, c = (torch.cat([t[k] for t in train]) for k in range(3))
     xv, yv, cv = (torch.cat([t[k] for t in held]) for k in range(3))
     l1 = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is faster on a shared machine
+    try:
+        _train_two(x, y, c, xv, cv, yv, l1)
+    finally:
+        torch.set_num_threads(threads)
+    wbp = float((xv - yv).abs().mean())
+    assert l1["film"] < l1[None] < wbp, (l1, wbp)
+
+
+def _train_two(x, y, c, xv, cv, yv, l1: dict) -> None:
     for condition in (None, "film"):
         with torch.random.fork_rng():
             torch.manual_seed(0)
             net = UNetPlusPlus(base_width=6, depth=2, condition=condition)
         order = torch.Generator().manual_seed(0)
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        for _ in range(300):
+        for _ in range(150):
             i = torch.randint(0, x.shape[0], (8,), generator=order)
             pred = net(x[i]) if condition is None else net(x[i], c[i])
             loss = (pred - y[i]).abs().mean()
@@ -282,5 +293,3 @@ def test_conditioning_lowers_held_out_l1_on_two_very_different_wedges():
         with torch.no_grad():
             pred = net(xv) if condition is None else net(xv, cv)
         l1[condition] = float((pred - yv).abs().mean())
-    wbp = float((xv - yv).abs().mean())
-    assert l1["film"] < l1[None] < wbp, (l1, wbp)

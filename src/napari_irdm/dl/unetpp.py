@@ -123,14 +123,11 @@ class AcquisitionFiLM(nn.Module):
         super().__init__()
         self.nodes = sorted(widths)
         self.sizes = [int(widths[k]) for k in self.nodes]
-        self.mlp = nn.Sequential(
-            nn.Linear(N_ACQUISITION_FEATURES, hidden),
-            nn.SELU(),
-            nn.Linear(hidden, 2 * sum(self.sizes)),
-        )
+        last = nn.Linear(hidden, 2 * sum(self.sizes))
         with torch.no_grad():
-            self.mlp[-1].weight.zero_()
-            self.mlp[-1].bias.zero_()
+            last.weight.zero_()
+            last.bias.zero_()
+        self.mlp = nn.Sequential(nn.Linear(N_ACQUISITION_FEATURES, hidden), nn.SELU(), last)
 
     def forward(self, cond: torch.Tensor) -> dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]:
         """``{(i, j): (γ, β)}``, each of shape ``(B, C, 1, 1)``, for ``cond`` of shape ``(B, 3)``."""
