@@ -51,6 +51,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "the run, e.g. --size, must match the checkpoint or be left out)")
     p.add_argument("--init-from", default=None, metavar="MODEL",
                    help=model_help("; fine-tune: the generator starts from it and takes its width"))
+    p.add_argument("--condition", choices=("film",), default=None,
+                   help="condition the generator on the acquisition (film: each pair's tilt range and step scale "
+                   "and shift its features), so one model serves many tilt ranges; with --init-from an "
+                   "unconditioned model it starts from that model's weights")
     p.add_argument("--export", default=None, metavar="NAME",
                    help="after training, export the generator as a shipped model NAME (or to a path)")
     p.set_defaults(func=run)
@@ -64,7 +68,8 @@ OPTION_OF = {"dataset": "--dataset", "preset": "--preset", "size": "--size", "ba
              "content_weight": "--content-weight", "ssim_weight": "--ssim-weight", "lr_g": "--lr", "lr_d": "--lr",
              "tilt_steps_deg": "--tilt-step", "max_steps": "--steps", "epochs": "--epochs",
              "time_limit_min": "--time-limit-min", "num_workers": "--workers", "val_every": "--val-every",
-             "out_dir": "--out", "init_from": "--init-from", "device": "--device"}
+             "out_dir": "--out", "init_from": "--init-from", "device": "--device",
+             "condition": "--condition"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     #: TrainConfig fields set on the command line (on --resume they must match the checkpoint)
     given = {"dataset": args.dataset, "preset": args.preset, "size": args.size, "batch_size": args.batch_size,
              "size_factor": args.size_factor, "noise": args.noise, "oversample": args.oversample,
-             "asymmetric": args.asymmetric, "seed": args.seed, "n_val": args.n_val}
+             "asymmetric": args.asymmetric, "seed": args.seed, "n_val": args.n_val,
+             "condition": getattr(args, "condition", None)}
     given = {k: v for k, v in given.items() if v is not None}
     cfg = TrainConfig(
         **given,

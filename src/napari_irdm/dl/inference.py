@@ -75,18 +75,23 @@ def _fuse_conv_bn(module: nn.Module) -> None:
         _fuse_conv_bn(child)
 
 
-def tta_flips(tilt_angles_deg=None, *, symmetric_tol_deg: float = 1.0) -> tuple[tuple[int, ...], ...]:
+def tta_flips(tilt_angles_deg=None, *, symmetric_tol_deg: float = 1.0,
+              conditioned: bool = False) -> tuple[tuple[int, ...], ...]:
     """Flips of a ``(B, nz, nx)`` batch that keep a slice's missing wedge where it was.
 
     A 180° rotation (flip of both ``z`` and ``x``) maps every Fourier direction onto its own
     line, so it is valid for any tilt range. A single mirror (``z`` or ``x``) maps a tilt angle
-    θ to −θ, so it is valid only for a range symmetric about 0 (within ``symmetric_tol_deg``).
+    θ to −θ, so it is valid only for a range symmetric about 0 (within ``symmetric_tol_deg``),
+    or for a model conditioned on the acquisition (``conditioned=True``), which is told the
+    mirrored range ``(−hi, −lo)`` for those passes (:func:`flip_average`).
 
     Returns
     -------
     tuple of axis tuples for :func:`predict_slices`: ``((), (-2, -1))`` or, for a symmetric
-    range, ``((), (-2,), (-1,), (-2, -1))``.
+    range or a conditioned model, ``((), (-2,), (-1,), (-2, -1))``.
     """
+    if conditioned:
+        return ((), (-2,), (-1,), (-2, -1))
     if tilt_angles_deg is not None:
         a = np.asarray(tilt_angles_deg, dtype=np.float64)
         if a.size and abs(float(a.min()) + float(a.max())) <= symmetric_tol_deg:
@@ -94,11 +99,35 @@ def tta_flips(tilt_angles_deg=None, *, symmetric_tol_deg: float = 1.0) -> tuple[
     return ((), (-2, -1))
 
 
-def flip_average(net: nn.Module, x: torch.Tensor, flips: tuple[tuple[int, ...], ...] = ((),)) -> torch.Tensor:
-    """Mean of ``flip(net(flip(x)))`` over ``flips`` (axis tuples of ``x``; ``()`` = as is), float32."""
+def is_conditioned(net: nn.Module) -> bool:
+    """Whether ``net`` takes the acquisition (``net(x, cond)``; ``UNetPlusPlus(condition=...)``)."""
+    return getattr(net, "condition", None) is not None
+
+
+def flipped_acquisition(cond: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    """The acquisition ``(lo, hi, step)`` of a slice flipped along ``axes`` (of ``(…, z, x)``).
+
+    One mirror (``z`` or ``x``) maps θ → −θ, so ``(lo, hi)`` → ``(−hi, −lo)``; flipping both
+    (a 180° rotation) or neither keeps it.
+    """
+    from napari_irdm.dl.unetpp import mirror_acquisition
+
+    mirrors = len({int(a) % 2 for a in axes if int(a) in (-2, -1)})  # z (-2) and x (-1), each once
+    return mirror_acquisition(cond) if mirrors == 1 else cond
+
+
+def flip_average(net: nn.Module, x: torch.Tensor, flips: tuple[tuple[int, ...], ...] = ((),),
+                 cond: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``flip(net(flip(x)))`` over ``flips`` (axis tuples of ``x``; ``()`` = as is), float32.
+
+    ``cond`` (the acquisition ``(lo, hi, step)``, for a conditioned ``net``) goes with each
+    pass, mirrored for a pass flipped along one axis (:func:`flipped_acquisition`).
+    """
     y: torch.Tensor | None = None
     for axes in flips:
-        yi = (torch.flip(net(torch.flip(x, axes)), axes) if axes else net(x)).float()
+        xi = torch.flip(x, axes) if axes else x
+        out = net(xi) if cond is None else net(xi, flipped_acquisition(cond, axes))
+        yi = (torch.flip(out, axes) if axes else out).float()
         y = yi if y is None else y + yi
     if y is None:
         raise ValueError("`flips` is empty: give at least one axis tuple (`()` = as is)")
@@ -114,6 +143,7 @@ def predict_slices(
     min_span: float | None = None,
     nonnegative: bool = False,
     flips: tuple[tuple[int, ...], ...] = ((),),
+    cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run a prepared model on a batch of 2-D slices, in their own intensity units.
 
@@ -138,16 +168,25 @@ def predict_slices(
         Test-time augmentation: the network runs on each flipped copy (axes of the
         ``(B, nz, nx)`` batch, ``()`` = as is), each output is flipped back and the outputs
         are averaged. See :func:`tta_flips` for the flips a tilt range allows.
+    cond : Tensor, shape (3,) or (B, 3), optional
+        The acquisition ``(lo, hi, step)`` in degrees
+        (:func:`~napari_irdm.dl.unetpp.acquisition_from_angles`) for a conditioned model
+        (required by one; mirrored for mirrored TTA passes).
 
     Returns
     -------
     Tensor, shape (B, nz, nx), float32
     """
+    if is_conditioned(net) and cond is None:
+        raise ValueError("this IRDM model is conditioned on the tilt range: pass "
+                         "cond=acquisition_from_angles(tilt_angles_deg)")
     x = slices.to(torch.float32)
     lo, hi = slice_range(x, method=normalise)
     xn = apply_norm(x, lo, hi)
     with torch.inference_mode():
-        y = flip_average(net, xn[:, None].contiguous(memory_format=torch.channels_last), flips)[:, 0]
+        c = None if cond is None or not is_conditioned(net) else torch.as_tensor(cond, dtype=torch.float32,
+                                                                                 device=x.device)
+        y = flip_average(net, xn[:, None].contiguous(memory_format=torch.channels_last), flips, c)[:, 0]
     y = denormalise(y, lo, hi)
     if mask is not None:
         y = apply_data_consistency(x, y, mask)
@@ -286,9 +325,17 @@ def inpaint_iter(
                    f"IRDM on a {nz}x{ny}x{nx} volume", hint="bin or crop the volume, or give a smaller --thickness")
     yield Progress(0, ny, "loading IRDM model")
     net = prepare_model(model, device=dev, tilt_angles_deg=angles)
+    cond = None
+    if is_conditioned(net):
+        if angles is None:
+            raise ValueError("this IRDM model is conditioned on the tilt range: pass tilt_angles_deg (the series' "
+                             "tilt angles in degrees)")
+        from napari_irdm.dl.unetpp import acquisition_from_angles
+
+        cond = acquisition_from_angles(angles).to(dev)
     bs = _batch_slices(net, batch_size, (nz, ny, nx), dev)
     min_span = float(empty_fraction) * _largest_contrast(volume)
-    flips = tta_flips(angles) if tta else ((),)
+    flips = tta_flips(angles, conditioned=cond is not None) if tta else ((),)
     mask: torch.Tensor | None = None
     if data_consistency:
         mask = torch.from_numpy(consistency_mask((nz, nx), angles, soft_deg=soft_deg, min_freq=dc_min_freq)).to(dev)
@@ -296,7 +343,7 @@ def inpaint_iter(
     for y0 in range(0, ny, bs):
         y1 = min(ny, y0 + bs)
         res = predict_slices(net, _slices_on(volume, y0, y1, dev).permute(1, 0, 2), normalise=normalise, mask=mask,
-                             min_span=min_span, nonnegative=nonnegative, flips=flips).permute(1, 0, 2)
+                             min_span=min_span, nonnegative=nonnegative, flips=flips, cond=cond).permute(1, 0, 2)
         out[:, y0:y1, :] = res.to(out.device) if is_tensor else res.cpu().numpy()
         yield Progress(y1, ny, f"IRDM slices {y1}/{ny}")
     return out

@@ -70,8 +70,11 @@ def pick_model(tilt_angles_deg, *, default: str = "general") -> str:
     """Choose a shipped model for a tilt range (the paper's Fig. 6: train for the wedge you have).
 
     Among shipped models whose card gives a ``wedge_range_deg`` containing this series'
-    missing wedge (``180° − (θmax − θmin)``), the one with the narrowest range wins; when
-    none covers it, ``default`` (if shipped), else the first shipped model.
+    missing wedge (``180° − (θmax − θmin)``), a model conditioned on the acquisition
+    (config ``condition``, e.g. ``"film"``: it is told the tilt range) wins over
+    unconditioned ones, and then the one with the narrowest range; when none covers it,
+    ``default`` (if shipped), else the first shipped model. A family of models trained for
+    different wedges is thus picked from by the angles.
 
     Raises
     ------
@@ -84,14 +87,18 @@ def pick_model(tilt_angles_deg, *, default: str = "general") -> str:
     names = list_models()
     if not names:
         resolve_model_path(default)  # raises the "no shipped model" error
-    best, best_span = None, float("inf")
+    best, best_key = None, (True, float("inf"))
     for name in names:
         try:
-            lo, hi = (float(v) for v in model_info(name).get("card", {}).get("wedge_range_deg", ())[:2])
+            info = model_info(name)
+            lo, hi = (float(v) for v in info.get("card", {}).get("wedge_range_deg", ())[:2])
         except (TypeError, ValueError):
             continue
-        if lo - 1e-6 <= wedge <= hi + 1e-6 and hi - lo < best_span:
-            best, best_span = name, hi - lo
+        config = info.get("config")
+        conditioned = isinstance(config, dict) and config.get("condition") is not None
+        key = (not conditioned, hi - lo)
+        if lo - 1e-6 <= wedge <= hi + 1e-6 and key < best_key:
+            best, best_key = name, key
     if best is not None:
         return best
     return default if default in names else names[0]
@@ -333,6 +340,12 @@ def save_model(
         "torch_version": torch.__version__,
         "card": jsonable(dict(card_fields or {})),
     }
+    if config.get("condition") is not None:  # what a conditioned model must be given (inference passes it)
+        info["conditioning"] = {
+            "kind": config["condition"],
+            "input": "acquisition (lo, hi, step) in degrees: smallest and largest tilt angle, median tilt step",
+            "inference": "inpaint(..., tilt_angles_deg=...) computes it; required",
+        }
     atomic_write_bytes(pt, blob)
     atomic_write_bytes(pt.with_suffix(".json"), (json.dumps(info, indent=2, sort_keys=False) + "\n").encode())
     return pt

@@ -88,6 +88,12 @@ class TrainConfig:
         Start the generator from this model (shipped name or ``.pt`` path) instead of random
         weights: fine-tuning. Its architecture replaces ``generator``; the discriminator and
         the optimisers start fresh.
+    condition : {None, "film"}
+        Condition the generator on the acquisition: ``"film"`` tells it each pair's tilt
+        range and step (:class:`~napari_irdm.dl.unetpp.AcquisitionFiLM`), so one model can
+        serve many tilt ranges. With ``init_from`` an unconditioned model, its weights start
+        the conditioned one (the FiLM starts at the identity). The discriminator is not
+        given the acquisition (it is conditioned on the WBP, which shows the wedge).
     """
 
     dataset: str = "D2"
@@ -124,6 +130,8 @@ class TrainConfig:
     n_val: int | None = None
     num_workers: int | None = None
     init_from: str | None = None
+    # --- conditioning on the acquisition (issue #15, one model across tilt ranges)
+    condition: str | None = None
     _filled: bool = field(default=False, repr=False)
 
     def filled(self) -> TrainConfig:
@@ -177,6 +185,7 @@ def _check(cfg: TrainConfig) -> None:
         v = getattr(cfg, name)
         if v is not None and not low <= int(v) <= high:
             raise ParameterError(f"`{name}` must be between {low} and {high}{unit}, got {v}", name)
+    _check_condition(cfg)
     width = cfg.generator.get("base_width") if isinstance(cfg.generator, dict) else None
     if width is not None and not 1 <= int(width) <= 256:
         raise ParameterError(f"`base_width` must be between 1 and 256, got {width}", "base_width")
@@ -185,6 +194,19 @@ def _check(cfg: TrainConfig) -> None:
     for name, v in (("max_steps", cfg.max_steps), ("epochs", cfg.epochs), ("time_limit_min", cfg.time_limit_min)):
         if v is not None and not v > 0:
             raise ParameterError(f"`{name}` must be > 0, got {v}", name)
+
+
+def _check_condition(cfg: TrainConfig) -> None:
+    """``condition`` is ``None`` or a known kind, and agrees with a ``condition`` in ``generator``."""
+    from napari_irdm.dl.unetpp import CONDITIONS
+
+    if cfg.condition is not None and cfg.condition not in CONDITIONS:
+        raise ParameterError(f"`condition` {cfg.condition!r} is unknown: use one of {', '.join(CONDITIONS)} "
+                             "(or none)", "condition")
+    inner = cfg.generator.get("condition") if isinstance(cfg.generator, dict) else None
+    if inner is not None and cfg.condition is not None and inner != cfg.condition:
+        raise ParameterError(f"`condition` {cfg.condition!r} differs from the generator's {inner!r}: "
+                             "give one of them", "condition")
 
 
 def run_length(cfg: TrainConfig, n_library: int) -> int | None:

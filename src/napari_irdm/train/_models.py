@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["build_models", "build_optimisers", "check_memory", "set_milestones"]
+__all__ = ["build_models", "build_optimisers", "check_memory", "generator_config", "load_init", "set_milestones"]
 
 class _DrawFrom(TorchFunctionMode):
     """Inside: every random draw that names no generator draws from ``rng`` (this thread only)."""
@@ -48,9 +48,37 @@ def build_models(cfg, device: torch.device, rng: torch.Generator) -> tuple[nn.Mo
     from napari_irdm.dl import Discriminator, build_generator
 
     with _DrawFrom(rng):
-        g = build_generator(cfg.generator)
+        g = build_generator(generator_config(cfg))
         d = Discriminator(in_channels=2, base_width=int(cfg.disc_width))
     return g.to(device), d.to(device)
+
+
+def generator_config(cfg):
+    """``cfg.generator`` (a preset name or a mapping) with ``cfg.condition`` added when set."""
+    condition = getattr(cfg, "condition", None)
+    if condition is None:
+        return cfg.generator
+    gen = {"preset": cfg.generator} if isinstance(cfg.generator, str) else dict(cfg.generator)
+    gen["condition"] = condition
+    return gen
+
+
+def load_init(g: nn.Module, init: nn.Module) -> None:
+    """Start ``g`` from the weights of ``init`` (fine-tuning).
+
+    Exact for the same architecture; a conditioned ``g`` may start from an unconditioned
+    ``init``: only its FiLM (``film.*``, which starts at the identity) is not loaded, so ``g``
+    then computes what ``init`` did. Any other mismatch raises a one-line ``ValueError``.
+    """
+    state = init.state_dict()
+    own = g.state_dict()
+    missing = [k for k in own if k not in state]
+    if any(not k.startswith("film.") for k in missing) or any(k not in own for k in state):
+        from napari_irdm.dl.registry import _describe_mismatch
+
+        raise ValueError(f"the `init_from` model does not fit this generator ({_describe_mismatch(g, state)}): "
+                         "drop the options that change the architecture")
+    g.load_state_dict(state, strict=not missing)
 
 
 def build_optimisers(cfg, g: nn.Module, d: nn.Module):

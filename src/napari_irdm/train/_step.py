@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LossWeights", "gan_step"]
+__all__ = ["LossWeights", "batch_acquisition", "gan_step"]
 
 
 @dataclass(frozen=True)
@@ -18,9 +18,30 @@ class LossWeights:
     ssim: float = 0.0
 
 
+def batch_acquisition(batch, steps_deg) -> torch.Tensor:
+    """The acquisition ``(lo, hi, step)`` (degrees) of each pair of ``batch``: ``(B, 3)`` on its device.
+
+    ``lo``/``hi`` from ``batch.ranges_deg``; the steps from ``batch.steps_deg`` when the batch
+    has them, else ``steps_deg`` (one per pair, e.g. from
+    :func:`~napari_irdm.train.pairs.geometry`). A conditioned generator is fed these, as
+    inference feeds it :func:`~napari_irdm.dl.unetpp.acquisition_from_angles` of a series
+    (a simulated series' angles run from ``lo`` to ``hi`` in ``step``).
+    """
+    import numpy as np
+
+    steps = getattr(batch, "steps_deg", None)
+    steps = np.asarray(steps_deg if steps is None else steps, dtype=np.float64).reshape(-1)
+    ranges = np.asarray(batch.ranges_deg, dtype=np.float64).reshape(-1, 2)
+    if steps.size != ranges.shape[0]:
+        raise ValueError(f"{steps.size} tilt steps for {ranges.shape[0]} pairs: give one step per pair")
+    c = np.concatenate([ranges, steps[:, None]], axis=1)
+    return torch.as_tensor(c, dtype=torch.float32, device=batch.inputs.device)
+
+
 def gan_step(generator: torch.nn.Module, discriminator: torch.nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, batch, weights: LossWeights = LossWeights(), *, amp: bool = False,
-             memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
+             memory_format: torch.memory_format = torch.contiguous_format,
+             cond: torch.Tensor | None = None) -> dict[str, float]:
     """One D step and one G step (D:G = 1:1) on ``batch``; returns the losses.
 
     Parameters
@@ -37,6 +58,10 @@ def gan_step(generator: torch.nn.Module, discriminator: torch.nn.Module, opt_g: 
         bf16 autocast on the batch's device.
     memory_format : torch.memory_format
         Layout of the inputs (``torch.channels_last`` for NHWC networks).
+    cond : Tensor, shape (B, 3), optional
+        The acquisition of each pair (:func:`batch_acquisition`) for a generator conditioned
+        on it (``G(x, c)``). The discriminator is not given ``c``: it judges ``(x, y)`` pairs
+        and the WBP ``x`` already shows the wedge.
 
     Returns
     -------
@@ -59,7 +84,7 @@ def gan_step(generator: torch.nn.Module, discriminator: torch.nn.Module, opt_g: 
     g, d = generator, discriminator
 
     with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):  # discriminator step (Eq. 1)
-        fake = g(x)
+        fake = g(x) if cond is None else g(x, cond)
         loss_d = ralsgan_d_loss(d(x, y).float(), d(x, fake.detach()).float())
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()

@@ -239,11 +239,13 @@ def _irdm_variants(g, batch, series, ang, methods, tta, consistency_iterations, 
     """IRDM, clipped at 0, with Fourier data consistency, with SIRT updates and as the prior of TV."""
     from napari_irdm.dl import denormalise
     from napari_irdm.dl.consistency import apply_data_consistency, consistency_mask
-    from napari_irdm.dl.inference import flip_average, tta_flips
+    from napari_irdm.dl.inference import flip_average, is_conditioned, tta_flips
+    from napari_irdm.dl.unetpp import acquisition_from_angles
 
-    flips = tta_flips(ang) if tta else ((),)
+    cond = acquisition_from_angles(ang).to(batch.inputs.device) if is_conditioned(g) else None
+    flips = tta_flips(ang, conditioned=cond is not None) if tta else ((),)
     with torch.no_grad():  # flips act on the last two axes of (B, 1, H, W)
-        y = flip_average(g, batch.inputs, flips)[:, 0]
+        y = flip_average(g, batch.inputs, flips, cond)[:, 0]
     out = {"irdm": denormalise(y, batch.lo, batch.hi)}
     out["irdm_nonneg"] = out["irdm"].clamp(min=0.0)
     if "irdm_dc" in methods:

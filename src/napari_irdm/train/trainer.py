@@ -40,10 +40,10 @@ from napari_irdm.train._checkpoint import load_checkpoint, restore, save_checkpo
 from napari_irdm.train._config import PRESETS, TrainConfig, resume_config, run_length
 from napari_irdm.train._data import Schedule, image_stream
 from napari_irdm.train._log import RunLog
-from napari_irdm.train._models import build_models, build_optimisers, check_memory, set_milestones
-from napari_irdm.train._step import LossWeights, gan_step
+from napari_irdm.train._models import build_models, build_optimisers, check_memory, load_init, set_milestones
+from napari_irdm.train._step import LossWeights, batch_acquisition, gan_step
 from napari_irdm.train.library import get_spec
-from napari_irdm.train.pairs import PairOptions, Projectors, make_batch
+from napari_irdm.train.pairs import PairOptions, Projectors, geometry, make_batch
 
 __all__ = ["PRESETS", "LossWeights", "TrainConfig", "export", "gan_step", "load_checkpoint", "train", "train_iter"]
 
@@ -91,10 +91,13 @@ class _Run:
 
             init = load_model(cfg.init_from, device="cpu")
             cfg.generator = dict(init.config)
+            inherited = cfg.generator.pop("condition", None)  # a conditioned model stays conditioned
+            if cfg.condition is None:
+                cfg.condition = inherited
         self.g, self.d = build_models(cfg, self.dev, self.rng)
         check_memory(cfg, self.g, self.dev)
         if init is not None:
-            self.g.load_state_dict(init.state_dict())
+            load_init(self.g, init)
         self.opt_g, self.opt_d, self.sch_g, self.sch_d = build_optimisers(cfg, self.g, self.d)
         self.step, self.elapsed_before = 0, 0.0
         if ckpt is not None:
@@ -109,8 +112,10 @@ class _Run:
         from napari_irdm.train._metrics import batch_metrics
 
         idx = list(range(self.n_val))
-        self.val_batches = [make_batch(self.spec, idx[i: i + self.batch_size], self.opts, holdout=True, device=self.dev,
-                                       projectors=self.projectors) for i in range(0, len(idx), self.batch_size)]
+        chunks = [idx[i: i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
+        self.val_batches = [make_batch(self.spec, c, self.opts, holdout=True, device=self.dev,
+                                       projectors=self.projectors) for c in chunks]
+        self.val_conds = [self.acquisition(vb, c, holdout=True) for vb, c in zip(self.val_batches, chunks, strict=True)]
         m = batch_metrics(torch.cat([vb.wbp for vb in self.val_batches]),
                           torch.cat([vb.truth for vb in self.val_batches]))
         self.val_wbp = {k: float(np.mean(v)) for k, v in m.items()}
@@ -132,12 +137,20 @@ class _Run:
         self.g.eval()
         preds, truths = [], []
         with torch.no_grad(), torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.amp):
-            for vb in self.val_batches:
-                preds.append(denormalise(self.g(vb.inputs).float()[:, 0], vb.lo, vb.hi))
+            for vb, c in zip(self.val_batches, self.val_conds, strict=True):
+                y = self.g(vb.inputs) if c is None else self.g(vb.inputs, c)
+                preds.append(denormalise(y.float()[:, 0], vb.lo, vb.hi))
                 truths.append(vb.truth)
         self.g.train()
         m = batch_metrics(torch.cat(preds), torch.cat(truths))
         return {k: float(np.mean(v)) for k, v in m.items()}
+
+    def acquisition(self, batch, idx: list[int], holdout: bool = False) -> torch.Tensor | None:
+        """``(B, 3)`` acquisitions ``(lo, hi, step)`` of a batch for a conditioned generator, else ``None``."""
+        if getattr(self.g, "condition", None) is None:
+            return None
+        steps = [geometry(self.spec, i, self.opts, holdout=holdout)[3] for i in idx]
+        return batch_acquisition(batch, steps)
 
     def elapsed(self) -> float:
         """Seconds of training, earlier sessions of a resumed run included."""
@@ -163,7 +176,7 @@ class _Run:
         """One update on the pairs of ``idx`` (ground truths ``imgs``) and the LR schedules' step."""
         batch = make_batch(self.spec, idx, self.opts, images=imgs, device=self.dev, projectors=self.projectors)
         losses = gan_step(self.g, self.d, self.opt_g, self.opt_d, batch, self.weights, amp=self.amp,
-                          memory_format=self.fmt)
+                          memory_format=self.fmt, cond=self.acquisition(batch, idx))
         self.sch_g.step()
         self.sch_d.step()
         self.step += 1
@@ -358,6 +371,7 @@ def export(run_dir: str | os.PathLike, name: str | os.PathLike, *, command: str 
         "epochs": ck["step"] * cfg.batch_size / len(spec),
         "content_weight": cfg.content_weight,
         "gan_weight": cfg.gan_weight,
+        "condition": ck["generator_config"].get("condition"),
         "hardware": ck.get("device_name", ck.get("device", "?")),
         "wall_time_s": round(float(ck.get("elapsed_s", 0.0)), 1),
         "stopped": ck.get("stopped", ""),
