@@ -22,7 +22,8 @@ what they do not. Both weights come from the data, with no ground truth: ``w`` a
 (:func:`napari_irdm.tomo.choose_tv_weight`), then ``(w, μ)`` by how well each candidate predicts
 held-out tilts (:func:`napari_irdm.tomo.tv_cp.choose_prior_weights`), the network's trial
 priors made from the remaining tilts only. When no prior weight predicts the held-out tilts
-better than TV does, ``μ = 0``: TV started from the network's output.
+clearly better than plain TV does, ``μ = 0`` and the result is plain TV from zero (the network
+is not trusted for this series).
 """
 
 from __future__ import annotations
@@ -141,7 +142,9 @@ def _prior_tv_iter(volume, tilt_angles_deg, tilt_series, *, network: Callable[..
     w, mu = choose_prior_weights(tilt_series, angles, prior_fn, tv_weight=w0, iterations=int(iterations),
                                  thickness=nz, nonnegative=True, device=device)
     yield Progress(3, total, f"network-prior TV: weights TV {w:.3g}, prior {mu:.3g}")
+    use = mu > 0  # else plain TV (from zero): the held-out tilts did not trust the network
     x = _drive(tv_iter(tilt_series, angles, tv_weight=float(w), iterations=int(iterations), nonnegative=nonnegative,
-                       thickness=nz, device=device, x0=z, prior=z, prior_weight=float(mu), solver="cp", out=out))
+                       thickness=nz, device=device, x0=z if use else None, prior=z if use else None,
+                       prior_weight=float(mu), solver="cp", out=out))
     yield Progress(total, total, f"IRDM with network-prior TV (TV {w:.3g}, prior {mu:.3g}): done")
     return x

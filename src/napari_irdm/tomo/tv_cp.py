@@ -296,12 +296,15 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
                          return_scores: bool = False):
     """Pick the TV and prior weights of a prior-regularised TV by cross-validation on held-out tilts.
 
-    Candidates: ``(tv_weight, 0)`` — plain TV, the reference — and every
-    ``(tv_weight · f, μ)`` for ``f`` in ``tv_factors`` and ``μ`` in ``prior_weights``. As in
-    :func:`choose_tv_weight`, the tilts of :func:`holdout_split` are held out, a few slices
-    are reconstructed from the rest (all candidates at once) and re-projected at the held-out
-    angles. The prior of the trial slices must not have seen the held-out tilts either, so it
-    is made by ``prior_fn(fit_series, fit_angles)`` from the fitted tilts alone.
+    Candidates: ``(tv_weight, 0)`` — plain TV started from zero, the reference — and every
+    ``(tv_weight · f, μ)`` for ``f`` in ``tv_factors`` and ``μ`` in ``prior_weights``, started
+    from the prior. As in :func:`choose_tv_weight`, the tilts of :func:`holdout_split` are
+    held out, a few slices are reconstructed from the rest (all candidates at once) and
+    re-projected at the held-out angles. The prior of the trial slices must not have seen the
+    held-out tilts either, so it is made by ``prior_fn(fit_series, fit_angles)`` from the
+    fitted tilts alone. The prior is trusted only when its best candidate beats plain TV by
+    more than one standard error of the paired per-slice difference (the benefit of the doubt
+    goes to TV).
 
     Parameters
     ----------
@@ -324,8 +327,8 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
     Returns
     -------
     (tv_weight, prior_weight) : (float, float)
-        The candidate with the smallest held-out error (``prior_weight`` 0 when plain TV
-        predicts the held-out tilts best: then the prior is not trusted).
+        The prior candidate with the smallest held-out error, or ``(tv_weight, 0.0)`` (plain
+        TV: the prior is not trusted) when it does not beat TV as above.
     """
     check_positive("iterations", iterations, integer=True)
     check_positive("tv_weight", tv_weight, allow_zero=True)
@@ -365,7 +368,8 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
     w_cols = torch.as_tensor(np.repeat([w for w, _m in cands], k), dtype=torch.float32, device=dev)
     mu_cols = torch.as_tensor(np.repeat([m for _w, m in cands], k) * (op / norm), dtype=torch.float32, device=dev)
     prior = z_cols.repeat(1, m_c)
-    x0 = prior.clamp(min=0.0) if nonnegative else prior
+    x0 = prior.clamp(min=0.0) if nonnegative else prior.clone()
+    x0[:, :k] = 0.0  # the reference: plain TV from zero
     gen = cp_tv_cols(p_fit, b_fit.repeat(1, m_c), w_cols, iterations=int(iterations), norm=norm, op_norm_sq=op,
                      x0=x0, nonnegative=nonnegative, prior=prior, prior_weight=mu_cols)
     try:
@@ -375,8 +379,12 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
         x = stop.value
     err = ((p_held.forward_cols(x) - b_held.repeat(1, m_c)) ** 2).sum(dim=0).reshape(m_c, k).double().cpu().numpy()
     ref = (b_held.double() ** 2).sum(dim=0).cpu().numpy().clip(min=1e-30)
-    scores = np.sqrt((err / ref).mean(axis=1))
-    best = cands[int(np.argmin(scores))]
+    per_slice = err / ref  # (candidates, slices)
+    scores = np.sqrt(per_slice.mean(axis=1))
+    j = 1 + int(np.argmin(scores[1:]))
+    d = per_slice[j] - per_slice[0]
+    se = d.std(ddof=1) / np.sqrt(k) if k > 1 else 0.0
+    best = cands[j] if d.mean() + se < 0 else cands[0]
     if return_scores:
         return best, (cands, scores)
     return best
