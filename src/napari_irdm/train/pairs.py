@@ -1,16 +1,27 @@
 """Training pairs (WBP input with missing-wedge artefacts, ground truth), deterministic per index.
 
-Pipeline for one sample (DESIGN rule 13: made with the project's own projector):
+Pipeline for one sample (DESIGN rule 13: made with the project's own projector; every option is
+a :class:`PairOptions` field whose default makes the original pairs bit for bit):
 
 1. ground truth ``f(z, x)`` from the dataset's source (rows ``z`` = beam direction at 0°);
 2. missing wedge ``w`` drawn for the index from the spec's range, quantised to 0.5°;
    tilt range ``[lo, hi]`` with ``hi − lo = 180° − w`` (symmetric ``±(90° − w/2)``, or
-   shifted by up to ±10° when ``asymmetric``); angles are the multiples of the tilt step
-   inside the range plus the two end angles;
-3. projections with :class:`napari_irdm.tomo.ParallelProjector`;
-   (on a 2× finer grid by default, see ``PairOptions.oversample``);
-4. optional Gaussian noise (σ drawn per index in ``[0, noise]`` × the projection maximum);
-5. weighted back-projection (ramp filter, angular weights as :func:`napari_irdm.tomo.wbp`);
+   shifted by up to ``±min(max_shift_deg, w/2)`` (default 10°, on the 0.5° grid, so the range
+   stays inside ±90°) when ``asymmetric``); angles are the multiples of the tilt step (one of
+   ``tilt_steps_deg`` per index) inside the range plus the two end angles;
+3. projections with :class:`napari_irdm.tomo.ParallelProjector`
+   (on a 2× finer grid by default, see ``PairOptions.oversample``); with probability
+   ``exceed_fov`` the object is larger than the field of view: truth drawn at
+   :func:`fov_size` (≈ 1.5×), projected onto that wider detector, the central ``size``
+   detector pixels kept (interior tomography), the target its central ``size × size``;
+4. the acquisition, per index: residual per-tilt shifts along x (``misalign_px``, Fourier
+   shift), a slow gain drift over the tilt order (``drift``), a background offset
+   (``background``), Poisson counting at a dose drawn log-uniformly in ``dose`` (counts per
+   pixel for the mean of the object's projection), Gaussian read noise (``read_noise``), and
+   the original Gaussian noise (σ drawn per index in ``[0, noise]`` × the projection maximum);
+   :attr:`PairBatch.acquisition` records the draws;
+5. weighted back-projection (ramp filter, angular weights as :func:`napari_irdm.tomo.wbp`),
+   which knows none of step 4;
 6. the pair is normalised with the WBP's robust range (:func:`napari_irdm.dl.normalise_pair`),
    exactly as inference normalises a WBP slice.
 
@@ -20,7 +31,9 @@ mask of angular weights (zero for angles outside the sample's range), one filter
 back-projection — one projector geometry serves the whole training run, on CPU or GPU. The run
 keeps its projectors in a :class:`Projectors` it owns (freed with the run); this module keeps no
 cache, and without one the projector module's own cache
-(:func:`napari_irdm.tomo.clear_projector_cache`) serves.
+(:func:`napari_irdm.tomo.clear_projector_cache`) serves. Samples that exceed the field of view
+are projected together by a second projector (the wider detector); :func:`make_pair` is one
+index of :func:`make_batch` (the same pair, up to float rounding of the batched products).
 """
 
 from __future__ import annotations
