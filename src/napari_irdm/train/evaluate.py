@@ -126,14 +126,11 @@ def evaluate_iter(
         Projection oversampling (see :class:`~napari_irdm.train.pairs.PairOptions`); 2 avoids
         the inverse crime of making the data with the reconstructions' own matrix.
     tilt_ranges : sequence of (float, float)
-        Tilt ranges ``(lo, hi)`` in degrees evaluated after the ``wedges`` (e.g. asymmetric
-        ones such as ``(-60, 45)``; inside ±90°). Every row and summary row carries its
-        ``tilt_range`` (``"lo:hi"``, the symmetric ones too) besides ``wedge_deg``.
-    dose : (float, float), optional
-        Poisson counting noise at a dose (counts per pixel) drawn per sample log-uniformly in
-        ``[lo, hi]``; ``lo == hi``: a fixed dose (see :class:`~napari_irdm.train.pairs.PairOptions`).
-    read_noise : float
-        Maximum Gaussian read noise after the counting (σ relative to the mean projection).
+        Tilt ranges ``(lo, hi)`` (degrees, inside ±90°, e.g. asymmetric) evaluated after the ``wedges``;
+        every row carries its ``tilt_range`` (``"lo:hi"``, the symmetric ones too) besides ``wedge_deg``.
+    dose, read_noise
+        Poisson dose range (counts per pixel; ``lo == hi``: fixed) and maximum relative read
+        noise, as :class:`~napari_irdm.train.pairs.PairOptions` makes them.
     methods : sequence of str
         Subset of :data:`METHODS`. ``tv_auto`` is non-negative Chambolle–Pock TV with its weight
         chosen by cross-validation on held-out tilts (:func:`~napari_irdm.tomo.tv_cp.choose_tv_weight`,
@@ -191,9 +188,8 @@ def evaluate_iter(
                 recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev)
                 rows += [dict(r, tilt_range=label) for r in _score(recs, methods, batch, ang, dev, src, idx, w)]
                 if b0 == 0:
-                    examples[src][w if rng is None else label] = {
-                        "truth": batch.truth[0].cpu().numpy(),
-                        **{m: recs[m][0].detach().float().cpu().numpy() for m in methods}}
+                    examples[src][w if rng is None else label] = {"truth": batch.truth[0].cpu().numpy(), **{
+                        m: recs[m][0].detach().float().cpu().numpy() for m in methods}}
                 done += 1
                 yield Progress(done, total, f"{src} {'wedge ' + format(w, 'g') + '°' if rng is None else label}")
     summary = _summarise(rows, methods, srcs, geoms)
