@@ -37,6 +37,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tilt-step", type=float, default=2.0, help="tilt step in degrees (default 2)")
     p.add_argument("--noise", type=float, default=None, help="max relative Gaussian noise on projections")
     p.add_argument("--oversample", type=int, default=2, help="projection oversampling (default 2: no inverse crime)")
+    p.add_argument("--tilt-range", type=float, nargs=2, action="append", default=None, metavar=("LO", "HI"),
+                   help="also evaluate the tilt range LO..HI in degrees (repeat for more; e.g. --tilt-range -60 45 "
+                   "for an asymmetric one; ±30/45/60/75 are --wedges 120 90 60 30)")
+    p.add_argument("--dose", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="Poisson counting noise: dose in counts per pixel, drawn log-uniformly in LO..HI per sample "
+                   "(LO = HI: a fixed dose)")
+    p.add_argument("--read-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="max Gaussian read noise after counting, relative to the mean projection (default 0)")
     p.add_argument("--sart-iterations", type=int, default=20, metavar="N", help="SART iterations (default 20)")
     p.add_argument("--tv-iterations", type=int, default=50, metavar="N", help="TV iterations (default 50)")
     p.add_argument("--tv-weight", type=float, default=None, metavar="W",
@@ -63,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm._cli._common import drive
     from napari_irdm.train.evaluate import evaluate_iter
 
-    check_numbers(args, positive=("wedges", "tilt_step"), nonnegative=("noise", "tv_weight"))
+    check_numbers(args, positive=("wedges", "tilt_step", "dose"), nonnegative=("noise", "tv_weight", "read_noise"))
+    if args.dose is not None and not args.dose[0] <= args.dose[1]:
+        raise ValueError(f"--dose {args.dose[0]:g} {args.dose[1]:g}: give LO <= HI (LO = HI: a fixed dose)")
+    if not args.read_noise <= 10:
+        raise ValueError(f"--read-noise must be between 0 and 10, got {args.read_noise:g}")
+    for lo, hi in args.tilt_range or ():
+        if not -90 <= lo < hi <= 90:  # (NaN fails too)
+            raise ValueError(f"--tilt-range {lo:g} {hi:g}: give -90 <= LO < HI <= 90 (degrees)")
     model = None if str(args.model).lower() == "none" else args.model
     irdm_methods = [m for m in args.methods if str(m).startswith("irdm")]
     if model is None and irdm_methods and args.methods != DEFAULT_METHODS:
@@ -100,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate_iter(
             model, dataset=args.dataset, wedges=args.wedges, n=args.n, sources=args.sources, size=args.size,
             tilt_step_deg=args.tilt_step, noise=args.noise, oversample=args.oversample, methods=args.methods,
+            tilt_ranges=[tuple(r) for r in args.tilt_range or ()], dose=None if args.dose is None else tuple(args.dose),
+            read_noise=args.read_noise,
             sart_iterations=args.sart_iterations, tv_iterations=args.tv_iterations, tv_weight=args.tv_weight,
             sirt_iterations=args.sirt_iterations, consistency_iterations=args.consistency_iterations, batch_size=args.batch_size, tta=args.tta, out_dir=args.out, device=args.device,
         ),
@@ -107,17 +124,18 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = [r for r in res["summary"] if r["source"] == ("all" if any(s["source"] == "all" for s in res["summary"])
                                                           else r["source"])]
-    print(f"{'source':>8} {'wedge':>6} {'method':>11} {'PSNR':>7} {'SSIM':>6} {'NRMSE':>6} {'reproj':>7}")
+    print(f"{'source':>8} {'wedge':>6} {'range':>9} {'method':>11} {'PSNR':>7} {'SSIM':>6} {'NRMSE':>6} {'reproj':>7}")
     for r in rows:
-        print(f"{r['source']:>8} {r['wedge_deg']:>6g} {r['method']:>11} {r['psnr']:7.2f} {r['ssim']:6.3f} "
-              f"{r['nrmse']:6.3f} {r.get('reproj', float('nan')):7.4f}")
+        print(f"{r['source']:>8} {r['wedge_deg']:>6g} {r.get('tilt_range', ''):>9} {r['method']:>11} {r['psnr']:7.2f} "
+              f"{r['ssim']:6.3f} {r['nrmse']:6.3f} {r.get('reproj', float('nan')):7.4f}")
     best = [b for b in res.get("best", []) if b["source"] == rows[0]["source"]] if rows else []
     if best:
         irdm = [m for m in res["methods"] if m.startswith("irdm")]
-        print(f"{'source':>8} {'wedge':>6} {'best classical':>15} {'PSNR':>7} {'SSIM':>6}"
+        print(f"{'source':>8} {'wedge':>6} {'range':>9} {'best classical':>15} {'PSNR':>7} {'SSIM':>6}"
               + "".join(f" {m + ' dPSNR':>17}" for m in irdm))
         for b in best:
-            print(f"{b['source']:>8} {b['wedge_deg']:>6g} {b['best_classical']:>15} {b['best_psnr']:7.2f} "
+            print(f"{b['source']:>8} {b['wedge_deg']:>6g} {b.get('tilt_range', ''):>9} {b['best_classical']:>15} "
+                  f"{b['best_psnr']:7.2f} "
                   f"{b['best_ssim']:6.3f}" + "".join(f" {b.get(m + '_dpsnr', float('nan')):+17.2f}" for m in irdm))
     print(f"wrote {len(res['files'])} files to {args.out}")
     return 0

@@ -37,6 +37,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=None, help="max relative Gaussian noise on projections")
     p.add_argument("--oversample", type=int, default=None,
                    help="project the truth on an N× finer grid (default 2; 1 is faster on CPU)")
+    # acquisition model of the pairs (issue #15); the defaults make the original pairs
+    acq = p.add_argument_group("acquisition model of the simulated series (defaults: the original pairs)")
+    acq.add_argument("--max-shift", type=float, default=None, metavar="DEG",
+                     help="with --asymmetric: largest shift of the tilt range (default 10; at most half the wedge)")
+    acq.add_argument("--dose", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                     help="Poisson counting noise: dose in counts per pixel drawn log-uniformly in LO..HI "
+                     "(LO = HI: fixed)")
+    acq.add_argument("--read-noise", type=float, default=None, metavar="SIGMA",
+                     help="max Gaussian read noise after counting, relative to the mean projection (default 0)")
+    acq.add_argument("--misalign-px", type=float, default=None, metavar="PX",
+                     help="max RMS of residual per-tilt shifts along x in pixels (default 0)")
+    acq.add_argument("--drift", type=float, default=None, metavar="D",
+                     help="max relative slow intensity drift over the tilt series (default 0)")
+    acq.add_argument("--background", type=float, default=None, metavar="B",
+                     help="max additive background relative to the projection maximum (default 0)")
+    acq.add_argument("--exceed-fov", type=float, default=None, metavar="P",
+                     help="probability that an object extends past the field of view (default 0)")
     p.add_argument("--time-limit-min", type=float, default=None, help="stop cleanly (checkpoint) after this many minutes")
     p.add_argument("--val-every", type=int, default=None, help="validation interval in steps")
     p.add_argument("--n-val", type=int, default=None, help="held-back validation pairs")
@@ -69,7 +86,11 @@ OPTION_OF = {"dataset": "--dataset", "preset": "--preset", "size": "--size", "ba
              "tilt_steps_deg": "--tilt-step", "max_steps": "--steps", "epochs": "--epochs",
              "time_limit_min": "--time-limit-min", "num_workers": "--workers", "val_every": "--val-every",
              "out_dir": "--out", "init_from": "--init-from", "device": "--device",
-             "condition": "--condition"}
+             "condition": "--condition",
+             # acquisition model
+             "max_shift_deg": "--max-shift", "dose": "--dose", "read_noise": "--read-noise",
+             "misalign_px": "--misalign-px", "drift": "--drift", "background": "--background",
+             "exceed_fov": "--exceed-fov"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,8 +112,9 @@ def _run(args: argparse.Namespace) -> int:
     from napari_irdm._cli._common import check_output_dir, drive
     from napari_irdm.train.trainer import TrainConfig, export, train_iter
 
-    check_numbers(args, positive=("epochs", "size_factor", "lr", "tilt_step", "time_limit_min"),
-                  nonnegative=("content_weight", "ssim_weight", "noise"))
+    check_numbers(args, positive=("epochs", "size_factor", "lr", "tilt_step", "time_limit_min", "dose"),
+                  nonnegative=("content_weight", "ssim_weight", "noise", "max_shift", "read_noise", "misalign_px",
+                               "drift", "background", "exceed_fov"))
     init = Path(args.init_from) if args.init_from is not None and Path(args.init_from).suffix else None
     check_output_dir(args.out, inputs=[init, init.with_suffix(".json") if init else None],
                      contents=("checkpoint.pt", "config.json", "log.csv", "val.csv"))
@@ -117,7 +139,11 @@ def _run(args: argparse.Namespace) -> int:
     given = {"dataset": args.dataset, "preset": args.preset, "size": args.size, "batch_size": args.batch_size,
              "size_factor": args.size_factor, "noise": args.noise, "oversample": args.oversample,
              "asymmetric": args.asymmetric, "seed": args.seed, "n_val": args.n_val,
-             "condition": getattr(args, "condition", None)}
+             "condition": getattr(args, "condition", None),
+             # acquisition model
+             "max_shift_deg": args.max_shift, "dose": None if args.dose is None else tuple(args.dose),
+             "read_noise": args.read_noise, "misalign_px": args.misalign_px, "drift": args.drift,
+             "background": args.background, "exceed_fov": args.exceed_fov}
     given = {k: v for k, v in given.items() if v is not None}
     cfg = TrainConfig(
         **given,

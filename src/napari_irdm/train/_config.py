@@ -17,7 +17,7 @@ from typing import Any
 from napari_irdm.errors import ParameterError
 from napari_irdm.train.library import get_spec
 
-__all__ = ["PRESETS", "RUNTIME_FIELDS", "TrainConfig", "resume_config", "run_length"]
+__all__ = ["ACQUISITION_FIELDS", "PRESETS", "RUNTIME_FIELDS", "TrainConfig", "resume_config", "run_length"]
 
 #: training presets. "paper" = Supplementary Table 3 + Methods; "cpu" = small and fast.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -94,6 +94,11 @@ class TrainConfig:
         serve many tilt ranges. With ``init_from`` an unconditioned model, its weights start
         the conditioned one (the FiLM starts at the identity). The discriminator is not
         given the acquisition (it is conditioned on the WBP, which shows the wedge).
+    max_shift_deg, dose, read_noise, misalign_px, drift, background, exceed_fov
+        The acquisition model of the pairs (:class:`~napari_irdm.train.pairs.PairOptions`):
+        largest shift of an asymmetric range, Poisson dose range (counts per pixel), read
+        noise, residual misalignment (RMS pixels), intensity drift, background, probability
+        of an object larger than the field of view. The defaults make the original pairs.
     """
 
     dataset: str = "D2"
@@ -132,6 +137,15 @@ class TrainConfig:
     init_from: str | None = None
     # --- conditioning on the acquisition (issue #15, one model across tilt ranges)
     condition: str | None = None
+    # --- acquisition model of the pairs (issue #15; see ACQUISITION_FIELDS)
+    max_shift_deg: float = 10.0
+    dose: tuple[float, float] | None = None
+    read_noise: float = 0.0
+    misalign_px: float = 0.0
+    drift: float = 0.0
+    background: float = 0.0
+    exceed_fov: float = 0.0
+    # ---
     _filled: bool = field(default=False, repr=False)
 
     def filled(self) -> TrainConfig:
@@ -149,6 +163,8 @@ class TrainConfig:
             d[length] = pre[length]
         for k in ("betas", "lr_milestones", "tilt_steps_deg"):
             d[k] = tuple(d[k])
+        if d["dose"] is not None:  # acquisition model
+            d["dose"] = tuple(d["dose"])
         d["_filled"] = True
         cfg = TrainConfig(**d)
         _check(cfg)
@@ -194,6 +210,42 @@ def _check(cfg: TrainConfig) -> None:
     for name, v in (("max_steps", cfg.max_steps), ("epochs", cfg.epochs), ("time_limit_min", cfg.time_limit_min)):
         if v is not None and not v > 0:
             raise ParameterError(f"`{name}` must be > 0, got {v}", name)
+    _check_acquisition(cfg)
+
+
+# --- acquisition model of the pairs (issue #15) -----------------------------------------------
+
+#: TrainConfig fields passed as they are to :class:`~napari_irdm.train.pairs.PairOptions`
+ACQUISITION_FIELDS = ("max_shift_deg", "dose", "read_noise", "misalign_px", "drift", "background", "exceed_fov")
+
+#: (field, high, what it is): each must be a finite number in [0, high]
+_ACQ_RANGES = (
+    ("max_shift_deg", 89.5, " degrees"),
+    ("read_noise", 10.0, " (σ relative to the mean projection)"),
+    ("drift", 0.9, " (relative gain change)"),
+    ("background", 10.0, " (relative to the projection maximum)"),
+    ("exceed_fov", 1.0, " (a probability)"),
+)
+
+
+def _check_acquisition(cfg: TrainConfig) -> None:
+    """Refuse acquisition settings no pair can use, naming the field (one line each)."""
+    for name, high, what in _ACQ_RANGES:
+        v = float(getattr(cfg, name))
+        if not (math.isfinite(v) and 0.0 <= v <= high):
+            raise ParameterError(f"`{name}` must be between 0 and {high:g}{what}, got {getattr(cfg, name)}", name)
+    top = (cfg.size or 16) / 4
+    if not (math.isfinite(float(cfg.misalign_px)) and 0.0 <= cfg.misalign_px <= top):
+        raise ParameterError(f"`misalign_px` must be between 0 and {top:g} pixels (a quarter of `size`), "
+                             f"got {cfg.misalign_px}", "misalign_px", "size")
+    if cfg.dose is not None:
+        d = tuple(cfg.dose)
+        if len(d) != 2 or not all(math.isfinite(float(x)) for x in d) or not 0 < d[0] <= d[1] <= 1e12:
+            raise ParameterError(f"`dose` must be two counts per pixel LO HI with 0 < LO <= HI (LO = HI: a fixed "
+                                 f"dose), got {_show(d)}", "dose")
+
+
+# ---
 
 
 def _check_condition(cfg: TrainConfig) -> None:

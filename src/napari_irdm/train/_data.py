@@ -41,25 +41,28 @@ class Schedule:
 class _StepImages(torch.utils.data.Dataset):
     """Map-style dataset: item ``step`` → (step, indices, ground truths); used by worker processes."""
 
-    def __init__(self, spec, schedule: Schedule, size: int):
-        self.spec, self.schedule, self.size = spec, schedule, size
+    def __init__(self, spec, schedule: Schedule, size: int, options=None):
+        self.spec, self.schedule, self.size, self.options = spec, schedule, size, options
 
     def __len__(self) -> int:  # pragma: no cover - the sampler decides the length
         return 2**62
 
     def __getitem__(self, step: int):
         idx = self.schedule.indices(int(step))
-        return int(step), np.asarray(idx), draw_images(self.spec, idx, self.size)
+        return int(step), np.asarray(idx), draw_images(self.spec, idx, self.size, options=self.options)
 
 
 def image_stream(spec, schedule: Schedule, size: int, first: int, horizon: int, *, workers: int = 0,
-                 seed: int = 0) -> Generator[tuple[int, list[int], np.ndarray], None, None]:
+                 seed: int = 0, options=None) -> Generator[tuple[int, list[int], np.ndarray], None, None]:
     """``(step, indices, ground truths)`` for steps ``first … horizon − 1``, in order.
+
+    ``options`` (:class:`~napari_irdm.train.pairs.PairOptions`) with ``exceed_fov > 0``: the
+    truths are drawn as :func:`~napari_irdm.train.pairs.draw_images` draws them for it.
 
     With ``workers > 0`` the images are drawn ahead by that many processes (a ``DataLoader``
     given its own generator, so the process's global random state is not touched).
     """
-    ds = _StepImages(spec, schedule, size)
+    ds = _StepImages(spec, schedule, size, options)
     if workers <= 0:
         for s in range(first, horizon):
             yield ds[s]

@@ -88,6 +88,9 @@ def evaluate_iter(
     tilt_step_deg: float = 2.0,
     noise: float | None = None,
     oversample: int = 2,
+    tilt_ranges: Sequence[tuple[float, float]] = (),
+    dose: tuple[float, float] | None = None,
+    read_noise: float = 0.0,
     methods: Sequence[str] = METHODS,
     sart_iterations: int = 20,
     tv_iterations: int = 50,
@@ -122,6 +125,12 @@ def evaluate_iter(
     oversample : int
         Projection oversampling (see :class:`~napari_irdm.train.pairs.PairOptions`); 2 avoids
         the inverse crime of making the data with the reconstructions' own matrix.
+    tilt_ranges : sequence of (float, float)
+        Tilt ranges ``(lo, hi)`` (degrees, inside ±90°, e.g. asymmetric) evaluated after the ``wedges``;
+        every row carries its ``tilt_range`` (``"lo:hi"``, the symmetric ones too) besides ``wedge_deg``.
+    dose, read_noise
+        Poisson dose range (counts per pixel; ``lo == hi``: fixed) and maximum relative read
+        noise, as :class:`~napari_irdm.train.pairs.PairOptions` makes them.
     methods : sequence of str
         Subset of :data:`METHODS`. ``tv_auto`` is non-negative Chambolle–Pock TV with its weight
         chosen by cross-validation on held-out tilts (:func:`~napari_irdm.tomo.tv_cp.choose_tv_weight`,
@@ -157,35 +166,37 @@ def evaluate_iter(
     spec = get_spec(dataset)
     dev = resolve_device(device)
     methods, wedges, srcs = _checked(spec, model, methods, wedges, n, sources)
+    geoms = _geometries(wedges, tilt_ranges)
     g = _load_model(model, dev) if any(m.startswith("irdm") for m in methods) else None
     # "tv" is TV at a fixed weight (tomo.tv's own default is "auto", which is the "tv_auto" row)
     tv_kw = {"tv_weight": TV_FIXED_WEIGHT if tv_weight is None else tv_weight}
     settings = {"sart": {"iterations": sart_iterations}, "tv": {"iterations": tv_iterations, **tv_kw},
                 "tv_auto": {"iterations": tv_iterations}, "sirt_stop": {"iterations": sirt_iterations}}
     settings = {m: s for m, s in settings.items() if m in methods}
-    opts = PairOptions(size=size, tilt_steps_deg=(tilt_step_deg,), noise=noise, oversample=oversample)
-    total = len(srcs) * len(wedges) * int(np.ceil(n / batch_size))
+    opts = PairOptions(size=size, tilt_steps_deg=(tilt_step_deg,), noise=noise, oversample=oversample,
+                       dose=None if dose is None else tuple(dose), read_noise=read_noise)
+    total = len(srcs) * len(geoms) * int(np.ceil(n / batch_size))
     rows: list[dict[str, Any]] = []
     examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
     yield Progress(0, total, "evaluating")
     done, projectors = 0, Projectors()  # this evaluation's projectors (freed when it ends)
-    for w in wedges:  # wedge outermost: the projectors of one geometry serve every source
+    for w, rng, label in geoms:  # geometry outermost: the projectors of one geometry serve every source
+        fix = {"wedge_deg": w} if rng is None else {"tilt_range_deg": rng}
         for src in srcs:
             for b0 in range(0, n, batch_size):
                 idx = [EVAL_OFFSET + i for i in range(b0, min(n, b0 + batch_size))]
-                batch = make_batch(spec, idx, opts, holdout=True, source=src, wedge_deg=w, device=dev,
-                                   projectors=projectors)
-                _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, wedge_deg=w)
+                batch = make_batch(spec, idx, opts, holdout=True, source=src, device=dev, projectors=projectors, **fix)
+                _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, **fix)
                 ang = angles_on_grid(lo, hi, st)
                 recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev,
                                     tv_iterations)
-                rows += _score(recs, methods, batch, ang, dev, src, idx, w)
+                rows += [dict(r, tilt_range=label) for r in _score(recs, methods, batch, ang, dev, src, idx, w)]
                 if b0 == 0:
-                    examples[src][w] = {"truth": batch.truth[0].cpu().numpy(),
-                                        **{m: recs[m][0].detach().float().cpu().numpy() for m in methods}}
+                    examples[src][w if rng is None else label] = {"truth": batch.truth[0].cpu().numpy(), **{
+                        m: recs[m][0].detach().float().cpu().numpy() for m in methods}}
                 done += 1
-                yield Progress(done, total, f"{src} wedge {w:g}°")
-    summary = _summarise(rows, methods, srcs, wedges)
+                yield Progress(done, total, f"{src} {'wedge ' + format(w, 'g') + '°' if rng is None else label}")
+    summary = _summarise(rows, methods, srcs, geoms)
     best = best_classical(summary)
     files = [] if out_dir is None else _write_results(Path(out_dir), rows, summary, best, examples, methods, srcs,
                                                       wedges)
@@ -218,6 +229,23 @@ def _checked(spec, model, methods, wedges, n, sources) -> tuple[list[str], list[
     for s in srcs:
         get_source(s)
     return methods, wedges, srcs
+
+
+def _geometries(wedges, tilt_ranges) -> list[tuple[float, tuple[float, float] | None, str]]:
+    """``(wedge, range or None, "lo:hi")`` of every evaluated geometry: the wedges, then the ranges."""
+    out: list[tuple[float, tuple[float, float] | None, str]] = []
+    for w in wedges:
+        h = 90.0 - w / 2.0
+        out.append((w, None, f"{-h:g}:{h:g}"))
+    for r in tilt_ranges:
+        lo, hi = (float(a) for a in r)
+        if not -90.0 <= lo < hi <= 90.0:
+            raise ValueError(f"tilt range {lo:g}..{hi:g} must satisfy -90 <= lo < hi <= 90 (degrees)")
+        out.append((180.0 - (hi - lo), (lo, hi), f"{lo:g}:{hi:g}"))
+    labels = [g[2] for g in out]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"tilt ranges repeat ({', '.join(labels)}): give each wedge or range once")
+    return out
 
 
 def _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev,
@@ -278,9 +306,10 @@ def _score(recs, methods, batch, ang, dev, src, idx, w) -> list[dict[str, Any]]:
 
 def _write_results(out: Path, rows, summary, best, examples, methods, srcs, wedges) -> list[str]:
     """``per_sample.csv``, ``summary.csv``, ``best_classical.csv`` and the PNGs; the paths written."""
-    files = _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "method", "psnr", "ssim", "nrmse",
-                                                "reproj"], rows)
-    files += _write_csv(out / "summary.csv", ["source", "wedge_deg", "method", "n", "psnr", "ssim", "nrmse", "reproj",
+    files = _write_csv(out / "per_sample.csv", ["source", "index", "wedge_deg", "tilt_range", "method", "psnr", "ssim",
+                                                "nrmse", "reproj"], rows)
+    files += _write_csv(out / "summary.csv", ["source", "wedge_deg", "tilt_range", "method", "n", "psnr", "ssim", "nrmse",
+                                              "reproj",
                                               "psnr_std", "ssim_std", "nrmse_std", "reproj_std"], summary)
     if best:
         files += _write_csv(out / "best_classical.csv", list(best[0].keys()), best)
@@ -318,14 +347,15 @@ def best_classical(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``m_dpsnr`` / ``m_dssim`` (IRDM minus the best classical; positive = IRDM better).
     """
     out = []
-    keys = sorted({(r["source"], r["wedge_deg"]) for r in summary}, key=lambda k: (k[0] != "all", k[0], k[1]))
-    for src, w in keys:
-        sel = [r for r in summary if r["source"] == src and r["wedge_deg"] == w]
+    keys = sorted({(r["source"], r["wedge_deg"], r.get("tilt_range", "")) for r in summary},
+                  key=lambda k: (k[0] != "all", k[0], k[1], k[2]))
+    for src, w, tr in keys:
+        sel = [r for r in summary if r["source"] == src and r["wedge_deg"] == w and r.get("tilt_range", "") == tr]
         cls = [r for r in sel if r["method"] in CLASSICAL]
         if not cls:
             continue
         b = max(cls, key=lambda r: r["psnr"])
-        d = {"source": src, "wedge_deg": w, "best_classical": b["method"], "best_psnr": b["psnr"],
+        d = {"source": src, "wedge_deg": w, "tilt_range": tr, "best_classical": b["method"], "best_psnr": b["psnr"],
              "best_ssim": b["ssim"]}
         for r in sel:
             if r["method"].startswith("irdm"):
@@ -335,15 +365,16 @@ def best_classical(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _summarise(rows, methods, srcs, wedges) -> list[dict[str, Any]]:
+def _summarise(rows, methods, srcs, geoms) -> list[dict[str, Any]]:
     out = []
     for src in list(srcs) + (["all"] if len(srcs) > 1 else []):
-        for w in wedges:
+        for w, _rng, label in geoms:
             for m in methods:
-                sel = [r for r in rows if r["wedge_deg"] == w and r["method"] == m and (src == "all" or r["source"] == src)]
+                sel = [r for r in rows if r["tilt_range"] == label and r["method"] == m
+                       and (src == "all" or r["source"] == src)]
                 if not sel:
                     continue
-                d = {"source": src, "wedge_deg": w, "method": m, "n": len(sel)}
+                d = {"source": src, "wedge_deg": w, "tilt_range": label, "method": m, "n": len(sel)}
                 for k in ("psnr", "ssim", "nrmse", "reproj"):
                     v = np.array([r[k] for r in sel], np.float64)
                     d[k] = float(v.mean())
@@ -391,13 +422,16 @@ def _plot_metrics(out: Path, summary, methods, srcs, wedges) -> list[str]:
         axes = fig.subplots(1, 3)
         for ax, (key, label) in zip(axes, [("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("nrmse", "NRMSE")]):
             for m in methods:
-                pts = sorted((r["wedge_deg"], r[key], r[f"{key}_std"]) for r in summary
-                             if r["source"] == src and r["method"] == m)
-                if not pts:
-                    continue
-                x, y, e = (np.array(v) for v in zip(*pts))
+                sel = [r for r in summary if r["source"] == src and r["method"] == m]
                 c, mk = _STYLE.get(m, ("k", "o"))
-                ax.errorbar(x, y, yerr=e, color=c, marker=mk, capsize=3, label=m.upper())
+                for sym in (True, False):  # symmetric ranges: a line; asymmetric ones: open markers
+                    pts = sorted((r["wedge_deg"], r[key], r[f"{key}_std"]) for r in sel if _symmetric(r) == sym)
+                    if not pts:
+                        continue
+                    x, y, e = (np.array(v) for v in zip(*pts))
+                    ax.errorbar(x, y, yerr=e, color=c, marker=mk, capsize=3, linestyle="-" if sym else "none",
+                                markerfacecolor=None if sym else "none",
+                                label=m.upper() if sym else f"{m.upper()} (asymmetric)")
             ax.set_xlabel("missing wedge (°)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
@@ -406,6 +440,15 @@ def _plot_metrics(out: Path, summary, methods, srcs, wedges) -> list[str]:
         name = "metrics_vs_wedge.png" if src == groups[0] else f"metrics_vs_wedge_{src}.png"
         files.append(_savefig(fig, out / name))
     return files
+
+
+def _symmetric(r: dict) -> bool:
+    """Whether a summary row's tilt range is symmetric (rows without one are)."""
+    tr = r.get("tilt_range")
+    if not tr:
+        return True
+    lo, hi = (float(a) for a in tr.split(":"))
+    return abs(lo + hi) < 1e-9
 
 
 def _plot_grids(out: Path, examples, methods, wedges) -> list[str]:

@@ -37,7 +37,7 @@ from napari_irdm.device import resolve_device
 from napari_irdm.io import atomic_write_bytes
 from napari_irdm.progress import Progress, run_to_completion
 from napari_irdm.train._checkpoint import load_checkpoint, restore, save_checkpoint
-from napari_irdm.train._config import PRESETS, TrainConfig, resume_config, run_length
+from napari_irdm.train._config import ACQUISITION_FIELDS, PRESETS, TrainConfig, resume_config, run_length
 from napari_irdm.train._data import Schedule, image_stream
 from napari_irdm.train._log import RunLog
 from napari_irdm.train._models import build_models, build_optimisers, check_memory, load_init, set_milestones
@@ -62,7 +62,8 @@ class _Run:
         self.dev = resolve_device(cfg.device)
         self.spec = get_spec(cfg.dataset, cfg.size_factor)
         self.opts = PairOptions(size=self.size, tilt_steps_deg=cfg.tilt_steps_deg, asymmetric=cfg.asymmetric,
-                                noise=cfg.noise, oversample=cfg.oversample)
+                                noise=cfg.noise, oversample=cfg.oversample,
+                                **{k: getattr(cfg, k) for k in ACQUISITION_FIELDS})
         self.n_lib = len(self.spec)
         self.steps_per_epoch = max(1, self.n_lib // self.batch_size)
         self.max_steps = run_length(cfg, self.n_lib)
@@ -229,7 +230,8 @@ def _loop(run: _Run) -> Generator[Progress, None, tuple[str, dict[str, float], f
     cfg = run.cfg
     time_limit = None if cfg.time_limit_min is None else cfg.time_limit_min * 60.0
     horizon = run.max_steps if run.max_steps is not None else run.step + 10**9
-    stream = image_stream(run.spec, run.schedule, run.size, run.step, horizon, workers=run.workers(), seed=cfg.seed)
+    stream = image_stream(run.spec, run.schedule, run.size, run.step, horizon, workers=run.workers(), seed=cfg.seed,
+                          options=run.opts)
     stopped, last, hold, t_loop = "done", {}, None, time.monotonic()
     try:
         yield Progress(run.step, run.max_steps or 0,
