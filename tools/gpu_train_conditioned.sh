@@ -10,12 +10,12 @@
 # Ship the better of the two by the evaluation at the wedges the dataset covers, with its model card.
 set -u
 MIN=${1:-4.0}
-# --- what to train on. DATASET must cover the wedges evaluated below: DA covers 35–80° only, so 90/120
-# are extrapolation for both runs. When the wide-range dataset DR (30–120°) and the acquisition flags of
-# the other issue-#15 items exist in this checkout, use them, e.g.
-#   DATASET=DR ACQ="--asymmetric --tilt-step 1 2 3 --dose ... --read-noise ... --max-shift ..."
-DATASET=${DATASET:-DA}
-ACQ=${ACQ:---asymmetric --tilt-step 1 2 3}
+# --- what to train on: the real-data library DR (wedges 30–120°, eight extra object families) with the
+# acquisition model of the pairs (Poisson dose 30–3000 counts per pixel, read noise, asymmetric ranges
+# up to ±15°, tilt steps 1–5°, residual misalignment, drift, background, objects past the field of view);
+# DATASET=DA ACQ="--asymmetric --tilt-step 1 2 3" is the earlier, noise-free setting
+DATASET=${DATASET:-DR}
+ACQ=${ACQ:---asymmetric --max-shift 15 --tilt-step 1 2 3 4 5 --dose 30 3000 --read-noise 0.02 --misalign-px 0.5 --drift 0.1 --background 0.02 --exceed-fov 0.2}
 WEDGES=${WEDGES:-60 90 120}
 EVAL_DATASET=${EVAL_DATASET:-D3}   # sources scored (phantom, medical, natural); the wedge is forced
 OUT=${OUT:-/tmp/out}

@@ -174,10 +174,10 @@ def evaluate_iter(
                 "tv_auto": {"iterations": tv_iterations}, "sirt_stop": {"iterations": sirt_iterations}}
     settings = {m: s for m, s in settings.items() if m in methods}
     opts = PairOptions(size=size, tilt_steps_deg=(tilt_step_deg,), noise=noise, oversample=oversample,
-                       dose=None if dose is None else tuple(dose), read_noise=read_noise)
+                       dose=None if dose is None else (float(dose[0]), float(dose[1])), read_noise=read_noise)
     total = len(srcs) * len(geoms) * int(np.ceil(n / batch_size))
     rows: list[dict[str, Any]] = []
-    examples: dict[str, dict[float, dict[str, np.ndarray]]] = {s: {} for s in srcs}
+    examples: dict[str, dict[float | str, dict[str, np.ndarray]]] = {s: {} for s in srcs}
     yield Progress(0, total, "evaluating")
     done, projectors = 0, Projectors()  # this evaluation's projectors (freed when it ends)
     for w, rng, label in geoms:  # geometry outermost: the projectors of one geometry serve every source

@@ -531,7 +531,7 @@ def _acquire(imgs: torch.Tensor, big: torch.Tensor | None, exceed: list, grid: n
     for ex, ks in groups:
         if not ks:
             continue
-        src = big[ks] if ex else imgs[ks]
+        src = imgs[ks] if not ex else big[ks]  # type: ignore[index]  # big is drawn whenever a sample exceeds
         part = project_batch(src, grid, o.oversample, dev, projectors=projectors)  # (angle, m, len(ks))
         c = (part.shape[1] - n) // 2
         for j, k in enumerate(ks):
@@ -631,7 +631,7 @@ def make_pair(
     """
     from dataclasses import replace
 
-    given = {"size": size, "asymmetric": asymmetric, "noise": noise, "oversample": oversample,
+    given: dict[str, Any] = {"size": size, "asymmetric": asymmetric, "noise": noise, "oversample": oversample,
              "tilt_steps_deg": None if tilt_step_deg is None else (tilt_step_deg,)}
     opts = replace(options or PairOptions(), **{k: v for k, v in given.items() if v is not None})
     b = make_batch(spec, [index], opts, holdout=holdout, wedge_deg=wedge_deg, tilt_range_deg=tilt_range_deg,
