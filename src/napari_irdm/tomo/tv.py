@@ -168,12 +168,7 @@ def tv_iter(
         yield Progress(0, 1, f"TV: weight {p.tv_weight:.3g} (auto)")
     iterations = int(p.iterations)
     nz, nx, n_tilts = setup.nz, setup.nx, setup.n_tilts
-    check_positive("prior_weight", prior_weight, allow_zero=True)
-    if prior is not None:
-        if p.solver != "cp":
-            raise ValueError("a TV prior needs solver='cp' (Chambolle–Pock)")
-        if tuple(int(n) for n in prior.shape) != (nz, setup.ny, nx):
-            raise ValueError(f"prior {tuple(prior.shape)} does not fit the volume {(nz, setup.ny, nx)}")
+    _check_prior(prior, prior_weight, p.solver, (nz, setup.ny, nx))
     proj = ParallelProjector(setup.angles, setup.volume_shape, device=setup.device)
     norm = float(n_tilts * nx)
     lip = _lipschitz(proj, setup.device) / norm
@@ -203,6 +198,16 @@ def tv_iter(
             yield Progress(ci * iterations + it, total, f"{label} iteration {it}/{iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x.mul_(scale), y0, y1)
     return out
+
+
+def _check_prior(prior, prior_weight, solver, shape) -> None:
+    """One-line ``ValueError`` for a prior :func:`tv_iter` cannot use."""
+    check_positive("prior_weight", prior_weight, allow_zero=True)
+    if prior is not None:
+        if solver != "cp":
+            raise ValueError("a TV prior needs solver='cp' (Chambolle–Pock)")
+        if tuple(int(n) for n in prior.shape) != tuple(shape):
+            raise ValueError(f"prior {tuple(prior.shape)} does not fit the volume {tuple(shape)}")
 
 
 def _fista_cols(proj: ParallelProjector, b: torch.Tensor, x: torch.Tensor, p: TVParams, lip: float,

@@ -141,13 +141,10 @@ def evaluate_iter(
         spectrum on the measured cone, the network's in the wedge), as ``inpaint(...,
         data_consistency=True)``; ``irdm_iter`` is IRDM followed by ``consistency_iterations``
         non-negative SIRT updates on the measured projections, as ``inpaint(...,
-        consistency="iterative", nonnegative=True)``; ``irdm_tv`` is IRDM as the prior of a
-        non-negative TV of the measured projections, weights chosen on held-out tilts (one choice
-        per batch, as ``tv_auto``), as ``inpaint(..., consistency="tv", nonnegative=True)`` with
-        ``tv_iterations`` iterations.
+        consistency="iterative", nonnegative=True)``; ``irdm_tv`` is ``inpaint(..., consistency="tv",
+        nonnegative=True)`` (IRDM as the prior of TV; one weight choice per batch, as ``tv_auto``).
     sart_iterations, tv_iterations, tv_weight, sirt_iterations
-        Settings passed to :func:`napari_irdm.tomo.sart` / :func:`napari_irdm.tomo.tv` (also
-        ``tv_auto``) / :func:`napari_irdm.tomo.sirt` (``sirt_stop``, the maximum).
+        Settings of :func:`~napari_irdm.tomo.sart` / :func:`~napari_irdm.tomo.tv` (also ``tv_auto``, ``irdm_tv``) / :func:`~napari_irdm.tomo.sirt`.
     batch_size : int
         Slices per batch.
     tta : bool
@@ -188,8 +185,7 @@ def evaluate_iter(
                 batch = make_batch(spec, idx, opts, holdout=True, source=src, device=dev, projectors=projectors, **fix)
                 _w, lo, hi, st = geometry(spec, idx[0], opts, holdout=True, **fix)
                 ang = angles_on_grid(lo, hi, st)
-                recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev,
-                                    tv_iterations)
+                recs = _reconstruct(batch, ang, methods, g, settings, tta, consistency_iterations, dev, tv_iterations)
                 rows += [dict(r, tilt_range=label) for r in _score(recs, methods, batch, ang, dev, src, idx, w)]
                 if b0 == 0:
                     examples[src][w if rng is None else label] = {"truth": batch.truth[0].cpu().numpy(), **{
