@@ -257,8 +257,11 @@ def _irdm_settings(params: dict) -> dict:
     """
     p = dict(params)
     mode = p.pop("consistency", None)
+    p.pop("tilt_series", None)  # data, not a setting
     if mode is not None:
         p["data_consistency"] = mode
+        if mode == "tv":
+            p.pop("rounds", None)
     else:
         for key in ("tilt_series", "consistency_iterations", "rounds"):
             p.pop(key, None)
