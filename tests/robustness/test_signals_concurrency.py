@@ -31,9 +31,16 @@ def _env(**extra) -> dict:
     return e
 
 
+def _default_sigint() -> None:
+    # a shell without job control starts background jobs with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the child the disposition a terminal gives it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(args, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "napari_irdm.cli", *map(str, args)], env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **kw)
 
 
 def _temps(folder: Path) -> list[Path]:
