@@ -194,6 +194,45 @@ def _pick_slices(tilt_series, n_slices: int) -> list[int]:
     return sorted({int(band[np.argmax(energy[band])]) for band in bands if band.size})
 
 
+class _HeldOut:
+    """The cross-validation problem of a few slices: fitted and held-out tilts, their projectors and data.
+
+    ``series`` is the picked slices' projections ``(n_tilts, k, nx)`` in the series' units,
+    ``scale`` its largest magnitude; ``b_fit`` / ``b_held`` are the scaled fitted / held-out
+    projections as slice columns ``(n·nx, k)``.
+    """
+
+    def __init__(self, tilt_series, tilt_angles_deg, *, thickness, device, n_slices: int):
+        setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device)
+        self.angles = setup.angles
+        self.fit, self.held = holdout_split(self.angles)
+        ys = _pick_slices(tilt_series, n_slices)
+        self.nz, self.nx, self.k, self.device = setup.nz, setup.nx, len(ys), setup.device
+        sub: torch.Tensor | np.ndarray
+        if isinstance(tilt_series, torch.Tensor):
+            sub = tilt_series[:, ys, :]
+        else:
+            sub = np.stack([np.asarray(tilt_series[:, y, :], np.float32) for y in ys], axis=1)
+        self.series = as_series(sub, self.device)  # (n_tilts, k, nx)
+        self.scale = float(self.series.abs().max()) or 1.0
+        shape = (self.nz, self.k, self.nx)
+        self.p_fit = ParallelProjector(self.angles[self.fit], shape, device=self.device)
+        self.p_held = ParallelProjector(self.angles[self.held], shape, device=self.device)
+        s = self.series / self.scale
+        self.b_fit = self._cols(s[torch.as_tensor(self.fit, device=self.device)])
+        self.b_held = self._cols(s[torch.as_tensor(self.held, device=self.device)])
+        self.norm = float(len(self.fit) * self.nx)  # N of the fitted data term
+
+    def _cols(self, t: torch.Tensor) -> torch.Tensor:
+        return t.transpose(1, 2).reshape(t.shape[0] * self.nx, t.shape[1]).contiguous()
+
+    def held_out_errors(self, x: torch.Tensor, m: int) -> np.ndarray:
+        """Relative squared held-out error ``(m, k)`` of ``m`` candidates' columns ``x`` ``(nz·nx, m·k)``."""
+        err = ((self.p_held.forward_cols(x) - self.b_held.repeat(1, m)) ** 2).sum(dim=0)
+        ref = (self.b_held.double() ** 2).sum(dim=0).cpu().numpy().clip(min=1e-30)
+        return err.reshape(m, self.k).double().cpu().numpy() / ref
+
+
 def choose_tv_weight(tilt_series, tilt_angles_deg, *, iterations: int = 100, thickness: int | None = None,
                      n_slices: int = 8, weights=TV_WEIGHT_GRID, nonnegative: bool = True, device: Any = None,
                      return_scores: bool = False):
@@ -235,42 +274,21 @@ def choose_tv_weight(tilt_series, tilt_angles_deg, *, iterations: int = 100, thi
     weight chosen on the reduced set carries over to the full series.
     """
     check_positive("iterations", iterations, integer=True)
-    setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device)
-    angles = setup.angles
-    fit, held = holdout_split(angles)
     ws = np.asarray(sorted(float(w) for w in weights), np.float64)
     if ws.size < 1 or not np.all(ws > 0):
         raise ValueError("weights must be positive numbers")
-    ys = _pick_slices(tilt_series, n_slices)
-    nz, nx = setup.nz, setup.nx
-    dev = setup.device
-    shape = (nz, len(ys), nx)
-    p_fit = ParallelProjector(angles[fit], shape, device=dev)
-    p_held = ParallelProjector(angles[held], shape, device=dev)
-    sub: torch.Tensor | np.ndarray
-    if isinstance(tilt_series, torch.Tensor):
-        sub = tilt_series[:, ys, :]
-    else:
-        sub = np.stack([np.asarray(tilt_series[:, y, :], np.float32) for y in ys], axis=1)
-    s = as_series(sub, dev)  # (n_tilts, k, nx)
-    scale = float(s.abs().max()) or 1.0
-    s = s / scale
-    cols = lambda t: t.transpose(1, 2).reshape(t.shape[0] * nx, t.shape[1])  # noqa: E731
-    b_fit = cols(s[torch.as_tensor(fit, device=dev)]).contiguous()
-    b_held = cols(s[torch.as_tensor(held, device=dev)]).contiguous()
-    k, m = len(ys), ws.size
-    b_rep = b_fit.repeat(1, m)  # column j·k + i: slice i, weight j
+    cv = _HeldOut(tilt_series, tilt_angles_deg, thickness=thickness, device=device, n_slices=n_slices)
+    k, m, dev = cv.k, ws.size, cv.device
+    b_rep = cv.b_fit.repeat(1, m)  # column j·k + i: slice i, weight j
     w_cols = torch.as_tensor(np.repeat(ws, k), dtype=torch.float32, device=dev)
-    gen = cp_tv_cols(p_fit, b_rep, w_cols, iterations=int(iterations), norm=float(len(fit) * nx),
-                     op_norm_sq=operator_norm_sq(p_fit, dev), nonnegative=nonnegative)
+    gen = cp_tv_cols(cv.p_fit, b_rep, w_cols, iterations=int(iterations), norm=cv.norm,
+                     op_norm_sq=operator_norm_sq(cv.p_fit, dev), nonnegative=nonnegative)
     try:
         while True:
             next(gen)
     except StopIteration as stop:
         x = stop.value
-    err = ((p_held.forward_cols(x) - b_held.repeat(1, m)) ** 2).sum(dim=0).reshape(m, k).double().cpu().numpy()
-    ref = (b_held.double() ** 2).sum(dim=0).cpu().numpy().clip(min=1e-30)
-    per_slice = err / ref  # (m, k): relative squared held-out error of each slice and weight
+    per_slice = cv.held_out_errors(x, m)  # (m, k): relative squared held-out error of each slice and weight
     scores = np.sqrt(per_slice.mean(axis=1))
     j = int(np.argmin(scores))
     # one-standard-error rule: the largest weight whose mean error exceeds the best by no
@@ -335,54 +353,33 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
     """
     check_positive("iterations", iterations, integer=True)
     check_positive("tv_weight", tv_weight, allow_zero=True)
-    setup = Setup(tilt_series, tilt_angles_deg, thickness=thickness, device=device)
-    angles = setup.angles
-    fit, held = holdout_split(angles)
-    ys = _pick_slices(tilt_series, n_slices)
-    nz, nx, dev = setup.nz, setup.nx, setup.device
-    k = len(ys)
-    sub: torch.Tensor | np.ndarray
-    if isinstance(tilt_series, torch.Tensor):
-        sub = tilt_series[:, ys, :]
-    else:
-        sub = np.stack([np.asarray(tilt_series[:, y, :], np.float32) for y in ys], axis=1)
-    s = as_series(sub, dev)  # (n_tilts, k, nx)
-    scale = float(s.abs().max()) or 1.0
-    fit_t = torch.as_tensor(fit, device=dev)
-    zf = prior_fn(s[fit_t], angles[fit])
+    cv = _HeldOut(tilt_series, tilt_angles_deg, thickness=thickness, device=device, n_slices=n_slices)
+    nz, nx, k, dev = cv.nz, cv.nx, cv.k, cv.device
+    zf = prior_fn(cv.series[torch.as_tensor(cv.fit, device=dev)], cv.angles[cv.fit])
     zf = torch.as_tensor(np.asarray(zf) if not isinstance(zf, torch.Tensor) else zf).to(dev, torch.float32)
     if tuple(zf.shape) != (nz, k, nx):
         raise ValueError(f"prior_fn returned {tuple(zf.shape)}, expected {(nz, k, nx)}")
-    shape = (nz, k, nx)
-    p_fit = ParallelProjector(angles[fit], shape, device=dev)
-    p_held = ParallelProjector(angles[held], shape, device=dev)
-    s = s / scale
-    cols = lambda t: t.transpose(1, 2).reshape(t.shape[0] * nx, t.shape[1])  # noqa: E731
-    b_fit = cols(s[fit_t]).contiguous()
-    b_held = cols(s[torch.as_tensor(held, device=dev)]).contiguous()
-    z_cols = (zf / scale).permute(0, 2, 1).reshape(nz * nx, k).contiguous()
+    z_cols = (zf / cv.scale).permute(0, 2, 1).reshape(nz * nx, k).contiguous()
     cands = [(float(tv_weight), 0.0)] + [(float(tv_weight) * float(f), float(m))
                                           for f in tv_factors for m in prior_weights]
     if any(m < 0 for _w, m in cands) or any(f <= 0 for f in tv_factors):
         raise ValueError("prior weights must be >= 0 and TV factors > 0")
     m_c = len(cands)
-    norm = float(len(fit) * nx)
-    op = operator_norm_sq(p_fit, dev)
+    norm = cv.norm
+    op = operator_norm_sq(cv.p_fit, dev)
     w_cols = torch.as_tensor(np.repeat([w for w, _m in cands], k), dtype=torch.float32, device=dev)
     mu_cols = torch.as_tensor(np.repeat([m for _w, m in cands], k) * (op / norm), dtype=torch.float32, device=dev)
     prior = z_cols.repeat(1, m_c)
     x0 = prior.clamp(min=0.0) if nonnegative else prior.clone()
     x0[:, :k] = 0.0  # the reference: plain TV from zero
-    gen = cp_tv_cols(p_fit, b_fit.repeat(1, m_c), w_cols, iterations=int(iterations), norm=norm, op_norm_sq=op,
+    gen = cp_tv_cols(cv.p_fit, cv.b_fit.repeat(1, m_c), w_cols, iterations=int(iterations), norm=norm, op_norm_sq=op,
                      x0=x0, nonnegative=nonnegative, prior=prior, prior_weight=mu_cols)
     try:
         while True:
             next(gen)
     except StopIteration as stop:
         x = stop.value
-    err = ((p_held.forward_cols(x) - b_held.repeat(1, m_c)) ** 2).sum(dim=0).reshape(m_c, k).double().cpu().numpy()
-    ref = (b_held.double() ** 2).sum(dim=0).cpu().numpy().clip(min=1e-30)
-    per_slice = err / ref  # (candidates, slices)
+    per_slice = cv.held_out_errors(x, m_c)  # (candidates, slices)
     scores = np.sqrt(per_slice.mean(axis=1))
     j = 1 + int(np.argmin(scores[1:]))
     d = per_slice[j] - per_slice[0]
