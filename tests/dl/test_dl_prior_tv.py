@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from napari_irdm.dl import inpaint
+from napari_irdm.progress import run_to_completion
 from napari_irdm.tomo import ParallelProjector, tv, wbp
 from napari_irdm.tomo.tv_cp import choose_prior_weights, cp_tv_cols, operator_norm_sq
 
@@ -25,14 +26,6 @@ def _truth(ny: int = 3) -> np.ndarray:
 def _noisy(b: np.ndarray, rel: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (b + rng.normal(0.0, rel * float(np.abs(b).max()), b.shape)).astype(np.float32)
-
-
-def _run(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 class Oracle(nn.Module):
@@ -61,14 +54,14 @@ def test_cp_with_a_prior_solves_the_regularised_least_squares():
     norm = float(len(ang) * n)
     op = operator_norm_sq(proj, "cpu")
     mu = 0.2 * op / norm
-    x = _run(cp_tv_cols(proj, b, 0.0, iterations=300, norm=norm, op_norm_sq=op, nonnegative=False,
+    x = run_to_completion(cp_tv_cols(proj, b, 0.0, iterations=300, norm=norm, op_norm_sq=op, nonnegative=False,
                         prior=z, prior_weight=mu))
     lhs = a.T @ a / norm + mu * torch.eye(n * n, dtype=torch.float64)
     ref = torch.linalg.solve(lhs, a.T @ b.double() / norm + mu * z.double())
     assert float(torch.linalg.vector_norm(x.double() - ref) / torch.linalg.vector_norm(ref)) < 2e-3
     # a prior weight of 0 is plain CP, bit for bit
-    plain = _run(cp_tv_cols(proj, b, 1e-4, iterations=50, norm=norm, op_norm_sq=op))
-    zero = _run(cp_tv_cols(proj, b, 1e-4, iterations=50, norm=norm, op_norm_sq=op, prior=z, prior_weight=0.0))
+    plain = run_to_completion(cp_tv_cols(proj, b, 1e-4, iterations=50, norm=norm, op_norm_sq=op))
+    zero = run_to_completion(cp_tv_cols(proj, b, 1e-4, iterations=50, norm=norm, op_norm_sq=op, prior=z, prior_weight=0.0))
     assert torch.equal(plain, zero)
 
 

@@ -14,16 +14,14 @@ from napari_irdm.progress import run_to_completion
 from napari_irdm.train._config import ACQUISITION_FIELDS
 from napari_irdm.train.trainer import TrainConfig, load_checkpoint, train_iter
 
+from ._configs import tiny_config
+
 ACQ = dict(asymmetric=True, max_shift_deg=12.0, dose=(100.0, 1000.0), read_noise=0.01, misalign_px=0.5, drift=0.05,
            background=0.02, exceed_fov=0.5)
 
 
 def _tiny(**kw) -> TrainConfig:
-    base = dict(dataset="D2", size_factor=0.001, preset="cpu", size=32, batch_size=2,
-                generator=dict(preset="cpu", base_width=4), disc_width=4, n_val=2, log_every=1,
-                val_every=1000, ckpt_every=1000, device="cpu", oversample=1)
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(**kw)
 
 
 def test_config_round_trips_the_acquisition_fields():

@@ -13,13 +13,11 @@ import torch
 from napari_irdm.progress import run_to_completion
 from napari_irdm.train.trainer import TrainConfig, export, load_checkpoint, train_iter
 
+from ._configs import tiny_config
+
 
 def _tiny(**kw) -> TrainConfig:
-    base = dict(dataset="D2", size_factor=0.001, preset="cpu", size=32, batch_size=2,
-                generator=dict(preset="cpu", base_width=4, depth=2), disc_width=4, n_val=2, log_every=1,
-                val_every=1000, ckpt_every=1000, device="cpu", oversample=1, condition="film")
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(**{"generator": dict(preset="cpu", base_width=4, depth=2), "condition": "film", **kw})
 
 
 def _log(run) -> list[dict]:

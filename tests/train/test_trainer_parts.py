@@ -21,13 +21,11 @@ from napari_irdm.train import LossWeights, TrainConfig, gan_step, train_iter
 from napari_irdm.train._models import build_models, build_optimisers
 from napari_irdm.train.pairs import PairOptions, make_batch
 
+from ._configs import tiny_config
+
 
 def _tiny(**kw) -> TrainConfig:
-    base = dict(dataset="D2", size_factor=0.001, preset="cpu", size=32, batch_size=2,
-                generator=dict(preset="cpu", base_width=4), disc_width=4, n_val=2, log_every=1,
-                val_every=1000, ckpt_every=1000, device="cpu", oversample=1)
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(**kw)
 
 
 def _global_state():

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_irdm.progress import Progress
+from napari_irdm.progress import Progress, run_to_completion
 
 __all__ = ["iterative_consistency_iter"]
 
@@ -109,14 +109,6 @@ def iterative_consistency_iter(volume, tilt_angles_deg, tilt_series, *, network:
     return x
 
 
-def _drive(gen: Generator) -> Any:
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
-
-
 def _prior_tv_iter(volume, tilt_angles_deg, tilt_series, *, network: Callable[..., Generator], iterations: int,
                    nonnegative: bool, out, kw: dict) -> Generator[Progress, Any, Any]:
     """``consistency="tv"``: the network's output as the prior of a TV reconstruction (module docstring)."""
@@ -130,20 +122,20 @@ def _prior_tv_iter(volume, tilt_angles_deg, tilt_series, *, network: Callable[..
     angles = np.asarray(tilt_angles_deg, np.float64)
     total = 4
     yield Progress(0, total, "IRDM network")
-    z = _drive(network(volume, angles, nonnegative=nonnegative, **kw))
+    z = run_to_completion(network(volume, angles, nonnegative=nonnegative, **kw))
     yield Progress(1, total, "network-prior TV: choosing the TV weight on held-out tilts")
     w0 = choose_tv_weight(tilt_series, angles, iterations=int(iterations), thickness=nz, device=device)
 
     def prior_fn(series, fit_angles):
         start = wbp(series, fit_angles, thickness=nz, device=device)
-        return _drive(network(start, fit_angles, nonnegative=nonnegative, **kw))
+        return run_to_completion(network(start, fit_angles, nonnegative=nonnegative, **kw))
 
     yield Progress(2, total, f"network-prior TV: TV weight {w0:.3g}; choosing the prior weight on held-out tilts")
     w, mu = choose_prior_weights(tilt_series, angles, prior_fn, tv_weight=w0, iterations=int(iterations),
                                  thickness=nz, nonnegative=True, device=device)
     yield Progress(3, total, f"network-prior TV: weights TV {w:.3g}, prior {mu:.3g}")
     use = mu > 0  # else plain TV (from zero): the held-out tilts did not trust the network
-    x = _drive(tv_iter(tilt_series, angles, tv_weight=float(w), iterations=int(iterations), nonnegative=nonnegative,
+    x = run_to_completion(tv_iter(tilt_series, angles, tv_weight=float(w), iterations=int(iterations), nonnegative=nonnegative,
                        thickness=nz, device=device, x0=z if use else None, prior=z if use else None,
                        prior_weight=float(mu), solver="cp", out=out))
     yield Progress(total, total, f"IRDM with network-prior TV (TV {w:.3g}, prior {mu:.3g}): done")
