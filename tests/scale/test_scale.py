@@ -154,6 +154,44 @@ def test_cancel_threaded_leaves_no_partial_output(series, tmp_path):
     assert _no_output(tmp_path, "c.zarr")
 
 
+def test_cancel_threaded_straggler_never_writes(series, tmp_path, monkeypatch):
+    """Dask's threaded scheduler raises at the first failed task while the other workers'
+    tasks still run: a slab that finishes after the cancel must not write (and so not
+    recreate the deleted temporary store)."""
+    from napari_irdm.scale import _slab
+
+    real = _slab._reconstruct
+
+    def slow(job, b, glob):  # slab 0 fast; the next ones finish one after another, late
+        y0 = int(slow.calls)
+        slow.calls += 1
+        time.sleep(0.0 if y0 == 0 else 0.3 * y0)
+        return real(job, b, glob)
+
+    slow.calls = 0
+    monkeypatch.setattr(_slab, "_reconstruct", slow)
+    from napari_irdm.io.omezarr import OmeZarrTarget
+
+    real_write, late = OmeZarrTarget.write_slab, []
+
+    def write(self, y0, y1, block):
+        if closed:
+            late.append(y0)
+        return real_write(self, y0, y1, block)
+
+    closed = False
+    monkeypatch.setattr(OmeZarrTarget, "write_slab", write)
+    gen = reconstruct_iter(series, ANGLES, method="wbp", slab=1, output=tmp_path / "s.zarr", scheduler="threads:3")
+    for ev in gen:
+        if ev.step >= 1:
+            break
+    gen.close()
+    closed = True
+    time.sleep(1.5)  # the stragglers finish in this time
+    assert late == [] and slow.calls >= 3  # a slab still ran after the cancel, and never began to write
+    assert _no_output(tmp_path, "s.zarr")
+
+
 @pytest.mark.slow
 def test_cancel_distributed_leaves_no_partial_output(series, client, tmp_path):
     gen = reconstruct_iter(series, ANGLES, method="sirt", iterations=60, slab=1, output=tmp_path / "c.zarr",

@@ -334,9 +334,14 @@ def _run_threads(client, job: SlabJob, data, ranges, out: _Output, spec: Schedul
     except BaseException:
         run.stop()
         th.join()
+        # Dask's threaded scheduler returns at the first failed task while other workers'
+        # tasks still run: the cancelled run stays registered (a few bytes) so that such a
+        # straggler sees its flag and never writes into the deleted temporary output.
+        run.done.clear()
         raise
     finally:
-        LOCAL_RUNS.pop(job.token, None)
+        if not run.cancel.is_set():
+            LOCAL_RUNS.pop(job.token, None)
 
 
 def _run_distributed(client, job: SlabJob, data, ranges, out: _Output, spec: SchedulerSpec):
