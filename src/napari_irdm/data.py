@@ -6,18 +6,26 @@ Provenance is a tuple of text lines, oldest first. Every step that makes a new o
 appends exactly one line through :func:`provenance_line` (``"napari-irdm <version> <step>"``):
 :meth:`TiltSeries.with_step`, :meth:`Volume.with_step` and :meth:`Volume.from_series`; the
 step itself is best written with :func:`format_step` (``"label key=value ..."``).
+What a step chose from the data itself (a cross-validated weight, where an iteration
+stopped) is reported with :func:`note_choice` and written after the parameters
+(``"...; chosen tv_weight=0.00316"``) by the core's decorators, which collect it with
+:func:`recording_choices`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TiltSeries", "Volume", "format_step", "provenance_line"]
+__all__ = ["TiltSeries", "Volume", "format_choices", "format_step", "note_choice", "provenance_line", "recording_choices"]
+
+_CHOICES = threading.local()
 
 
 def _value_text(value: Any) -> str:
@@ -46,6 +54,38 @@ def format_step(label: str, params: Mapping[str, Any] | None = None) -> str:
     """
     items = [f"{k}={_value_text(v)}" for k, v in (params or {}).items() if v is not None]
     return " ".join([str(label), *items])
+
+
+@contextmanager
+def recording_choices() -> Iterator[dict[str, Any]]:
+    """Collect, in a dict, what the code run inside chose from the data (:func:`note_choice`).
+
+    Recorders nest per thread; a choice goes to the innermost one. Used by the decorators
+    that write provenance lines (they append :func:`format_choices` of it to the step).
+    """
+    stack = _CHOICES.__dict__.setdefault("stack", [])
+    chosen: dict[str, Any] = {}
+    stack.append(chosen)
+    try:
+        yield chosen
+    finally:
+        for i in range(len(stack) - 1, -1, -1):  # by identity (two empty dicts are equal)
+            if stack[i] is chosen:
+                del stack[i]
+                break
+
+
+def note_choice(key: str, value: Any) -> None:
+    """Report a value chosen from the data (``tv_weight``, ...) to the innermost recorder, if any."""
+    stack = getattr(_CHOICES, "stack", None)
+    if stack:
+        stack[-1][str(key)] = value
+
+
+def format_choices(step: str, chosen: Mapping[str, Any]) -> str:
+    """``step`` with ``"; chosen key=value ..."`` appended (``step`` itself when nothing was chosen)."""
+    items = [f"{k}={_value_text(v)}" for k, v in chosen.items() if v is not None]
+    return f"{step}; chosen {' '.join(items)}" if items else step
 
 
 def provenance_line(step: str) -> str:

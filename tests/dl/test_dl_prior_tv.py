@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch import nn
 from napari_irdm.dl import inpaint
 from napari_irdm.progress import run_to_completion
 from napari_irdm.tomo import ParallelProjector, tv, wbp
-from napari_irdm.tomo.tv_cp import choose_prior_weights, cp_tv_cols, operator_norm_sq
+from napari_irdm.tomo.tv_cp import choose_prior_weights, choose_tv_weight, cp_tv_cols, operator_norm_sq
 
 ANGLES = np.arange(-60.0, 61.0, 3.0)
 N = 32
@@ -122,5 +124,9 @@ def test_tv_consistency_errors_and_provenance():
                   consistency_iterations=5, batch_size=8)
     assert isinstance(out, Volume)
     assert settings_from_provenance(out.provenance)["data_consistency"] == "tv"
+    # the weights chosen on held-out tilts are in the line: TV-auto's, and the prior's (0: not trusted)
+    chosen = dict(re.findall(r"(\w+)=([^\s;]+)", out.provenance[-1].split("; chosen ", 1)[1]))
+    assert float(chosen["tv_weight"]) == pytest.approx(choose_tv_weight(b, ANGLES, iterations=5, thickness=N), rel=1e-5)
+    assert float(chosen["prior_weight"]) >= 0.0
     with pytest.raises(ValueError, match="needs solver='cp'"):
         tv(b, ANGLES, tv_weight=1e-5, solver="fista", prior=w)

@@ -299,8 +299,11 @@ def run(args: argparse.Namespace) -> int:
             del data, ts
             clear_projector_cache()
     else:
-        vol = drive(reconstruct_iter(data, angles, p, **run), args.method.upper(), disable=quiet)
-        write_volume(out_path, Volume.from_series(ts, vol, step=step))
+        from napari_irdm.data import format_choices, recording_choices
+
+        with recording_choices() as chosen:  # e.g. where SIRT's discrepancy rule stopped
+            vol = drive(reconstruct_iter(data, angles, p, **run), args.method.upper(), disable=quiet)
+        write_volume(out_path, Volume.from_series(ts, vol, step=format_choices(step, chosen)))
     return _wrote(out_path, shape, args.method, px)
 
 

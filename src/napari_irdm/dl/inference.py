@@ -237,9 +237,12 @@ def accepts_volume(label: str, settings: Callable[[dict], dict] | None = None) -
 
             if not isinstance(volume, Volume):
                 return (yield from fn(volume, tilt_angles_deg, **kwargs))
+            from napari_irdm.data import format_choices, recording_choices
+
             angles = volume.tilt_angles_deg if tilt_angles_deg is None else tilt_angles_deg
-            out = yield from fn(volume.data, angles, **kwargs)
-            return volume.with_step(describe(**kwargs), data=out,
+            with recording_choices() as chosen:
+                out = yield from fn(volume.data, angles, **kwargs)
+            return volume.with_step(format_choices(describe(**kwargs), chosen), data=out,
                                     tilt_angles_deg=None if angles is None else np.asarray(angles, np.float64))
 
         wrapper.describe = describe  # type: ignore[attr-defined]

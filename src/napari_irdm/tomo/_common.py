@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_irdm.data import recording_choices
 from napari_irdm.device import available_memory_bytes, resolve_device
 from napari_irdm.errors import ParameterError
 from napari_irdm.geometry import check_angles
@@ -280,11 +281,12 @@ def accepts_series(label: str) -> Callable[[Callable], Callable]:
 
             return format_step(label, recorded_parameters(sig, kwargs))
 
-        def wrap(series, angles, result, kwargs):
-            from napari_irdm.data import Volume
+        def wrap(series, angles, result, kwargs, chosen):
+            from napari_irdm.data import Volume, format_choices
 
             first = result[0] if isinstance(result, tuple) else result
-            vol = Volume.from_series(series, first, step=describe(**kwargs), tilt_angles_deg=angles)
+            vol = Volume.from_series(series, first, step=format_choices(describe(**kwargs), chosen),
+                                     tilt_angles_deg=angles)
             return (vol, *result[1:]) if isinstance(result, tuple) else vol
 
         if inspect.isgeneratorfunction(fn):
@@ -297,7 +299,9 @@ def accepts_series(label: str) -> Callable[[Callable], Callable]:
                         raise _no_angles()
                     return (yield from fn(tilt_series, tilt_angles_deg, **kwargs))
                 data, angles = _unpack(tilt_series, tilt_angles_deg)
-                return wrap(tilt_series, angles, (yield from fn(data, angles, **kwargs)), kwargs)
+                with recording_choices() as chosen:
+                    result = yield from fn(data, angles, **kwargs)
+                return wrap(tilt_series, angles, result, kwargs, chosen)
         else:
             @functools.wraps(fn)
             def wrapper(tilt_series, tilt_angles_deg=None, **kwargs):
@@ -308,7 +312,9 @@ def accepts_series(label: str) -> Callable[[Callable], Callable]:
                         raise _no_angles()
                     return fn(tilt_series, tilt_angles_deg, **kwargs)
                 data, angles = _unpack(tilt_series, tilt_angles_deg)
-                return wrap(tilt_series, angles, fn(data, angles, **kwargs), kwargs)
+                with recording_choices() as chosen:
+                    result = fn(data, angles, **kwargs)
+                return wrap(tilt_series, angles, result, kwargs, chosen)
 
         wrapper.describe = describe  # type: ignore[attr-defined]
         return wrapper

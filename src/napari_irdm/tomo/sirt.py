@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_irdm.data import note_choice
 from napari_irdm.methods import SIRTParams
 from napari_irdm.progress import Progress
 from napari_irdm.tomo._common import Setup, accepts_series, eager, safe_inverse
@@ -132,6 +133,9 @@ def sirt_iter(
             yield Progress(ci * tally.iterations + it, total,
                            f"SIRT iteration {it}/{tally.iterations}, slices {y0}–{y1}")
         setup.store_cols(out, x, y0, y1)
+    if p.stop == "discrepancy":  # where the slices stopped, for the provenance line
+        its = tally.stopped_at
+        note_choice("stopped_at", f"{int(its.min())}..{int(np.median(its))}..{int(its.max())}")
     extra = []
     if return_residuals:
         extra.append(np.sqrt(tally.res_sq) / max(np.sqrt(tally.b_sq), 1e-30))

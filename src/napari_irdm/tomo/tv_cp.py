@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_irdm.data import note_choice
 from napari_irdm.tomo._common import Setup, as_series, check_positive
 from napari_irdm.tomo.projector import ParallelProjector
 
@@ -297,6 +298,7 @@ def choose_tv_weight(tilt_series, tilt_angles_deg, *, iterations: int = 100, thi
     se = d.std(axis=1, ddof=1) / np.sqrt(k) if k > 1 else np.zeros(m)
     ok = np.flatnonzero(d.mean(axis=1) <= se)
     best = float(ws[max(j, int(ok.max()))])
+    note_choice("tv_weight", best)
     if return_scores:
         return best, (ws, scores)
     return best
@@ -385,6 +387,8 @@ def choose_prior_weights(tilt_series, tilt_angles_deg, prior_fn, *, tv_weight: f
     d = per_slice[j] - per_slice[0]
     se = d.std(ddof=1) / np.sqrt(k) if k > 1 else 0.0
     best = cands[j] if d.mean() + se < 0 else cands[0]
+    note_choice("tv_weight", float(best[0]))
+    note_choice("prior_weight", float(best[1]))  # 0: the prior lost to plain TV (result = TV-auto)
     if return_scores:
         return best, (cands, scores)
     return best

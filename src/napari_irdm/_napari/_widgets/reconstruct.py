@@ -11,7 +11,7 @@ from napari_irdm._napari._layers import layer_angles, layer_pixel_size, volume_l
 from napari_irdm._napari._view import VIEWS, series_translate, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
-from napari_irdm.data import TiltSeries, Volume, provenance_line
+from napari_irdm.data import TiltSeries, Volume, format_choices, provenance_line, recording_choices
 from napari_irdm.io.angles import ANGLE_SUFFIXES
 from napari_irdm.methods import FILTERS, MAX_ITERATIONS, PARAMS, TV_FIXED_WEIGHT, method_params
 
@@ -162,7 +162,8 @@ class ReconstructWidget(WidgetBase):
 
                 yield Progress(0, 1, "choosing the TV weight on held-out tilts")
                 p = made["params"] = tomo.resolve_tv_weight(p, data, angles, digits=3, **run)
-            vol = yield from tomo.reconstruct_iter(data, angles, p, **run)
+            with recording_choices() as made["chosen"]:  # e.g. where SIRT's discrepancy rule stopped
+                vol = yield from tomo.reconstruct_iter(data, angles, p, **run)
             if hasattr(vol, "detach"):  # a tensor from a device run
                 vol = vol.detach().cpu().numpy()
             return np.asarray(vol, dtype=np.float32)
@@ -172,7 +173,7 @@ class ReconstructWidget(WidgetBase):
                 _to_tilt_axis_y(layer)
             step = tomo.describe_step(made["params"], thickness=run["thickness"],  # as the CLI and the core say it
                                       auto_weight=method == "TV" and params.auto)
-            volume = Volume.from_series(series, vol, step=step)
+            volume = Volume.from_series(series, vol, step=format_choices(step, made.get("chosen", {})))
             new = self.add_layer(
                 volume_layer_data(volume, name=method, metadata={"method": method, "source_layer": layer.name,
                                                                  "angle_source": angle_source})
