@@ -193,7 +193,7 @@ def _finish(img: np.ndarray, blur: float) -> np.ndarray:
     if blur > 0:
         img = ndi.gaussian_filter(img, blur)
     hi = float(img.max())
-    if not hi > 0:  # pragma: no cover - every family draws at least one object into the FOV
+    if not hi > 0:  # pragma: no cover - every family draws at least one object into the FOV (see _crop)
         raise RuntimeError("empty ground-truth image")
     return np.clip(img / hi, 0.0, 1.0).astype(np.float32)
 
@@ -207,13 +207,21 @@ def _canvas(rng: np.random.Generator, size: int, zoom: bool) -> tuple[int, bool]
 
 def _crop(img: np.ndarray, rng: np.random.Generator, size: int, anchor: tuple[float, float] | None = None,
           ) -> tuple[np.ndarray, tuple[int, int]]:
-    """A ``size × size`` window of ``img`` around ``anchor`` (default the centre) with random placement."""
+    """A ``size × size`` window of ``img`` around ``anchor`` (default the centre) with random placement.
+
+    A window that would hold no object (objects scattered over a zoomed canvas can all miss
+    the centre) is moved onto a random pixel of an object instead.
+    """
     n = img.shape[0]
     if n == size:
         return img, (0, 0)
     ay, ax = anchor if anchor is not None else ((n - 1) / 2, (n - 1) / 2)
     oy = int(np.clip(round(ay - size * rng.uniform(0.3, 0.7)), 0, n - size))
     ox = int(np.clip(round(ax - size * rng.uniform(0.3, 0.7)), 0, n - size))
+    if not img[oy : oy + size, ox : ox + size].any() and img.any():
+        ys, xs = np.nonzero(img)
+        k = int(rng.integers(ys.size))
+        return _crop(img, rng, size, anchor=(float(ys[k]), float(xs[k])))
     return img[oy : oy + size, ox : ox + size], (oy, ox)
 
 
