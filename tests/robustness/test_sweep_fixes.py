@@ -39,7 +39,7 @@ def test_closed_stdout_still_succeeds(sub, work):
 
 def test_train_refuses_overwrite_and_resume_checks_options(tmp_path, capsys):
     run = tmp_path / "run"
-    code, out, err = run_cli(["train", "--out", run, "--steps", "2", *TRAIN], capsys)
+    code, out, err = run_cli(["train", "--out", run, "--steps", "2", "--dataset", "D1", *TRAIN], capsys)
     assert code == 0, err
     before = snapshot(run)
     # 1: no --resume on a folder that holds a run: refused, run untouched
@@ -57,6 +57,7 @@ def test_train_refuses_overwrite_and_resume_checks_options(tmp_path, capsys):
                              capsys)
     assert code == 0, err
     assert "step 3/3" in out
+    assert "train D1" in out + err and "train D2" not in out + err  # the run's dataset, not the default's
     from napari_irdm.train.trainer import load_checkpoint
 
     assert int(load_checkpoint(run)["step"]) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 
@@ -194,8 +195,14 @@ def _run(args: argparse.Namespace) -> int:
         # fixed input size: let cuDNN pick the fastest kernels (a setting of this process, not the library's)
         torch.backends.cudnn.benchmark = True
     created = not out.exists()
+    label = cfg.dataset
+    if args.resume and "dataset" not in explicit:  # the run's own dataset, not the default's name
+        import json
+
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            label = str(json.loads((out / "config.json").read_text())["dataset"])
     try:
-        summary = drive(train_iter(cfg, out, resume=args.resume, explicit=explicit), desc=f"train {cfg.dataset}")
+        summary = drive(train_iter(cfg, out, resume=args.resume, explicit=explicit), desc=f"train {label}")
     except BaseException:
         if created:  # a run that failed before writing anything leaves no empty folder behind
             try:
