@@ -98,6 +98,21 @@ def test_cli_train_flags_reach_the_config_and_resume_checks_them(tmp_path, capsy
     assert "--dose must be two counts" in capsys.readouterr().err
 
 
+def test_resume_keeps_the_runs_own_intervals_unless_given(tmp_path):
+    from napari_irdm.cli import main
+
+    run = tmp_path / "r"
+    base = ["train", "--dataset", "D1", "--size-factor", "0.001", "--size", "32", "--batch-size", "2", "--width", "4",
+            "--n-val", "2", "--device", "cpu", "--oversample", "1", "--out", str(run)]
+    assert main(base + ["--steps", "2", "--val-every", "2"]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--steps", "6"]) == 0
+    val = (run / "val.csv").read_text().splitlines()
+    assert {int(line.split(",")[0]) for line in val[1:]} == {0, 2, 4, 6}  # validated every 2 steps after the resume too
+    assert main(["train", "--out", str(run), "--resume", "--steps", "9", "--val-every", "3"]) == 0
+    val = (run / "val.csv").read_text().splitlines()
+    assert {int(line.split(",")[0]) for line in val[1:]} == {0, 2, 4, 6, 9}  # the new interval counts from step 0
+
+
 def test_evaluate_asymmetric_ranges_and_a_poisson_dose(tmp_path):
     from napari_irdm.train.evaluate import evaluate
 

@@ -185,6 +185,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--val-every must be >= 1, got {args.val_every}")
         cfg.val_every = args.val_every
         cfg.ckpt_every = args.val_every
+        explicit.update(("val_every", "ckpt_every"))
     if not args.resume:
         cfg.filled()  # every value checked before the run folder is created
     from napari_irdm.device import resolve_device

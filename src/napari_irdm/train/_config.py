@@ -28,6 +28,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: fields a resumed run takes from the new config (how it runs, not what it learns)
 RUNTIME_FIELDS = ("time_limit_min", "device", "num_workers", "log_every", "val_every", "ckpt_every", "amp",
                   "channels_last")
+#: of those, the intervals a resumed run keeps unless they are given again (``explicit``)
+_SCHEDULE_FIELDS = ("log_every", "val_every", "ckpt_every")
 
 
 @dataclass
@@ -288,7 +290,12 @@ def resume_config(config: TrainConfig, ckpt: Mapping[str, Any], explicit: Iterab
     except (TypeError, AttributeError) as err:
         raise ParameterError(f"checkpoint {out / 'checkpoint.pt'} has a bad config ({err}): delete it to start "
                              "again, or train into a new `out_dir` folder", "out_dir") from None
+    default = TrainConfig()
+    chosen = set(explicit) if explicit is not None else {k for k in _SCHEDULE_FIELDS
+                                                          if getattr(config, k) != getattr(default, k)}
     for k in RUNTIME_FIELDS:
+        if k in _SCHEDULE_FIELDS and k not in chosen:
+            continue  # the run keeps its own validation / checkpoint / log intervals unless given anew
         setattr(saved, k, getattr(config, k))
     _check_resume_fields(config, saved, explicit, out)
     done = int(ckpt.get("step", 0))
