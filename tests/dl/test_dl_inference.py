@@ -66,6 +66,60 @@ def test_chunking_and_progress(vol, net):
     assert np.allclose(out, inpaint(vol, ANGLES, model=net, batch_size=8), atol=1e-5)
 
 
+class Tally(nn.Module):
+    """Identity that notes which threads ran it, with how many intra-op threads, at once.
+
+    The notes are kept on the class: inpaint runs a deep copy of the module it is given.
+    """
+
+    import threading as _threading
+
+    lock = _threading.Lock()
+    seen: set = set()
+    busy = 0
+    peak = 0
+
+    @classmethod
+    def reset(cls):
+        cls.seen, cls.busy, cls.peak = set(), 0, 0
+
+    def forward(self, x):
+        import threading
+        import time
+
+        cls = type(self)
+        with cls.lock:
+            cls.seen.add((threading.get_ident(), torch.get_num_threads()))
+            cls.busy += 1
+            cls.peak = max(cls.peak, cls.busy)
+        time.sleep(0.02)
+        with cls.lock:
+            cls.busy -= 1
+        return x.clone()
+
+
+def test_cpu_streams_run_batches_side_by_side_with_the_same_result(vol, net, monkeypatch):
+    from napari_irdm.dl.inference import cpu_streams
+
+    monkeypatch.setenv("NAPARI_IRDM_CPU_STREAMS", "1")
+    one = inpaint(vol, ANGLES, model=net, batch_size=2)
+    monkeypatch.setenv("NAPARI_IRDM_CPU_STREAMS", "3")
+    threads = torch.get_num_threads()
+    assert cpu_streams(torch.device("cpu"), 4) == 3 and cpu_streams(torch.device("cpu"), 1) == 1
+    assert cpu_streams(torch.device("cuda"), 4) == 1
+    three = inpaint(vol, ANGLES, model=net, batch_size=2)
+    np.testing.assert_allclose(three, one, atol=1e-5)  # same slices, same order
+    Tally.reset()
+    inpaint(vol, ANGLES, model=Tally(), batch_size=1, normalise="none")
+    assert Tally.peak >= 2 and {n for _t, n in Tally.seen} == {1}  # side by side, one intra-op thread each
+    assert torch.get_num_threads() == threads
+    # a run closed half-way (Cancel) also gives the caller its threads back
+    gen = inpaint_iter(vol, ANGLES, model=Tally(), batch_size=1, normalise="none")
+    next(gen), next(gen)
+    gen.close()
+    assert torch.get_num_threads() == threads
+
+
 def test_callers_module_is_not_modified(vol, net):
     net.train()
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -346,13 +346,73 @@ def inpaint_iter(
     if data_consistency:
         mask = torch.from_numpy(consistency_mask((nz, nx), angles, soft_deg=soft_deg, min_freq=dc_min_freq)).to(dev)
     out = _new_out(out, (nz, ny, nx), volume)
-    for y0 in range(0, ny, bs):
-        y1 = min(ny, y0 + bs)
-        res = predict_slices(net, _slices_on(volume, y0, y1, dev).permute(1, 0, 2), normalise=normalise, mask=mask,
-                             min_span=min_span, nonnegative=nonnegative, flips=flips, cond=cond).permute(1, 0, 2)
+
+    def run(y0: int, y1: int) -> torch.Tensor:
+        return predict_slices(net, _slices_on(volume, y0, y1, dev).permute(1, 0, 2), normalise=normalise, mask=mask,
+                              min_span=min_span, nonnegative=nonnegative, flips=flips, cond=cond).permute(1, 0, 2)
+
+    for y0, y1, res in _in_streams(run, [(y0, min(ny, y0 + bs)) for y0 in range(0, ny, bs)], dev):
         out[:, y0:y1, :] = res.to(out.device) if is_tensor else res.cpu().numpy()
         yield Progress(y1, ny, f"IRDM slices {y1}/{ny}")
     return out
+
+
+def cpu_streams(dev: torch.device, n_batches: int) -> int:
+    """How many batches run at once: on the CPU one per intra-op thread, each on one thread.
+
+    Measured on the 2-core CPU (``general``, 256² slices): two batches side by side on one
+    thread each are 1.2–1.3× faster than one batch at a time on two threads (the U-Net++'s
+    small convolutions, concatenations and activations parallelise poorly inside one op).
+    ``NAPARI_IRDM_CPU_STREAMS=1`` turns it off.
+    """
+    if dev.type != "cpu" or n_batches < 2:
+        return 1
+    env = os.environ.get("NAPARI_IRDM_CPU_STREAMS", "").strip()
+    n = int(env) if env.isdigit() and int(env) > 0 else torch.get_num_threads()
+    return max(1, min(n, n_batches))
+
+
+def _in_streams(run: Callable[[int, int], torch.Tensor], ranges: list[tuple[int, int]], dev: torch.device):
+    """``(y0, y1, run(y0, y1))`` for each range, in order; on the CPU several ranges at once (:func:`cpu_streams`).
+
+    Each worker thread computes with one intra-op thread; the caller's thread count is restored
+    at the end, also on cancel (closing the generator), after the running batches finish.
+    """
+    k = cpu_streams(dev, len(ranges))
+    if k == 1:
+        for y0, y1 in ranges:
+            yield y0, y1, run(y0, y1)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+
+    def one(y0: int, y1: int) -> torch.Tensor:
+        torch.set_num_threads(1)
+        return run(y0, y1)
+
+    pending: deque = deque()
+    todo = iter(ranges)
+    torch.set_num_threads(1)
+    pool = ThreadPoolExecutor(max_workers=k, thread_name_prefix="napari-irdm-irdm")
+    try:
+        for y0, y1 in todo:  # at most 2 batches per worker in flight (bounded memory)
+            pending.append((y0, y1, pool.submit(one, y0, y1)))
+            if len(pending) >= 2 * k:
+                break
+        while pending:
+            y0, y1, fut = pending.popleft()
+            res = fut.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((*nxt, pool.submit(one, *nxt)))
+            yield y0, y1, res
+    finally:
+        for *_r, fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True)
+        torch.set_num_threads(threads)
 
 
 def _check_inputs(volume, tilt_angles_deg, *, batch_size, empty_fraction, normalise, data_consistency):
