@@ -37,7 +37,7 @@ def test_closed_stdout_still_succeeds(sub, work):
         assert read_volume(out).data.std() > 0
 
 
-def test_train_refuses_overwrite_and_resume_checks_options(tmp_path, capsys):
+def test_train_refuses_overwrite_and_resume_checks_options(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     code, out, err = run_cli(["train", "--out", run, "--steps", "2", "--dataset", "D1", *TRAIN], capsys)
     assert code == 0, err
@@ -53,11 +53,20 @@ def test_train_refuses_overwrite_and_resume_checks_options(tmp_path, capsys):
     assert_one_line_error(code, err, contains="already at step 2")
     assert snapshot(run) == before
     # 4: --steps is the new total and takes effect (the same --size is fine)
+    from napari_irdm._cli import _common
+
+    labels, real_drive = [], _common.drive
+
+    def drive(gen, desc="", **kw):
+        labels.append(desc)
+        return real_drive(gen, desc=desc, **kw)
+
+    monkeypatch.setattr(_common, "drive", drive)
     code, out, err = run_cli(["train", "--out", run, "--resume", "--steps", "3", "--size", "32", "--device", "cpu"],
                              capsys)
     assert code == 0, err
     assert "step 3/3" in out
-    assert "train D1" in out + err and "train D2" not in out + err  # the run's dataset, not the default's
+    assert labels == ["train D1"]  # the progress names the run's dataset, not the default's
     from napari_irdm.train.trainer import load_checkpoint
 
     assert int(load_checkpoint(run)["step"]) == 3

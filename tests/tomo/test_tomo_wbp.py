@@ -120,7 +120,12 @@ def test_tilt_series_in_volume_out_bit_identical(method):
     assert got.provenance[:-1] == ts.provenance and len(got.provenance) == len(ts.provenance) + 1
     line = got.provenance[-1]
     assert f"method={method}" in line and "13 tilts -60..60 deg" in line and "disc.mrc" in line
-    assert line.endswith(fn.describe(**kw) + "; 13 tilts -60..60 deg (angles: range); from disc.mrc")
+    chosen = ""  # TV-auto's weight, chosen on held-out tilts, follows the parameters
+    if method == "tv":
+        from napari_irdm.tomo.tv_cp import choose_tv_weight
+
+        chosen = f"; chosen tv_weight={choose_tv_weight(np.asarray(series), angles, iterations=3, nonnegative=True):g}"
+    assert line.endswith(fn.describe(**kw) + chosen + "; 13 tilts -60..60 deg (angles: range); from disc.mrc")
     # the generator form returns the same Volume; explicit angles win over the series' own
     it = getattr(tomo, f"{method}_iter")
     from napari_irdm.progress import run_to_completion
