@@ -39,11 +39,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--whole-slices", action="store_true", help="train on whole rotated slices, not 128² patches")
     a = ap.parse_args()
     opts = PairOptions(size=256, tilt_steps_deg=(2.0,), oversample=2, dose=None if a.dose is None else (a.dose,) * 2)
-    print(f"range {a.range[0]:g}..{a.range[1]:g}°, dose {a.dose}, {a.n} slices of 256², {a.steps} steps, lr {a.lr:g}, "
-          f"{'whole rotated slices' if a.whole_slices else '128² patches'}")
+    print(f"range {a.range[0]:g}..{a.range[1]:g}°, dose {a.dose}, {a.n} slices of 256², {a.steps} steps, lr {a.lr:g}")
     print(f"{'source':8s} {'pairs':9s} {'plain general':>14s} {'plain adapted':>14s} {'Δ':>6s} "
           f"{'TV-prior gen.':>14s} {'TV-prior ad.':>14s} {'Δ':>6s} {'adapt s':>8s}")
     real_pair_volumes = adapt_mod._pair_volumes
@@ -59,7 +57,7 @@ def main() -> None:
                 adapt_mod._pair_volumes = lambda *_a, **_k: torch.stack([truth, truth])  # noqa: B023
             t = time.perf_counter()
             net = adapt_mod.adapt("general", series, ang, adapt_mod.AdaptOptions(
-                steps=a.steps, lr=a.lr, pairs="estimate" if pairs == "oracle" else pairs, whole_slices=a.whole_slices))
+                steps=a.steps, lr=a.lr, pairs="estimate" if pairs == "oracle" else pairs))
             secs = time.perf_counter() - t
             adapt_mod._pair_volumes = real_pair_volumes
             p1, t1 = _score(b, vol, series, ang, net, False), _score(b, vol, series, ang, net, True)

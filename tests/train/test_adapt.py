@@ -84,12 +84,12 @@ def _series(n_tilts=30, n=64, ny=6):
     return sino.permute(0, 2, 1).contiguous(), ang
 
 
-@pytest.mark.parametrize("whole", [False, True])
-def test_adapt_changes_a_copy_and_keeps_the_original(whole):
+@pytest.mark.parametrize("pairs", ["estimate", "halves", "tv"])
+def test_adapt_changes_a_copy_and_keeps_the_original(pairs):
     series, ang = _series()
     net = UNetPlusPlus(base_width=4, depth=2).eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    out = adapt(net, series, ang, AdaptOptions(steps=3, patch=32, batch=2, lr=1e-3, whole_slices=whole))
+    out = adapt(net, series, ang, AdaptOptions(steps=3, patch=32, batch=2, lr=1e-3, pairs=pairs))
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the caller's model is untouched
     assert not out.training and all(not q.requires_grad for q in out.parameters())
     x = torch.rand((1, 1, 64, 64))
