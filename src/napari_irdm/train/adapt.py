@@ -272,7 +272,8 @@ def _check_series(tilt_series, tilt_angles_deg) -> tuple[torch.Tensor, np.ndarra
         raise ValueError(f"adaptation splits the series into even and odd tilts and needs at least 8 tilts, "
                          f"got {angles.size}")
     if not bool(torch.isfinite(t).all()):
-        raise ValueError("the tilt series contains NaN or Inf: replace the bad pixels (e.g. remove hot pixels) before adapting")
+        raise ValueError("the tilt series contains NaN or Inf: replace the bad pixels (e.g. remove hot pixels) "
+                         "before adapting")
     return t, angles
 
 
