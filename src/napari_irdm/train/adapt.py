@@ -175,17 +175,13 @@ def patch_window(size: int, *, inner: float = 0.35, outer: float = 0.5, device: 
     return 0.5 * (1.0 + torch.cos(torch.pi * t))
 
 
-def _halves(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Even and odd tilts of the angle order (indices into the series)."""
-    return order[0::2], order[1::2]
-
-
 def _half_volumes(series: torch.Tensor, angles: np.ndarray, filter_name: str, thickness: int | None,
                   dev: torch.device) -> torch.Tensor:
     """WBP of the even and of the odd tilts: ``(2, nz, ny, nx)``."""
+    from napari_irdm.analysis.validate import even_odd_split
     from napari_irdm.tomo import wbp
 
-    even, odd = _halves(np.argsort(angles, kind="stable"))
+    even, odd = even_odd_split(angles)
     vols = [torch.as_tensor(wbp(series[torch.as_tensor(h, device=series.device)], angles[h],
                                 filter_name=filter_name, thickness=thickness, device=dev))
             for h in (even, odd)]
@@ -230,9 +226,10 @@ class _Reacquire:
     def __init__(self, angles: np.ndarray, p: int, filter_name: str, dev: torch.device, oversample: int = 2):
         from napari_irdm.tomo.filters import filter_matrix
         from napari_irdm.tomo.projector import ParallelProjector
+        from napari_irdm.train.pairs import Projectors
 
-        self.p, self.k, self.s = p, int(angles.size), int(oversample)
-        self.fine = ParallelProjector(angles, (p * self.s, 1, p * self.s), n_det=p * self.s, device=dev)
+        self.p, self.k, self.s, self.angles = p, int(angles.size), int(oversample), angles
+        self.projectors = Projectors(maxsize=1)  # the oversampled projector, built once
         self.proj = ParallelProjector(angles, (p, 1, p), n_det=p, device=dev)
         self.weights = torch.as_tensor(angular_weights(angles), dtype=torch.float32, device=dev)
         self.filter_name = filter_name
@@ -241,12 +238,9 @@ class _Reacquire:
 
     def project(self, patches: torch.Tensor) -> torch.Tensor:
         """Projections ``(n_tilts, B, p)`` of ``(B, p, p)`` patches (oversampled line integrals)."""
-        b, p, s = patches.shape[0], self.p, self.s
-        fine = patches if s == 1 else patches.repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
-        m = p * s
-        sino = self.fine.forward_cols(fine.reshape(b, m * m).T.contiguous()).reshape(self.k, m, b)
-        if s > 1:
-            sino = sino.reshape(self.k, p, s, b).mean(dim=2) / s
+        from napari_irdm.train.pairs import project_batch
+
+        sino = project_batch(patches, self.angles, self.s, patches.device, projectors=self.projectors)
         return sino.permute(0, 2, 1).contiguous()
 
     def __call__(self, patches: torch.Tensor) -> torch.Tensor:
