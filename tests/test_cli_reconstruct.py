@@ -149,7 +149,9 @@ def test_irdm_method_runs_wbp_then_the_model(series_file, tmp_path, capsys):
     out = tmp_path / "irdm.mrc"
     mins, resid = {}, {}
     b = mrcfile.read(series_file)
-    for extra in ([], ["--data-consistency"], ["--nonnegative"], ["--tta"], ["--data-consistency", "iterative"]):
+    labels_of = {}
+    for extra in ([], ["--data-consistency", "none"], ["--data-consistency"], ["--nonnegative"], ["--tta"],
+                  ["--data-consistency", "iterative"]):
         rc = main(["reconstruct", str(series_file), "-o", str(out), "--method", "irdm", "--model", str(model),
                    "--device", "cpu", "--quiet", *extra])
         assert rc == 0, capsys.readouterr().err
@@ -161,6 +163,13 @@ def test_irdm_method_runs_wbp_then_the_model(series_file, tmp_path, capsys):
             assert float(m.voxel_size.x) == pytest.approx(2.5)
             labels = " ".join(m.header.label[i].decode() for i in range(int(m.header.nlabl)))
         assert "method=irdm" in labels
-    assert mins[()] < 0 and mins[("--nonnegative",)] == 0.0  # WBP ringing is negative; the clip removes it
+        from napari_irdm.io import read
+
+        labels_of[tuple(extra)] = " ".join(read(out).provenance)
+    plain = ("--data-consistency", "none")
+    assert mins[plain] < 0 and mins[("--nonnegative",)] == 0.0  # WBP ringing is negative; the clip removes it
     # iterative data consistency: SIRT on the measured series from the network's output re-projects far closer
-    assert resid[("--data-consistency", "iterative")] < 0.5 * resid[()], resid
+    assert resid[("--data-consistency", "iterative")] < 0.5 * resid[plain], resid
+    # the default is the network-prior TV (methods.SERIES_CONSISTENCY): it too re-projects far closer
+    assert "data_consistency=tv" in labels_of[()] and "data_consistency=False" in labels_of[plain]
+    assert resid[()] < 0.5 * resid[plain], resid

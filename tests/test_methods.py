@@ -49,8 +49,14 @@ def test_cli_defaults_are_the_dataclass_defaults(method, tmp_path):
     from napari_irdm._cli.reconstruct import _method_params
 
     args = _parse(["reconstruct", str(tmp_path / "in.mrc"), "-o", str(tmp_path / "out.mrc"), "--method", method])
-    assert _method_params(args) == PARAMS[method]()
+    # one exception, also from napari_irdm.methods: IRDM from a series defaults to its recommended consistency
+    expected = PARAMS[method](consistency=methods.SERIES_CONSISTENCY) if method == "irdm" else PARAMS[method]()
+    assert _method_params(args) == expected
     assert args._unused == []
+    if method == "irdm":  # 'none' is the network alone: the dataclass default (what inpaint of a volume does)
+        off = _parse(["reconstruct", str(tmp_path / "in.mrc"), "-o", str(tmp_path / "out.mrc"), "--method", method,
+                      "--data-consistency", "none"])
+        assert _method_params(off) == PARAMS[method]()
 
 
 def test_cli_lists_are_the_methods_lists():

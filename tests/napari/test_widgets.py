@@ -144,6 +144,10 @@ def test_inpaint_widget_with_module_and_saved_file(plugin_widget, series_layer, 
     wbp = viewer.layers["WBP"]
     w = plugin_widget(viewer, "IRDM inpaint")
     assert w.layer.value is wbp  # tilt series are not offered
+    from napari_irdm._napari._widgets.inpaint import RECOMMENDED
+
+    assert w.data_consistency.value == RECOMMENDED  # a series is open: the network-prior TV by default
+    w.data_consistency.value = "none"
     w.add_model("tiny", tiny_model)
     w.batch_size.value = 16
     wait_worker(w.run())
@@ -183,6 +187,33 @@ def test_inpaint_widget_with_module_and_saved_file(plugin_widget, series_layer, 
         return np.linalg.norm(ParallelProjector(ang, v.shape).forward(v) - b) / np.linalg.norm(b)
 
     assert res(tvl.data) < 0.5 * res(irdm.data)
+
+
+def test_inpaint_widget_defaults_to_tv_once_a_series_opens(make_napari_viewer, tiny_series, plugin_widget):
+    """Docked before any data: none; a tilt series opened: the recommended tv, unless the user chose."""
+    from napari.layers import Layer
+
+    from napari_irdm._napari._layers import series_layer_data
+    from napari_irdm._napari._widgets.inpaint import RECOMMENDED
+    from napari_irdm.data import TiltSeries
+
+    data, angles, _ = tiny_series
+    ts = TiltSeries(data=data, tilt_angles_deg=angles, pixel_size_A=0.5, angle_source="test")
+    viewer = make_napari_viewer()
+    w = plugin_widget(viewer, "IRDM inpaint")
+    assert w.data_consistency.value == "none"
+    viewer.add_image(np.zeros((4, 8, 8), np.float32), name="not a series")
+    assert w.data_consistency.value == "none"
+    viewer.add_layer(Layer.create(*series_layer_data(ts, name="s1")))
+    assert w.data_consistency.value == RECOMMENDED and w.series.value is viewer.layers["s1"]
+    w.data_consistency.value = "fourier"  # the user's choice stays
+    viewer.add_layer(Layer.create(*series_layer_data(ts, name="s2")))
+    assert w.data_consistency.value == "fourier"
+    w2 = plugin_widget(make_napari_viewer(), "IRDM inpaint")
+    w2.data_consistency.value = "fourier"
+    w2.data_consistency.value = "none"  # chose none explicitly
+    w2.viewer.add_layer(Layer.create(*series_layer_data(ts, name="s3")))
+    assert w2.data_consistency.value == "none"
 
 
 @pytest.mark.parametrize("name", ["Reconstruct", "IRDM inpaint", "Fourier inspector", "Compare"])

@@ -28,9 +28,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "provenance, else wbp)")
     p.add_argument("--model", default=None, metavar="NAME|PATH",
                    help="IRDM model for --method irdm (default: from the provenance, else general)")
-    p.add_argument("--data-consistency", nargs="?", const="fourier", default=None, choices=("fourier", "iterative", "tv"),
-                   metavar="fourier|iterative|tv",
-                   help="irdm halves with Fourier or iterative data consistency (default: from the provenance)")
+    p.add_argument("--data-consistency", nargs="?", const="fourier", default=None, choices=("tv", "none", "fourier", "iterative"),
+                   metavar="tv|none|fourier|iterative",
+                   help="data consistency of the irdm halves (default: from the volume's provenance)")
     p.add_argument("--cone", type=float, default=20.0, metavar="DEG",
                    help="half-angle of the directional cones (default 20)")
     p.add_argument("--json", metavar="OUT", default=None, help="write the full report (curves included) as JSON")
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     made = settings_from_provenance(vol.provenance)
     method = made["method"] if args.method == "auto" else args.method
     model = args.model or made["model"] or "general"
-    dc_modes: dict[str | None, bool | str] = {"fourier": True, "iterative": "iterative", "tv": "tv", None: made["data_consistency"]}
+    dc_modes: dict[str | None, bool | str] = {"fourier": True, "iterative": "iterative", "tv": "tv", "none": False,
+                                             None: made["data_consistency"]}
     dc = dc_modes[args.data_consistency]
     if vol.data.shape[1:] != ts.data.shape[1:]:
         raise ValueError(f"volume {args.volume} is {vol.data.shape} but the series is {ts.data.shape}: "

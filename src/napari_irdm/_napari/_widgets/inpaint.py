@@ -11,6 +11,7 @@ from napari_irdm._napari._layers import volume_from_layer, volume_layer_data
 from napari_irdm._napari._view import VIEWS, show_volume
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
 from napari_irdm._napari._widgets._runner import RunPanel
+from napari_irdm.methods import SERIES_CONSISTENCY
 
 if TYPE_CHECKING:
     import napari
@@ -22,6 +23,8 @@ FROM_FILE = "model file..."
 #: data-consistency choices: shown text -> the layer metadata / ``validate`` value
 CONSISTENCY = {"none": False, "fourier": True, "iterative (SIRT)": "iterative",
                "tv (network prior; real data)": "tv"}
+#: the choice once a tilt-series layer is open (methods.SERIES_CONSISTENCY), else "none"
+RECOMMENDED = next(k for k, v in CONSISTENCY.items() if v == SERIES_CONSISTENCY)
 
 
 def shipped_models() -> list[str]:
@@ -50,8 +53,8 @@ class InpaintWidget(WidgetBase):
         self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
         self.note = Label(value="")
         self.data_consistency = ComboBox(
-            label="data consistency", choices=list(CONSISTENCY), value="none",
-            tooltip="fourier: keep the input's measured Fourier data, the network only in the missing wedge; "
+            label="data consistency", choices=list(CONSISTENCY), value=RECOMMENDED if self._series_layers() else "none",
+            tooltip="the default is tv once a tilt series is open, else none. fourier: keep the input's measured Fourier data, the network only in the missing wedge; "
                     "iterative: SIRT on the tilt series from the network's output; tv (recommended for real, "
                     "noisy series): TV on the tilt series with the network's output as a prior, both weights "
                     "chosen on held-out tilts. iterative and tv need the tilt-series layer")
@@ -72,12 +75,29 @@ class InpaintWidget(WidgetBase):
                      self.nonnegative, self.tta, self.batch_size, self.device, self.view, self.run_button, self.panel])
         self.model.changed.connect(self._model_changed)
         self.data_consistency.changed.connect(self._consistency_changed)
+        self._dc_chosen = False  # the user picked a data consistency: opening a series no longer changes it
+        self.data_consistency.changed.connect(self._consistency_chosen)
+        self.viewer.layers.events.inserted.connect(self._layer_added)
         self.run_button.changed.connect(self.run)
         self._model_changed()
         self._consistency_changed()
 
     def _series_layers(self):
         return [lyr for lyr in image_layers(self.viewer, ndim=3) if lyr.metadata.get("kind") == "tilt_series"]
+
+    def _consistency_chosen(self, *_):
+        if not getattr(self, "_setting_default", False):
+            self._dc_chosen = True
+
+    def _layer_added(self, *_):
+        """A tilt series opened: the recommended consistency, unless the user already chose one."""
+        if self._dc_chosen or self.data_consistency.value != "none" or not self._series_layers():
+            return
+        self._setting_default = True
+        try:
+            self.data_consistency.value = RECOMMENDED
+        finally:
+            self._setting_default = False
 
     def _consistency_changed(self, *_):
         self.series.visible = CONSISTENCY[self.data_consistency.value] in ("iterative", "tv")
