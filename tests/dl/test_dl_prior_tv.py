@@ -87,6 +87,24 @@ def test_choose_prior_weights_trusts_a_true_prior_and_not_a_wrong_one():
         choose_prior_weights(b, ANGLES, lambda s, a: truth[:4], tv_weight=1e-5, iterations=5)
 
 
+def test_the_prior_needs_a_minimum_relative_gain(monkeypatch):
+    """Besides one standard error, the prior must lower TV's held-out error by PRIOR_MIN_GAIN."""
+    from napari_irdm.tomo import tv_cp
+
+    truth = _truth(4)
+    b = _noisy(ParallelProjector(ANGLES, truth.shape).forward(truth), 0.02)
+
+    def true_prior(series, fit_angles):
+        return truth[:, : series.shape[1]]
+
+    (w, m), (cands, scores) = choose_prior_weights(b, ANGLES, true_prior, tv_weight=1e-5, iterations=60,
+                                                   return_scores=True)
+    gain = 1.0 - (scores[cands.index((w, m))] / scores[0]) ** 2  # scores are RMS errors
+    assert m > 0 and gain > tv_cp.PRIOR_MIN_GAIN
+    monkeypatch.setattr(tv_cp, "PRIOR_MIN_GAIN", gain + 0.01)  # the same evidence, a margin it does not meet
+    assert choose_prior_weights(b, ANGLES, true_prior, tv_weight=1e-5, iterations=60) == (1e-5, 0.0)
+
+
 def test_tv_consistency_keeps_a_good_network_and_fixes_a_biased_one():
     truth = _truth()
     b = _noisy(ParallelProjector(ANGLES, truth.shape).forward(truth), 0.03)
