@@ -17,30 +17,26 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from pathlib import Path
 
 NUMERIC = ("n", "psnr", "ssim", "nrmse", "reproj", "psnr_std", "ssim_std", "nrmse_std", "reproj_std")
 
 
-def _rows(path: str) -> list[dict]:
+def _rows(path: str) -> tuple[list[str], list[dict]]:
+    """The header and rows of a summary, numbers as floats (as ``evaluate`` holds them)."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
     for r in rows:
         for k in NUMERIC:
             if r.get(k) not in (None, ""):
                 r[k] = float(r[k])
-    return rows
+    return header, rows
 
 
 def _key(r: dict) -> tuple:
     return r["source"], r["wedge_deg"], r.get("tilt_range", ""), r["method"]
-
-
-def _write(path: str, header: list[str], rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def main(argv=None) -> int:
@@ -52,7 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--best", default=None)
     args = ap.parse_args(argv)
-    old, new = _rows(args.old), _rows(args.new)
+    header, old = _rows(args.old)
+    _, new = _rows(args.new)
     new_by = {_key(r): r for r in new}
     for r in old:
         if r["method"] in args.check:
@@ -69,13 +66,12 @@ def main(argv=None) -> int:
             merged.append(new_by[_key(r)])
         else:
             merged.append(r)
-    header = list(csv.DictReader(open(args.old, newline="")).fieldnames or [])
-    _write(args.out, header, merged)
-    if args.best:
-        from napari_irdm.train.evaluate import best_classical
+    from napari_irdm.train.evaluate import _write_csv, best_classical  # evaluate's own writer (atomic)
 
+    _write_csv(Path(args.out), header, merged)
+    if args.best:
         best = best_classical(merged)
-        _write(args.best, list(best[0].keys()), best)
+        _write_csv(Path(args.best), list(best[0].keys()), best)
     return 0
 
 

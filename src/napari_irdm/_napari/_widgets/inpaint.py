@@ -86,18 +86,14 @@ class InpaintWidget(WidgetBase):
         return [lyr for lyr in image_layers(self.viewer, ndim=3) if lyr.metadata.get("kind") == "tilt_series"]
 
     def _consistency_chosen(self, *_):
-        if not getattr(self, "_setting_default", False):
-            self._dc_chosen = True
+        self._dc_chosen = True
 
     def _layer_added(self, *_):
         """A tilt series opened: the recommended consistency, unless the user already chose one."""
         if self._dc_chosen or self.data_consistency.value != "none" or not self._series_layers():
             return
-        self._setting_default = True
-        try:
-            self.data_consistency.value = RECOMMENDED
-        finally:
-            self._setting_default = False
+        self.data_consistency.value = RECOMMENDED
+        self._dc_chosen = False  # set here, not by the user
 
     def _consistency_changed(self, *_):
         self.series.visible = CONSISTENCY[self.data_consistency.value] in ("iterative", "tv")
