@@ -194,3 +194,34 @@ def test_common_line_axis_is_unbiased_by_noise():
         found.append(t.rotation_deg)
     err = np.abs(found)
     assert err.max() <= 0.5 and err.mean() <= 0.25, found
+
+
+def test_an_axis_far_from_the_start_is_found_or_reported(tmp_path, capsys):
+    """A series whose tilt axis is turned 40° in the images: the ±3° search alone cannot reach it.
+
+    With the default range the scan of every direction only reports it (and the CLI warns with
+    the --rotation to use); with a range of 90° the scan starts the search there.
+    """
+    from napari_irdm.cli import main
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
+
+    _vol, _ideal, raw, truth = spoiled_series(ANGLES, kind="beads", seed=4, dose=200.0, phi=40.0, centre=1.0)
+    near, _ = _run(raw)
+    assert abs(near.report["axis_elsewhere_deg"] - 40.0) <= 2.5
+    assert near.report["axis_elsewhere_ratio"] < 0.2
+    assert abs(near.transforms.rotation_deg - 40.0) > 20.0  # the result stays near the start
+    wide, _ = _run(raw, rotation_range_deg=90.0)
+    assert abs(wide.transforms.rotation_deg - 40.0) <= 0.2
+    assert "axis_elsewhere_deg" not in wide.report
+    errors, _centre, _coef = gauge_errors(wide.transforms.shifts_xy, truth.shifts_xy, ANGLES)
+    assert errors <= 0.3
+    # the CLI: one warning line that names the rotation to pass
+    src = tmp_path / "rotated.mrc"
+    write_tilt_series(src, TiltSeries(data=raw, tilt_angles_deg=ANGLES))
+    assert main(["align", str(src), "-o", str(tmp_path / "ali.mrc"), "--levels", "2,1", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the tilt axis fits much better" in err and "--rotation 4" in err
+    assert main(["align", str(src), "-o", str(tmp_path / "ali2.mrc"), "--axis-range", "120"]) != 0
+    assert "--axis-range 120: give 0 to 90 degrees" in capsys.readouterr().err
+    assert not (tmp_path / "ali2.mrc").exists()

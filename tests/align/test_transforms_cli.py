@@ -216,3 +216,35 @@ def test_cli_reconstruct_preprocessing_shares_aligns_flags(raw_file, tmp_path):
     assert excluded == [0, 20] and ts.n_tilts == 19
     ref = wbp(ts.data, ts.tilt_angles_deg)
     assert np.abs(np.asarray(vol.data) - ref).max() < 1e-3 * np.abs(ref).max()
+
+
+def test_mdoc_axis_angle_is_undone_and_kept_in_the_xf(tmp_path, capsys):
+    """A SerialEM series whose .mdoc says 'Tilt axis angle = 40': undone on read, no warning, and the .xf
+    maps the file's own images (its rotation part is the full 40°)."""
+    from napari_irdm.align import read_xf
+    from napari_irdm.cli import main
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
+
+    from ._spoil import spoiled_series
+
+    angles = np.arange(-70.0, 70.1, 3.0)
+    _vol, _ideal, raw, _truth = spoiled_series(angles, kind="beads", seed=4, dose=200.0, phi=40.0, centre=1.0)
+    src = tmp_path / "ts.mrc"
+    write_tilt_series(src, TiltSeries(data=raw, tilt_angles_deg=angles))
+    sections = "".join(f"[ZValue = {i}]\nTiltAngle = {a:.2f}\n\n" for i, a in enumerate(angles))
+    (tmp_path / "ts.mrc.mdoc").write_text("PixelSpacing = 1.0\n\n[T = SerialEM: Digitized on a test rig]\n\n"
+                                          "[T =     Tilt axis angle = 40.0, binning = 1  spot = 9  camera = 0]\n\n"
+                                          + sections)
+    assert main(["align", str(src), "-o", str(tmp_path / "ali.mrc"), "--levels", "2,1", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "tilt axis at 40° in the images (ts.mrc.mdoc): undone on read" in err
+    assert "fits much better" not in err
+    xf = read_xf(tmp_path / "ali.xf", tilt_angles_deg=angles)
+    assert abs(xf.rotation_deg - 40.0) <= 0.3
+    # applying the .xf to the file's images gives the aligned series the command wrote
+    from napari_irdm.io import read_tilt_series
+
+    ali = read_tilt_series(tmp_path / "ali.mrc").data[:, 12:-12, 12:-12]
+    again = apply_transforms(raw, xf)[:, 12:-12, 12:-12]
+    assert np.corrcoef(ali.ravel(), again.ravel())[0, 1] > 0.99

@@ -165,3 +165,21 @@ def test_bad_angle_sources_name_the_series(tmp_path, stack):
 def test_no_angles_anywhere(stack):
     with pytest.raises(ValueError, match=r"no tilt angles for .*ts\.mrc.*`angles_file`"):
         read_tilt_series(stack)
+
+
+def test_mdoc_axis_angle(tmp_path):
+    """SerialEM's title line and the key-value spelling both give the tilt-axis angle; none gives None."""
+    from napari_irdm.io.angles import find_mdoc, read_mdoc_axis_angle
+
+    body = "[ZValue = 0]\nTiltAngle = 0\n"
+    a = tmp_path / "a.mrc.mdoc"
+    a.write_text("[T = SerialEM: test]\n[T =     Tilt axis angle = 85.3, binning = 1  spot = 9  camera = 0]\n" + body)
+    b = tmp_path / "b.mdoc"
+    b.write_text("[T =     TiltAxisAngle = -91.81  Binning = 1]\n" + body)
+    c = tmp_path / "c.mdoc"
+    c.write_text(body)
+    assert read_mdoc_axis_angle(a) == pytest.approx(85.3)
+    assert read_mdoc_axis_angle(b) == pytest.approx(-91.81)
+    assert read_mdoc_axis_angle(c) is None
+    assert find_mdoc(tmp_path / "a.mrc") == a and find_mdoc(tmp_path / "b.st") == b
+    assert find_mdoc(tmp_path / "nothing.mrc") is None and find_mdoc(tmp_path / "x.mrc", angles_file=c) == c

@@ -32,7 +32,8 @@ def test_rotation_is_undone(tmp_path, mrc_maker):
     ideal = np.zeros((3, 41, 41), np.float32)
     ideal[:, :, 20] = 1.0  # a line along y: the tilt axis
     ideal[:, :, 19] = ideal[:, :, 21] = 0.5
-    rotated = np.stack([ndimage.rotate(im, 12.0, reshape=False, order=1) for im in ideal])
+    # the axis turned 12° counter-clockwise from +y in (x, y) = (column, row), as align reports it
+    rotated = np.stack([ndimage.rotate(im, -12.0, reshape=False, order=1) for im in ideal])
     p = mrc_maker(tmp_path / "rot.mrc", rotated)
     plain = read_tilt_series(p, tilt_angles_deg=[-1, 0, 1])
     fixed = read_tilt_series(p, tilt_angles_deg=[-1, 0, 1], rotation_deg=12.0)
@@ -44,6 +45,21 @@ def test_rotation_is_undone(tmp_path, mrc_maker):
     profile = fixed.data[0, 8:33].mean(axis=0)
     assert int(np.argmax(profile)) == 20
     assert any("rotation" in line for line in fixed.provenance)
+
+
+def test_rotation_follows_the_align_convention(tmp_path, mrc_maker):
+    """Images whose tilt axis align measures at +φ are put right by rotation_deg=+φ (IMOD, SerialEM)."""
+    from napari_irdm.align import Transforms, apply_transforms
+
+    ideal = np.zeros((3, 41, 41), np.float32)
+    ideal[:, 4:37, 20] = 1.0  # a line along y: the tilt axis
+    phi = 15.0
+    # aligned(A x) = raw(x) with A = R(−φ): the raw images are the ideal ones mapped back by R(φ)
+    raw = apply_transforms(ideal, Transforms.from_parameters(np.zeros((3, 2)), -phi, [-1, 0, 1]), fill="zero")
+    p = mrc_maker(tmp_path / "turned.mrc", raw)
+    err = {r: np.abs(read_tilt_series(p, tilt_angles_deg=[-1, 0, 1], rotation_deg=r).data - ideal)[:, 8:33].mean()
+           for r in (phi, -phi)}
+    assert err[phi] < 0.3 * err[-phi]
 
 
 def test_offset_rule():

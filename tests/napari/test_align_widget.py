@@ -75,3 +75,36 @@ def test_align_widget_bad_input_is_one_line(make_napari_viewer, plugin_widget, m
     viewer = make_napari_viewer()
     w = plugin_widget(viewer, "Align")
     assert w.run() is None and len(shown) == 1 and "\n" not in shown[0]
+
+
+def test_align_widget_finds_a_turned_axis_or_warns(make_napari_viewer, plugin_widget, wait_worker):
+    """Beads with the tilt axis turned 40° in the images: a warning at the default ±3°, found at ±90°."""
+    import re
+    import sys
+    from pathlib import Path
+
+    from napari.layers import Layer
+
+    from napari_irdm._napari._layers import series_layer_data
+    from napari_irdm.data import TiltSeries
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "align"))
+    from _spoil import spoiled_series
+
+    angles = np.arange(-70.0, 70.1, 3.0)
+    _vol, _ideal, raw, _truth = spoiled_series(angles, kind="beads", seed=4, dose=200.0, phi=40.0, centre=1.0)
+    viewer = make_napari_viewer()
+    viewer.add_layer(Layer.create(*series_layer_data(TiltSeries(raw, angles), name="turned")))
+    w = plugin_widget(viewer, "Align")
+    w.method.value, w.levels.value = "com", "1"
+    assert wait_worker(w.run(), timeout=300_000) == "done"
+    found = re.search(r"fits much better ([+-]\d+)°", w.axis_warning)
+    assert found is not None and abs(int(found.group(1)) - 40) <= 2, w.axis_warning
+    w.layer.value = viewer.layers["turned"]
+    w.axis_range.value = 90.0
+    w.axis_warning = ""
+    assert wait_worker(w.run(), timeout=300_000) == "done"
+    [*_, out] = [lyr for lyr in viewer.layers if lyr.name.startswith("turned aligned")]
+    m = np.asarray(out.metadata["xf"])
+    phi = np.rad2deg(np.arctan2(m[:, 1], m[:, 0])).mean()  # A = R(-φ): A12 = sin φ
+    assert abs(phi - 40.0) <= 0.3 and w.axis_warning == ""

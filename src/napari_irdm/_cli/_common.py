@@ -359,9 +359,9 @@ def add_series_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         "--rotation",
         type=float,
         metavar="DEG",
-        default=0.0,
+        default=None,
         help="in-plane rotation of the tilt axis from the image axis in degrees, within ±360 (undone on read); "
-        "default 0",
+        "default 0 (align: the 'Tilt axis angle' of a SerialEM .mdoc when there is one)",
     )
     group.add_argument(
         "--pixel-size",

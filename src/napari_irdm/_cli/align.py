@@ -30,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--levels", default="4,2,1", metavar="B,B,..",
                         help="binning levels of the search and projection matching, coarse to fine (default 4,2,1)")
     parser.add_argument("--iterations", type=int, default=8, metavar="N", help="projection-matching iterations per level")
+    parser.add_argument("--axis-range", type=float, default=3.0, metavar="DEG",
+                        help="search the tilt-axis angle within ±DEG of --rotation (default 3; 90: every direction, "
+                        "scanned by common lines first)")
     add_preprocess_options(parser, bin_help="bin the images N x N before aligning (output binned)")
     parser.add_argument("--tilt-offset", action="store_true", help="also fit a global tilt-angle offset")
     parser.add_argument("--apply", metavar="XF|ALN", default=None,
@@ -93,7 +96,30 @@ def read_series(args: argparse.Namespace, path):
     from napari_irdm._cli._common import series_kwargs
     from napari_irdm.align.preprocess import read_preprocessed
 
-    return read_preprocessed(path, **_preprocess_kwargs(args), **series_kwargs(args))
+    kw = series_kwargs(args)
+    if getattr(args, "rotation", None) is None:  # not given: SerialEM's own tilt-axis angle, if it wrote one
+        kw["rotation_deg"] = mdoc_rotation(path, getattr(args, "angles", None))
+        args.rotation = kw["rotation_deg"]  # resolved: what was undone on read
+    return read_preprocessed(path, **_preprocess_kwargs(args), **kw)
+
+
+def mdoc_rotation(path, angles_file=None) -> float:
+    """The ``Tilt axis angle`` of the series' SerialEM ``.mdoc`` (0 without one), announced on stderr."""
+    import sys
+
+    from napari_irdm.io.angles import find_mdoc, read_mdoc_axis_angle
+
+    mdoc = find_mdoc(path, angles_file)
+    if mdoc is None:
+        return 0.0
+    angle = read_mdoc_axis_angle(mdoc)
+    if angle is None or angle == 0.0:
+        return 0.0
+    if abs(angle) > 360.0:
+        raise ValueError(f"{mdoc}: tilt axis angle {angle:g} is not within ±360 degrees: fix the .mdoc or pass --rotation")
+    print(f"napari-irdm: tilt axis at {angle:g}° in the images ({mdoc.name}): undone on read; "
+          "--rotation 0 keeps the images as they are", file=sys.stderr)
+    return float(angle)
 
 
 def preprocessed_shape(args: argparse.Namespace, shape, tilt_axis: str = "y") -> tuple[int, int, int]:
@@ -161,20 +187,46 @@ def load_and_align(args, path, *, quiet=None):
         out = ts.replace(data=data, tilt_angles_deg=angles,
                          provenance=ts.provenance + (f"applied transforms from {src.name}",))
         return AlignResult(series=out, transforms=t, report={"method": "apply"}), excluded
+    axis_range = float(getattr(args, "axis_range", 3.0))
+    if not (np.isfinite(axis_range) and 0.0 <= axis_range <= 90.0):
+        raise ValueError(f"--axis-range {axis_range:g}: give 0 to 90 degrees (90 searches every direction)")
     gen = align_iter(ts, method=args.method, levels=levels, iterations=args.iterations,
-                     refine_tilt_offset=args.tilt_offset, device=device)
-    return drive(gen, f"align ({args.method})", disable=quiet), excluded
+                     refine_tilt_offset=args.tilt_offset, rotation_range_deg=axis_range, device=device)
+    result = drive(gen, f"align ({args.method})", disable=quiet)
+    warn_if_axis_elsewhere(result.report, float(getattr(args, "rotation", 0.0) or 0.0))
+    return result, excluded
 
 
-def file_frame(result):
+def warn_if_axis_elsewhere(report: dict, rotation: float) -> None:
+    """One stderr line when the scan of every direction found a much better tilt axis than the start."""
+    import sys
+
+    if "axis_elsewhere_deg" not in report:
+        return
+    phi, ratio = report["axis_elsewhere_deg"], report["axis_elsewhere_ratio"]
+    print(f"napari-irdm: warning: the tilt axis fits much better {phi:+.0f}° from the start (common-line spread "
+          f"{ratio:.0%} of the best near it): if the images are rotated, rerun with --rotation {rotation + phi:.0f} "
+          "or --axis-range 90", file=sys.stderr)
+
+
+def file_frame(result, rotation_deg: float = 0.0):
     """The transforms in the input file's own pixel frame (IMOD ``.xf`` of that file).
 
     A ``--tilt-axis x`` file is aligned transposed; its ``.xf`` is converted back
     (:meth:`~napari_irdm.align.Transforms.transposed`) so that it maps the file's raw images
     to aligned images in the same (untransposed) frame, as IMOD's ``newstack -xf`` applies it.
+    A rotation undone on read (``--rotation`` or the ``.mdoc``'s axis angle) is put in front:
+    the file's image ``x`` reaches the aligned frame at ``A R(−φ) x + d``. (Crop and bin are not:
+    the shifts are in the pixels of the preprocessed images.)
     """
+    from napari_irdm.align import Transforms
+
     t = result.transforms
-    return t.transposed() if getattr(result.series, "tilt_axis", "y") == "x" else t
+    t = t.transposed() if getattr(result.series, "tilt_axis", "y") == "x" else t
+    if rotation_deg:
+        read = Transforms.from_parameters(np.zeros((t.n, 2)), float(rotation_deg), t.tilt_angles_deg)
+        t = t.replace(matrices=read.compose(t).matrices)
+    return t
 
 
 def write_report(path: str, result, preview: dict | None = None) -> None:
@@ -192,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     out = _check_outputs(args)
     result, _ = load_and_align(args, args.tilt, quiet=True if args.quiet else None)
     write_tilt_series(out, result.series)
-    write_xf(out.with_suffix(".xf"), file_frame(result))
+    write_xf(out.with_suffix(".xf"), file_frame(result, float(getattr(args, "rotation", 0.0) or 0.0)))
     write_tlt(out.with_suffix(".tlt"), result.transforms)
     if args.report:
         write_report(args.report, result)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from napari_irdm.align._axis import sweep_rotation_common_line
+from napari_irdm.align._axis import AXIS_ELSEWHERE_RATIO, scan_axis, sweep_rotation_common_line
 from napari_irdm.align._pm import (
     Level,
     projection_matching_level,
@@ -146,6 +146,34 @@ def _axis_search(level: Level, tl: Transforms, o: _Options, span: float) -> Tran
     if o.axis_method == "common-line":
         return sweep_rotation_common_line(level.data, tl, span, tol_deg=0.005)[0]
     return sweep_rotation(level, tl, span, tol_deg=0.01)[0]
+
+
+#: the search near the start (degrees) after a wide scan has picked the start
+LOCAL_AXIS_RANGE_DEG = 3.0
+
+
+def _scan_every_direction(raw: torch.Tensor, angles: np.ndarray, o: _Options, report: dict) -> _Options:
+    """Common-line scan of every tilt-axis direction (:func:`~napari_irdm.align._axis.scan_axis`).
+
+    With ``rotation_range_deg`` wider than :data:`LOCAL_AXIS_RANGE_DEG` the scan's best angle
+    within that range becomes the start of the usual search (``report["axis_scan_deg"]``).
+    Otherwise the result is unchanged, and a clearly better direction elsewhere
+    (:data:`~napari_irdm.align._axis.AXIS_ELSEWHERE_RATIO`) is recorded as
+    ``report["axis_elsewhere_deg"]`` and ``report["axis_elsewhere_ratio"]`` for a warning.
+    """
+    if not (o.refine_rotation and o.axis_method == "common-line"):
+        return o
+    grid, spread = scan_axis(raw, angles, o.rotation_deg)
+    near = np.abs(grid - o.rotation_deg) <= max(o.rotation_range_deg, 1.0)
+    if o.rotation_range_deg > LOCAL_AXIS_RANGE_DEG:
+        best = float(grid[near][int(np.argmin(spread[near]))])
+        report["axis_scan_deg"] = best
+        return replace(o, rotation_deg=best, rotation_range_deg=LOCAL_AXIS_RANGE_DEG)
+    j = int(np.argmin(spread))
+    ratio = float(spread[j] / max(float(spread[near].min()), 1e-30))
+    if ratio < AXIS_ELSEWHERE_RATIO and abs(grid[j] - o.rotation_deg) > o.rotation_range_deg + 2.0:
+        report["axis_elsewhere_deg"], report["axis_elsewhere_ratio"] = float(grid[j]), ratio
+    return o
 
 
 def _searches(level: Level, t: Transforms, o: _Options, state: dict, steps: _Steps):
@@ -299,7 +327,10 @@ def align_iter(
         Starting tilt-axis angle ``φ`` in the images (degrees, counter-clockwise from ``+y``).
     refine_rotation, rotation_range_deg
         Search ``φ`` within ``± rotation_range_deg`` of the start (then ±0.5° at each finer level
-        and once more after projection matching).
+        and once more after projection matching). Every direction is first scanned on a small
+        copy (common lines): with a range wider than 3° (up to 90°: any direction) the scan's
+        best angle in the range starts a ±3° search; with 3° or less a much better direction
+        elsewhere only goes into the report (``axis_elsewhere_deg``, ``axis_elsewhere_ratio``).
     axis_method : {"common-line", "reprojection"}
         Criterion of the tilt-axis search: the spread of the images summed along ``x`` after
         per-image ``y`` shifts (:mod:`napari_irdm.align._axis`; needs the specimen inside the
@@ -348,10 +379,7 @@ def align_iter(
     data = ts.data if ts is not None else tilt_series
     angles_in = ts.tilt_angles_deg if (ts is not None and tilt_angles_deg is None) else tilt_angles_deg
     angles, lv = _check(data, angles_in, method, levels, iterations)
-    if axis_method not in AXIS_METHODS:
-        raise ValueError(f"axis_method {axis_method!r} is unknown: use one of {', '.join(AXIS_METHODS)}")
-    if centre_method not in CENTRE_METHODS:
-        raise ValueError(f"centre_method {centre_method!r} is unknown: use one of {', '.join(CENTRE_METHODS)}")
+    _check_choices(axis_method, centre_method, rotation_range_deg)
     raw = torch.as_tensor(np.asarray(data, np.float32), device=resolve_device(device))
     if not bool(torch.isfinite(raw).all()):
         raise ValueError("the tilt series contains NaN or Inf values: replace them before aligning")
@@ -362,6 +390,8 @@ def align_iter(
                  int(iterations), int(max_rows), int(fine_rounds), coarse_method, axis_method, centre_method)
     report: dict[str, Any] = {"method": method, "levels": list(lv), "residuals": {}, "axis_method": axis_method}
     steps = _Steps(4 + (o.iterations * len(lv) if method == "pm" else 0) + 2 * len(lv))
+    yield Progress(0, steps.total, "tilt axis: scanning every direction")
+    o = _scan_every_direction(raw, angles, o, report)
     yield Progress(0, steps.total, f"coarse alignment ({method})")
     coarse = Level(raw, lv[0], max_rows=max_rows)
     t = _coarse_transforms(coarse, angles, o, report)
@@ -380,6 +410,16 @@ def align_iter(
     result = _result(raw, ts, t, angles, o, report)
     yield Progress(steps.total, steps.total, "aligned")
     return result
+
+
+def _check_choices(axis_method, centre_method, rotation_range_deg) -> None:
+    """One-line ``ValueError`` for an unknown criterion or an axis range outside 0..90°."""
+    if axis_method not in AXIS_METHODS:
+        raise ValueError(f"axis_method {axis_method!r} is unknown: use one of {', '.join(AXIS_METHODS)}")
+    if centre_method not in CENTRE_METHODS:
+        raise ValueError(f"centre_method {centre_method!r} is unknown: use one of {', '.join(CENTRE_METHODS)}")
+    if not 0.0 <= float(rotation_range_deg) <= 90.0:
+        raise ValueError(f"rotation_range_deg {rotation_range_deg!r} must be within 0..90 degrees (90: any direction)")
 
 
 def align(tilt_series, tilt_angles_deg=None, **kwargs) -> AlignResult:

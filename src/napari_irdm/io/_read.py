@@ -62,9 +62,10 @@ def read_tilt_series(
         ``"x"`` (columns; each image is transposed so that it runs along ``y``).
     rotation_deg
         In-plane rotation of the tilt axis away from ``tilt_axis`` in the file, in degrees,
-        in the sense of :func:`scipy.ndimage.rotate`: the file's images are taken to be the
-        ideal ones rotated by ``rotation_deg``, and each is rotated back (linear
-        interpolation, edges extended) before any transposition.
+        counter-clockwise from the image ``y`` axis in ``(x, y) = (column, row)``: the convention
+        of ``align``'s tilt-axis angle, IMOD's rotation angle and SerialEM's ``Tilt axis angle``
+        (``scipy.ndimage.rotate(ideal, −rotation_deg)`` on the ``(row, column)`` array). Each image
+        is rotated back (linear interpolation, edges extended) before any transposition.
     pixel_size_A
         Pixel size in Å; default from the file (MRC voxel size, FEI header, TIFF metadata).
     offset
@@ -222,7 +223,7 @@ def _convert(src, path, off: float | None, axis: str, rotation: float, prepare=N
             from scipy import ndimage
 
             for k in range(chunk.shape[0]):
-                chunk[k] = ndimage.rotate(chunk[k], -rotation, reshape=False, order=1, mode="nearest")
+                chunk[k] = ndimage.rotate(chunk[k], rotation, reshape=False, order=1, mode="nearest")
         if axis == "x":
             chunk = chunk.transpose(0, 2, 1)
         if prepare is not None:

@@ -18,9 +18,11 @@ from napari_irdm.io._errors import as_path, missing_file
 
 __all__ = [
     "ANGLE_SUFFIXES",
+    "find_mdoc",
     "find_sidecar_angles",
     "read_angles",
     "read_mdoc",
+    "read_mdoc_axis_angle",
     "write_angles",
 ]
 
@@ -111,6 +113,33 @@ def read_mdoc(path: str | os.PathLike) -> np.ndarray:
     if missing:
         raise ValueError(f"section [ZValue = {missing[0]}] of {path} has no TiltAngle: fix the .mdoc file")
     return np.asarray([sections[z] for z in sorted(sections)], dtype=np.float64)
+
+
+_AXIS_LINE = re.compile(r"tilt\s*axis\s*angle\s*=\s*([-+]?\d+(?:\.\d*)?)", re.IGNORECASE)
+
+
+def read_mdoc_axis_angle(path: str | os.PathLike) -> float | None:
+    """The tilt-axis angle SerialEM wrote in an ``.mdoc`` title (``Tilt axis angle = 85.3, ...``).
+
+    Degrees, counter-clockwise from the image ``y`` axis (IMOD's and this project's convention);
+    ``None`` when the file has none.
+    """
+    path = Path(path)
+    _check_readable(path, "SerialEM .mdoc file")
+    m = _AXIS_LINE.search(_read_text(path))
+    return float(m.group(1)) if m else None
+
+
+def find_mdoc(path: str | os.PathLike, angles_file: str | os.PathLike | None = None) -> Path | None:
+    """The SerialEM ``.mdoc`` of a series: ``angles_file`` when it is one, else ``<name>.mdoc`` / ``<stem>.mdoc``."""
+    if angles_file is not None:
+        a = Path(angles_file)
+        return a if a.suffix.lower() == ".mdoc" and a.is_file() else None
+    path = Path(path)
+    for cand in (path.with_name(path.name + ".mdoc"), path.with_suffix("").with_name(path.stem + ".mdoc")):
+        if cand.is_file():
+            return cand
+    return None
 
 
 def write_angles(path: str | os.PathLike, angles) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size, series_layer_data
 from napari_irdm._napari._widgets._base import WidgetBase, device_choices, image_layers
@@ -32,6 +32,8 @@ class AlignWidget(WidgetBase):
         self.levels = LineEdit(label="levels", value="4,2,1", tooltip="binning levels, coarse to fine")
         self.iterations = SpinBox(label="iterations / level", min=0, max=100, value=8)
         self.refine_rotation = CheckBox(label="refine tilt axis", value=True)
+        self.axis_range = FloatSpinBox(label="axis search ±°", min=0.0, max=90.0, value=3.0, step=1.0,
+                                       tooltip="search the tilt axis within ± this many degrees; 90: every direction")
         self.refine_centre = CheckBox(label="refine rotation centre", value=True)
         self.tilt_offset = CheckBox(label="fit tilt-angle offset", value=False)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
@@ -42,9 +44,10 @@ class AlignWidget(WidgetBase):
         self.background = CheckBox(label="subtract background", value=False)
         self.normalise = CheckBox(label="normalise intensity", value=False)
         self.bin = SpinBox(label="bin", min=1, max=16, value=1)
+        self.axis_warning = ""  # the last run's warning of a better tilt axis elsewhere (empty: none)
         self.run_button = PushButton(text="Align")
         self.panel = RunPanel(label="")
-        self.extend([self.layer, self.method, self.levels, self.iterations, self.refine_rotation,
+        self.extend([self.layer, self.method, self.levels, self.iterations, self.refine_rotation, self.axis_range,
                      self.refine_centre, self.tilt_offset, self.device, Label(value="preprocessing"), self.exclude,
                      self.crop, self.hot_pixels, self.background, self.normalise, self.bin, self.run_button,
                      self.panel])
@@ -91,7 +94,8 @@ class AlignWidget(WidgetBase):
         data = ts.data  # the preview's "before": the preprocessed series
         gen = align_iter(ts, method=self.method.value, levels=levels, iterations=int(self.iterations.value),
                          refine_rotation=bool(self.refine_rotation.value), refine_centre=bool(self.refine_centre.value),
-                         refine_tilt_offset=bool(self.tilt_offset.value), device=self.device.value)
+                         refine_tilt_offset=bool(self.tilt_offset.value),
+                         rotation_range_deg=float(self.axis_range.value), device=self.device.value)
         next_gen = _checked(gen)  # the first step validates the inputs on this (main) thread
         source = layer.name
 
@@ -115,6 +119,13 @@ class AlignWidget(WidgetBase):
                 metadata={**series_layer_data(result.series)[1]["metadata"], "xf": xf.tolist(),
                           "align_report": report, "source_layer": source}))
             new.visible = False  # the raw layer stays in view with its fitted tilt axis
+            if "axis_elsewhere_deg" in report:
+                from napari.utils.notifications import show_warning
+
+                self.axis_warning = (f"the tilt axis fits much better {report['axis_elsewhere_deg']:+.0f}° from the "
+                                     f"start (common-line spread {report['axis_elsewhere_ratio']:.0%} of the best "
+                                     "near it): if the images are rotated, set 'axis search ±°' to 90 and align again")
+                show_warning(self.axis_warning)
             self._show_report(result, preview)
             if source in self.viewer.layers:
                 self._draw_tilt_axis(self.viewer.layers[source], t, frame)
