@@ -70,7 +70,7 @@ def test_spots_within_one_voxel_for_a_rotated_lattice():
 
 def test_unknown_orientation_indexes_by_g(gold):
     ts, truth, _ = gold
-    rep = bragg_report(truth.volume.data, PIX, ts.tilt_angles_deg, lattice="Au", d_min_A=0.9)
+    rep = bragg_report(truth.volume.data, PIX, ts.tilt_angles_deg, lattice="Au", d_min_A=0.9, fit_orientation=False)
     assert not rep.orientation_known
     det = {f.family: f.detected["measured"] + f.detected["wedge"] for f in rep.families}
     assert det["111"] == 4 and det["200"] == 3 and det["220"] == 6  # every low-order spot found and indexed
@@ -150,3 +150,45 @@ def test_noise_only_volume_detects_nothing():
     assert known.false_positive_fraction <= 0.05 and known.information_limit_A is None
     unknown = bragg_report(vol, PIX, [-70.0, 70.0], lattice="Au", d_min_A=0.72)
     assert unknown.information_limit_A is None
+    assert unknown.orientation_fitted is None and not unknown.orientation_known  # noise fits no lattice
+
+
+@pytest.mark.parametrize("element, seed", [("Pt", 2), ("W", 5)])
+def test_orientation_is_fitted_to_the_peaks(element, seed):
+    """A crystal in a random orientation, its lattice named but not its orientation: the fitted
+    orientation puts the truth's lattice points where the truth's own orientation does, and the
+    WBP report then counts measured and wedge spots (almost) as the known-orientation report does."""
+    from napari_irdm.crystallography import allowed_hkl, reciprocal_vectors
+    from napari_irdm.progress import run_to_completion
+    from napari_irdm.simulate import make_nanocrystal, simulate_iter
+    from napari_irdm.tomo import wbp
+
+    crystal = make_nanocrystal(element, size_nm=2.2, orientation="random", seed=seed)
+    angles = np.arange(-60.0, 60.1, 3.0)
+    ts, truth = run_to_completion(simulate_iter(crystal, angles, pixel_size_A=PIX, size_px=96, seed=seed))
+    rec = wbp(ts.data, angles)
+    known = bragg_report(rec, PIX, angles, truth=truth, d_min_A=0.75)
+    fitted = bragg_report(rec, PIX, angles, lattice=element, d_min_A=0.75)
+    assert fitted.orientation_known and fitted.orientation_fitted is not None
+    assert fitted.orientation_fitted["n_matched"] >= 0.9 * fitted.orientation_fitted["n_peaks"]
+    lat = crystal.lattice
+    hkl = allowed_hkl(lat, 12)
+    g_true = reciprocal_vectors(hkl, lat.a_A, crystal.orientation)
+    g_fit = reciprocal_vectors(hkl, lat.a_A, np.asarray(fitted.orientation_fitted["rotation"]))
+    # the same set of points (a lattice symmetry may permute them): every true point has a fitted one near it
+    dist = np.linalg.norm(g_true[:, None] - g_fit[None], axis=2).min(axis=1)
+    assert dist.max() < 0.01  # 1/Å; the nearest distinct points are > 0.35 1/Å apart
+    for region in ("measured", "wedge"):
+        (e_k, d_k), (e_f, d_f) = known.counts(region), fitted.counts(region)
+        assert abs(e_k - e_f) <= 3 and abs(d_k - d_f) <= 2, (region, known.counts(region), fitted.counts(region))
+    assert "orientation fitted to the detected peaks" in fitted.table()
+    # several volumes (napari's Fourier compare): the first one's fitted orientation counts them all
+    from napari_irdm.analysis.fourier import spectra_iter
+
+    vols = [{"name": n, "data": d, "pixel_size_A": PIX, "tilt_angles_deg": angles}
+            for n, d in (("wbp", rec), ("truth", truth.volume.data))]
+    out = run_to_completion(spectra_iter(vols, reference={"lattice": element, "d_min_A": 0.75}))
+    r_wbp, r_truth = out[0]["report"], out[1]["report"]
+    assert r_truth.orientation_fitted is None and "orientation fitted to the peaks of wbp" in r_truth.notes
+    assert [s.hkl for s in r_truth.spots] == [s.hkl for s in r_wbp.spots]
+    assert r_truth.counts("wedge")[1] > r_wbp.counts("wedge")[1]  # the truth has the wedge spots WBP lacks

@@ -22,7 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--truth", metavar="DIR", default=None,
                      help="simulation folder (napari-irdm simulate): lattice and orientation from it")
     src.add_argument("--lattice", default=None, metavar="NAME",
-                     help="fcc / bcc / sc (with --a) or an element (Au, Pt, ...); orientation unknown unless --orientation")
+                     help="fcc / bcc / sc (with --a) or an element (Au, Pt, ...); without --orientation the orientation is "
+                     "fitted to the detected peaks (else spots are indexed by |g| alone)")
     parser.add_argument("--a", dest="a_A", type=float, default=None, metavar="A", help="lattice constant in Å")
     parser.add_argument("--orientation", default=None,
                         help="known orientation with --lattice: 'zone:[hkl]' or Euler angles 'phi,theta,psi'")

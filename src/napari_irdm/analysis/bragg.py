@@ -85,6 +85,9 @@ class BraggReport:
     lattice: dict
     orientation_known: bool
     notes: list[str] = field(default_factory=list)
+    #: with no orientation given: the one fitted to the detected peaks (``rotation`` lab from
+    #: crystal, ``n_matched`` of ``n_peaks``, ``rms_inv_A``), or ``None``
+    orientation_fitted: dict | None = None
 
     def to_dict(self) -> dict:
         """The report as plain JSON-able types (families, spots, notes)."""
@@ -265,6 +268,7 @@ def bragg_report(
     shell_vox: tuple[float, float] | None = None,
     exclude_radius_vox: float | None = None,
     margin_vox: float = 0.5,
+    fit_orientation: bool = True,
 ) -> BraggReport:
     """Find which lattice reflections a volume resolves, in the measured region and in the wedge.
 
@@ -298,6 +302,11 @@ def bragg_report(
         Background shell radii and exclusion radius (voxels), see :func:`measure_spots`.
         Default: from the particle's extent in the volume (the expected spot width), at least
         3–6 voxels; the exclusion radius equals the inner shell radius.
+    fit_orientation : bool
+        With no orientation (and no truth): fit one to the peaks found by peak detection
+        (:mod:`napari_irdm.analysis._orient`) and, when it puts enough of them on the lattice,
+        report as for a known orientation (``orientation_fitted`` says so); else, or with
+        ``False``, the peaks indexed by |g| alone.
     margin_vox : float
         Reflections closer than this many frequency steps (``1 / (nx · pixel)``) to the measured
         sector count as measured: a Bragg peak is about one step wide, so a spot a fraction of
@@ -317,7 +326,35 @@ def bragg_report(
     m = _prepare(vol, p, angles, lat, rot, d_min_A=d_min_A, window=window, shell_vox=shell_vox,
                  exclude_radius_vox=exclude_radius_vox, margin_vox=margin_vox, snr_threshold=snr_threshold,
                  n_controls=n_controls, seed=seed)
-    return _report_unknown(m) if rot is None else _report_known(m, rot)
+    if rot is not None:
+        return _report_known(m, rot)
+    unknown = _report_unknown(m)
+    return _report_fitted(m, unknown, d_min_A) if fit_orientation else unknown
+
+
+def _report_fitted(m: _Measurement, unknown: BraggReport, d_min_A) -> BraggReport:
+    """The known-orientation report with the orientation fitted to the unknown report's peaks."""
+    from dataclasses import replace
+
+    from napari_irdm.analysis._orient import fit_orientation as fit
+
+    fam_g = {f: 1.0 / d for f, d in m.fam_d.items()}
+    dk = 1.0 / (min(m.shape) * m.p)
+    peaks = sorted((s for s in unknown.spots if s.detected and s.family in fam_g), key=lambda s: -float(s.snr))
+    found = fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks],
+                [max(1.5 * dk, 0.02 * fam_g[s.family]) for s in peaks], m.lat)
+    if found is None:
+        return replace(unknown, notes=unknown.notes + [
+            f"no orientation put enough of the {len(peaks)} indexed peaks on the lattice to be fitted"])
+    mk = replace(m, refl_all=expected_reflections(m.lat, d_min_A=_check_resolution(m.lat, m.p, d_min_A),
+                                                  orientation=found.rotation))
+    known = _report_known(mk, found.rotation)
+    note = (f"orientation fitted to the detected peaks: {found.n_matched} of {found.n_peaks} indexed peaks on "
+            f"the lattice (rms {found.rms_inv_A:.4f} 1/Å, families {', '.join(found.families)}); expected counts "
+            "follow from it")
+    return replace(known, notes=known.notes + [note], orientation_fitted={
+        "rotation": found.rotation.tolist(), "n_matched": found.n_matched, "n_peaks": found.n_peaks,
+        "rms_inv_A": found.rms_inv_A})
 
 
 def _check_inputs(volume, pixel_size_A, tilt_angles_deg) -> tuple[np.ndarray, float, np.ndarray | None]:

@@ -30,6 +30,8 @@ def spectra_iter(volumes: list[dict], reference: dict | None = None, snr_thresho
         ``None``: no Bragg report. Otherwise the keyword arguments of
         :func:`napari_irdm.analysis.bragg.bragg_report` that say which lattice to test:
         ``truth=`` (a ground truth or its folder) or ``lattice=``, ``a_A=``, ``orientation=``.
+        With a lattice and no orientation, the orientation fitted to the first volume whose
+        peaks fit one is used for the volumes after it, so all count the same reflections.
     snr_threshold : float
         Detection threshold of the report.
 
@@ -43,6 +45,7 @@ def spectra_iter(volumes: list[dict], reference: dict | None = None, snr_thresho
     """
     out = []
     n = len(volumes)
+    fitted_on = None
     for i, v in enumerate(volumes):
         yield Progress(2 * i, 2 * n, f"power spectrum of {v['name']}")
         spec, freqs = power_spectrum_3d(v["data"], v["pixel_size_A"], window="hann", log=True)
@@ -52,6 +55,11 @@ def spectra_iter(volumes: list[dict], reference: dict | None = None, snr_thresho
         if v["tilt_angles_deg"] is not None and reference is not None:
             report = bragg_report(v["data"], v["pixel_size_A"], v["tilt_angles_deg"],
                                   snr_threshold=snr_threshold, **reference)
+            if report.orientation_fitted is not None:  # the other volumes are counted in this orientation
+                reference = {**reference, "orientation": np.asarray(report.orientation_fitted["rotation"])}
+                fitted_on = v["name"]
+            elif fitted_on is not None:
+                report.notes.append(f"orientation fitted to the peaks of {fitted_on}")
         out.append({**v, "spec": np.asarray(spec, np.float32), "freqs": [np.asarray(f) for f in freqs],
                     "sections": {k: np.asarray(s, np.float32) for k, s in sections.items()}, "report": report})
     yield Progress(2 * n, 2 * n, "done")

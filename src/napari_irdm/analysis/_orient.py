@@ -1,0 +1,142 @@
+"""Crystal orientation from detected Bragg peaks (indexing a cubic lattice without the truth).
+
+Every pair of strong, non-collinear peaks ``(p₁, p₂)`` whose families are known from ``|g|``
+proposes orientations: ``p₁`` is one member ``±h₀`` of its family (the cubic rotation group
+moves any member onto one of these two, so nothing is lost), ``p₂`` any member ``h`` of its
+family whose angle to ``h₀`` matches the angle between the peaks; the rotation maps the frame of
+``(h₀, h)`` onto that of ``(p₁, p₂)``. Each proposal is scored by how many peaks lie within the
+indexing tolerance of a rotated lattice point; the best one is refined by a least-squares
+rotation (Kabsch) on its matched pairs. Orientations that differ by a symmetry of the lattice
+give the same reflections, so any of them serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_irdm.crystallography import Lattice, allowed_hkl
+
+__all__ = ["OrientationFit", "fit_orientation"]
+
+#: a fit is believed when it explains at least this many peaks ...
+MIN_MATCHED = 6
+#: ... and at least this fraction of the peaks it was fitted to
+MIN_MATCHED_FRACTION = 0.6
+
+
+@dataclass(frozen=True)
+class OrientationFit:
+    """A fitted orientation: ``rotation`` (lab ``(x, y, z)`` from crystal), as ``orientation_matrix`` gives."""
+
+    rotation: np.ndarray
+    n_matched: int
+    n_peaks: int
+    rms_inv_A: float
+    families: tuple[str, ...]
+
+
+def _frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Orthonormal frame (columns) of ``a`` and the part of ``b`` perpendicular to it."""
+    e1 = a / np.linalg.norm(a)
+    e2 = b - (b @ e1) * e1
+    e2 /= np.linalg.norm(e2)
+    return np.stack([e1, e2, np.cross(e1, e2)], axis=1)
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Proper rotation ``R`` minimising ``Σ ‖R src_i − dst_i‖²`` (rows are vectors)."""
+    u, _s, vt = np.linalg.svd(dst.T @ src)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def _representatives(members: np.ndarray) -> list[np.ndarray]:
+    """``±`` one member of every symmetry class among ``members`` (same ``|g|``, e.g. 511 and 333)."""
+    seen: dict[tuple, np.ndarray] = {}
+    for h in members:
+        seen.setdefault(tuple(np.round(np.sort(np.abs(h)), 9)), h)
+    return [s * h for h in seen.values() for s in (1.0, -1.0)]
+
+
+def _matches(rot: np.ndarray, g_cryst: np.ndarray, peaks: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each peak, the nearest rotated lattice point and whether it lies within the peak's tolerance."""
+    pred = g_cryst @ rot.T  # (m, 3) lab
+    dist = np.linalg.norm(peaks[:, None, :] - pred[None, :, :], axis=2)  # (n, m)
+    j = np.argmin(dist, axis=1)
+    ok = dist[np.arange(len(peaks)), j] <= tol
+    return j, ok
+
+
+def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_from: int = 8) -> OrientationFit | None:
+    """The orientation that puts the most detected peaks on lattice points, or ``None``.
+
+    Parameters
+    ----------
+    peaks_xyz : array_like, shape (n, 3)
+        Detected peaks ``g`` in 1/Å, lab ``(x, y, z)``, strongest first.
+    families : sequence of str
+        Family (``"111"``, ...) each peak was indexed to by ``|g|``.
+    tolerances : array_like, shape (n,)
+        Distance (1/Å) within which a peak matches a lattice point.
+    lat : Lattice
+    max_pairs_from : int
+        Pairs are formed among this many strongest peaks.
+
+    Returns
+    -------
+    OrientationFit or None
+        ``None`` when no orientation explains :data:`MIN_MATCHED` peaks and
+        :data:`MIN_MATCHED_FRACTION` of them.
+    """
+    peaks = np.asarray(peaks_xyz, np.float64).reshape(-1, 3)
+    tol = np.asarray(tolerances, np.float64).reshape(-1)
+    fams = list(families)
+    n = len(peaks)
+    if n < MIN_MATCHED:
+        return None
+    n2 = {f: sum(int(c) ** 2 for c in f.split("/")[0]) if f.split("/")[0].isdigit() else None for f in set(fams)}
+    n2_max = max(v for v in n2.values() if v is not None)
+    hkl = allowed_hkl(lat, n2_max + 0.5).astype(np.float64)
+    g_cryst = hkl / lat.a_A
+    h_n2 = (hkl**2).sum(axis=1)
+    members = {f: g_cryst[np.isclose(h_n2, v)] for f, v in n2.items() if v is not None}
+    best: tuple[int, np.ndarray] | None = None
+    top = min(n, int(max_pairs_from))
+    for i in range(top):
+        for k in range(i + 1, top):
+            a, b = peaks[i], peaks[k]
+            cos_p = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+            if abs(cos_p) > np.cos(np.deg2rad(15.0)):
+                continue  # nearly collinear: no frame
+            fa, fb = members.get(fams[i]), members.get(fams[k])
+            if fa is None or fb is None or not len(fa) or not len(fb):
+                continue
+            fp = _frame(a, b)
+            for h1 in _representatives(fa):
+                cos_h = fb @ h1 / (np.linalg.norm(fb, axis=1) * np.linalg.norm(h1))
+                for h2 in fb[np.abs(np.degrees(np.arccos(np.clip(cos_h, -1, 1)))
+                                    - np.degrees(np.arccos(np.clip(cos_p, -1, 1)))) <= 4.0]:
+                    if abs(float(h2 @ h1) / (np.linalg.norm(h2) * np.linalg.norm(h1))) > 0.999:
+                        continue
+                    rot = fp @ _frame(h1, h2).T
+                    _j, ok = _matches(rot, g_cryst, peaks, tol)
+                    score = int(ok.sum())
+                    if best is None or score > best[0]:
+                        best = (score, rot)
+    if best is None:
+        return None
+    rot = best[1]
+    for _ in range(3):  # refine on the matched pairs, then match again
+        j, ok = _matches(rot, g_cryst, peaks, 1.5 * tol)
+        if ok.sum() < 3:
+            return None
+        rot = _kabsch(g_cryst[j[ok]], peaks[ok])
+    j, ok = _matches(rot, g_cryst, peaks, tol)
+    n_ok = int(ok.sum())
+    if n_ok < MIN_MATCHED or n_ok < MIN_MATCHED_FRACTION * n:
+        return None
+    res = peaks[ok] - g_cryst[j[ok]] @ rot.T
+    return OrientationFit(rotation=rot, n_matched=n_ok, n_peaks=n, rms_inv_A=float(np.sqrt((res**2).sum(axis=1).mean())),
+                          families=tuple(sorted({fams[i] for i in np.flatnonzero(ok)})))
