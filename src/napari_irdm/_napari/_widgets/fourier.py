@@ -143,7 +143,8 @@ class FourierInspectorWidget(WidgetBase):
         self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
         self.a_A = FloatSpinBox(label="lattice constant (Å)", min=1.0, max=20.0, step=0.001, value=4.078)
         self.crystal_orientation = LineEdit(label="orientation", value="unknown",
-                                    tooltip="'unknown' (rings at the family d-spacings), 'zone:[110]' "
+                                    tooltip="'unknown' (fitted to the detected peaks; rings at the family d-spacings when no fit "
+                                            "explains them), 'zone:[110]' "
                                             "(that direction along the tilt axis y), 'identity' or Euler 'φ,θ,ψ'")
         self.snr = FloatSpinBox(label="SNR threshold", min=0.5, max=100.0, step=0.5, value=3.0)
         self.region = LineEdit(label="sub-volume", value="", tooltip="voxels 'z0:z1, y0:y1, x0:x1' of the full "
