@@ -236,6 +236,8 @@ def test_mdoc_axis_angle_is_undone_and_kept_in_the_xf(tmp_path, capsys):
     (tmp_path / "ts.mrc.mdoc").write_text("PixelSpacing = 1.0\n\n[T = SerialEM: Digitized on a test rig]\n\n"
                                           "[T =     Tilt axis angle = 40.0, binning = 1  spot = 9  camera = 0]\n\n"
                                           + sections)
+    assert main(["info", str(src)]) == 0
+    assert "the .mdoc says the axis is at 40° in the images" in capsys.readouterr().out
     assert main(["align", str(src), "-o", str(tmp_path / "ali.mrc"), "--levels", "2,1", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "tilt axis at 40° in the images (ts.mrc.mdoc): undone on read" in err

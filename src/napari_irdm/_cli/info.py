@@ -36,6 +36,13 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # inspect_file returns them in info["warnings"]
         info = inspect_file(args.file, quick=getattr(args, "quick", False), **kwargs)
+    if info.get("content") != "volume":
+        from napari_irdm.io.angles import find_mdoc, read_mdoc_axis_angle
+
+        mdoc = find_mdoc(args.file, getattr(args, "angles", None))
+        angle = read_mdoc_axis_angle(mdoc) if mdoc is not None else None
+        if angle is not None:
+            info["mdoc_tilt_axis_angle_deg"] = angle
     if getattr(args, "json", False):
         print(json.dumps(info, indent=2))
     else:
@@ -93,6 +100,9 @@ def format_info(info: dict, *, list_angles: bool = False) -> str:
     axis_text = "y (image rows; no change)" if axis == "y" else "x in the file (images transposed so it runs along y)"
     if info.get("rotation_deg"):
         axis_text += f", rotated by {_fmt(info['rotation_deg'])}° (undone on read)"
+    if info.get("mdoc_tilt_axis_angle_deg") is not None and not info.get("rotation_deg"):
+        axis_text += (f"; the .mdoc says the axis is at {_fmt(info['mdoc_tilt_axis_angle_deg'])}° in the images "
+                      "(align and reconstruct undo it unless --rotation is given)")
     if content != "volume":
         lines.append(f"tilt axis:    {axis_text}")
     lines.append(f"data range:   {_fmt(info['data_min'])} to {_fmt(info['data_max'])}, mean {_fmt(info['data_mean'])}"
