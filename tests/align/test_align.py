@@ -225,3 +225,28 @@ def test_an_axis_far_from_the_start_is_found_or_reported(tmp_path, capsys):
     assert main(["align", str(src), "-o", str(tmp_path / "ali2.mrc"), "--axis-range", "120"]) != 0
     assert "--axis-range 120: give 0 to 90 degrees" in capsys.readouterr().err
     assert not (tmp_path / "ali2.mrc").exists()
+
+
+def test_a_damaged_image_is_reported(tmp_path, capsys):
+    """One frame that jumped and turned over: after alignment it re-projects far worse than the rest;
+    the report names it and the CLI warns with its file index (with --exclude already in use)."""
+    from napari_irdm.cli import main
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import write_tilt_series
+
+    _vol, _ideal, raw, _truth = spoiled_series(ANGLES, kind="blobs", seed=1, dose=200.0, phi=-1.5, centre=-2.5)
+    clean, _ = _run(raw)
+    assert clean.report["suspect_images"] == []
+    per = np.asarray(clean.report["residual_per_image"])
+    assert per.shape == (ANGLES.size,) and per.max() > 5.0 * np.median(per)  # the end tilts: high, but smooth
+    bad = raw.copy()
+    bad[20] = np.roll(bad[20], 20, axis=1)[::-1]
+    spoiled, _ = _run(bad)
+    assert spoiled.report["suspect_images"] == [20]
+    src = tmp_path / "bad.mrc"
+    write_tilt_series(src, TiltSeries(data=bad, tilt_angles_deg=ANGLES))
+    assert main(["align", str(src), "-o", str(tmp_path / "ali.mrc"), "--levels", "2,1", "--exclude", "3",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    # image 20 of the file is image 19 of the kept series: the warning speaks in file indices
+    assert "image(s) 20 (" in err and "--exclude 3,20" in err, err

@@ -108,3 +108,27 @@ def test_align_widget_finds_a_turned_axis_or_warns(make_napari_viewer, plugin_wi
     m = np.asarray(out.metadata["xf"])
     phi = np.rad2deg(np.arctan2(m[:, 1], m[:, 0])).mean()  # A = R(-φ): A12 = sin φ
     assert abs(phi - 40.0) <= 0.3 and w.axis_warning == ""
+
+
+def test_align_widget_warns_of_a_damaged_image(make_napari_viewer, plugin_widget, wait_worker):
+    """A frame that jumped and turned over is named (as an index of the raw layer) after aligning."""
+    import sys
+    from pathlib import Path
+
+    from napari.layers import Layer
+
+    from napari_irdm._napari._layers import series_layer_data
+    from napari_irdm.data import TiltSeries
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "align"))
+    from _spoil import spoiled_series
+
+    angles = np.arange(-70.0, 70.1, 3.0)
+    _vol, _ideal, raw, _truth = spoiled_series(angles, kind="blobs", seed=1, dose=200.0, phi=-1.5, centre=-2.5)
+    raw[20] = np.roll(raw[20], 20, axis=1)[::-1]
+    viewer = make_napari_viewer()
+    viewer.add_layer(Layer.create(*series_layer_data(TiltSeries(raw, angles), name="damaged")))
+    w = plugin_widget(viewer, "Align")
+    w.method.value, w.levels.value, w.exclude.value = "com", "2,1", "3"
+    assert wait_worker(w.run(), timeout=300_000) == "done"
+    assert w.image_warning.startswith("image(s) 20 of damaged re-project far worse"), w.image_warning

@@ -194,7 +194,26 @@ def load_and_align(args, path, *, quiet=None):
                      refine_tilt_offset=args.tilt_offset, rotation_range_deg=axis_range, device=device)
     result = drive(gen, f"align ({args.method})", disable=quiet)
     warn_if_axis_elsewhere(result.report, float(getattr(args, "rotation", 0.0) or 0.0))
+    warn_if_suspect_images(result, excluded, int(ts.n_tilts) + len(excluded))
     return result, excluded
+
+
+def warn_if_suspect_images(result, excluded, n_file: int) -> None:
+    """One stderr line naming the images (file indices) that re-project far worse than the rest."""
+    import sys
+
+    bad = result.report.get("suspect_images") or []
+    if not bad:
+        return
+    kept = np.setdiff1d(np.arange(n_file), np.asarray(sorted(excluded), dtype=int))
+    per = np.asarray(result.report["residual_per_image"])
+    med = float(np.median(per))
+    items = ", ".join(f"{int(kept[i])} ({result.series.tilt_angles_deg[i]:+.0f}°, {per[i] / med:.0f}× the median)"
+                      for i in bad)
+    leave_out = sorted({int(kept[i]) for i in bad} | {int(i) for i in excluded})
+    print(f"napari-irdm: warning: image(s) {items} re-project far worse than their neighbouring tilts after "
+          f"alignment (a jump, blank or damaged frame?): check them, or leave them out with --exclude "
+          f"{','.join(map(str, leave_out))}", file=sys.stderr)
 
 
 def warn_if_axis_elsewhere(report: dict, rotation: float) -> None:

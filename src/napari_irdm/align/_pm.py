@@ -118,8 +118,10 @@ def _loo_reproject(images: torch.Tensor, angles: np.ndarray, nz: int) -> torch.T
 
 
 def reprojection_residual(level: Level, transforms_level: Transforms, angles=None, *,
-                          return_images: bool = False):
+                          return_images: bool = False, per_image: bool = False):
     """Relative re-projection residual ``‖p − s·A W p‖² / ‖p‖²`` of the aligned rows of a level.
+
+    With ``per_image``: ``(residual, per-image residuals ‖p_i − s·q_i‖² / ‖p_i‖²)``.
 
     ``p`` are the aligned images (rows ``level.rows``, central columns), ``W`` weighted
     back-projection, ``A`` the projector and ``s`` the least-squares scale (WBP of a
@@ -133,6 +135,9 @@ def reprojection_residual(level: Level, transforms_level: Transforms, angles=Non
     pm, qm = p[:, :, level.xmask], q[:, :, level.xmask]
     s = float((pm * qm).sum() / (qm * qm).sum().clamp_min(1e-20))
     res = float(((pm - s * qm) ** 2).sum() / (pm**2).sum().clamp_min(1e-20))
+    if per_image:
+        per = ((pm - s * qm) ** 2).flatten(1).sum(dim=1) / (pm**2).flatten(1).sum(dim=1).clamp_min(1e-20)
+        return res, per.double().cpu().numpy()
     if return_images:
         return res, aligned, p, s * q
     return res

@@ -45,6 +45,7 @@ class AlignWidget(WidgetBase):
         self.normalise = CheckBox(label="normalise intensity", value=False)
         self.bin = SpinBox(label="bin", min=1, max=16, value=1)
         self.axis_warning = ""  # the last run's warning of a better tilt axis elsewhere (empty: none)
+        self.image_warning = ""  # the last run's warning of images that fit badly (empty: none)
         self.run_button = PushButton(text="Align")
         self.panel = RunPanel(label="")
         self.extend([self.layer, self.method, self.levels, self.iterations, self.refine_rotation, self.axis_range,
@@ -126,6 +127,14 @@ class AlignWidget(WidgetBase):
                                      f"start (common-line spread {report['axis_elsewhere_ratio']:.0%} of the best "
                                      "near it): if the images are rotated, set 'axis search ±°' to 90 and align again")
                 show_warning(self.axis_warning)
+            if report.get("suspect_images"):
+                from napari.utils.notifications import show_warning
+
+                bad = ", ".join(str(int(frame.kept[i])) for i in report["suspect_images"])
+                self.image_warning = (f"image(s) {bad} of {source} re-project far worse than their neighbours "
+                                      "after alignment (a jump, blank or damaged frame?): check them, or list them "
+                                      "under 'exclude images' and align again")
+                show_warning(self.image_warning)
             self._show_report(result, preview)
             if source in self.viewer.layers:
                 self._draw_tilt_axis(self.viewer.layers[source], t, frame)
