@@ -182,6 +182,15 @@ def test_orientation_is_fitted_to_the_peaks(element, seed):
         (e_k, d_k), (e_f, d_f) = known.counts(region), fitted.counts(region)
         assert abs(e_k - e_f) <= 3 and abs(d_k - d_f) <= 2, (region, known.counts(region), fitted.counts(region))
     assert "orientation fitted to the detected peaks" in fitted.table()
+    # a pixel size 4 % too large (a common miscalibration): the peaks sit 4 % inside the lattice's
+    # |g|; the fit finds that scale, says so, and counts with the lattice constant the peaks imply
+    off = bragg_report(rec, PIX * 1.04, angles, lattice=element, d_min_A=0.75 * 1.04)
+    assert off.orientation_fitted is not None
+    assert off.orientation_fitted["scale"] == pytest.approx(1 / 1.04, rel=0.006)
+    assert "% off the lattice's |g|" in off.notes[-1]
+    for region in ("measured", "wedge"):
+        (e_k, d_k), (e_o, d_o) = known.counts(region), off.counts(region)
+        assert abs(e_k - e_o) <= 3 and abs(d_k - d_o) <= 3, (region, known.counts(region), off.counts(region))
     # several volumes (napari's Fourier compare): the first one's fitted orientation counts them all
     from napari_irdm.analysis.fourier import spectra_iter
 

@@ -35,6 +35,9 @@ class OrientationFit:
     n_peaks: int
     rms_inv_A: float
     families: tuple[str, ...]
+    #: least-squares ``|g|`` ratio peaks / lattice of the matched pairs (1: the lattice constant and
+    #: pixel size agree; 1.02: the peaks sit 2 % further out, i.e. ``a`` or the pixel size is 2 % large)
+    scale: float = 1.0
 
 
 def _frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -137,6 +140,8 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     n_ok = int(ok.sum())
     if n_ok < MIN_MATCHED or n_ok < MIN_MATCHED_FRACTION * n:
         return None
-    res = peaks[ok] - g_cryst[j[ok]] @ rot.T
+    pred = g_cryst[j[ok]] @ rot.T
+    res = peaks[ok] - pred
+    scale = float((peaks[ok] * pred).sum() / (pred * pred).sum())
     return OrientationFit(rotation=rot, n_matched=n_ok, n_peaks=n, rms_inv_A=float(np.sqrt((res**2).sum(axis=1).mean())),
-                          families=tuple(sorted({fams[i] for i in np.flatnonzero(ok)})))
+                          families=tuple(sorted({fams[i] for i in np.flatnonzero(ok)})), scale=scale)

@@ -18,7 +18,7 @@ real volume): e.g. {111} has 4 spots, {220} 6, {440} 6.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -329,32 +329,63 @@ def bragg_report(
     if rot is not None:
         return _report_known(m, rot)
     unknown = _report_unknown(m)
-    return _report_fitted(m, unknown, d_min_A) if fit_orientation else unknown
+    if not fit_orientation:
+        return unknown
+
+    def prepare(lattice, rotation):
+        return _prepare(vol, p, angles, lattice, rotation, d_min_A=d_min_A, window=window, shell_vox=shell_vox,
+                        exclude_radius_vox=exclude_radius_vox, margin_vox=margin_vox, snr_threshold=snr_threshold,
+                        n_controls=n_controls, seed=seed)
+
+    found = _fit_to_peaks(m, unknown)
+    a0 = lat.a_A
+    for trial in SCALE_TRIALS:  # no fit: perhaps the pixel size is a few % off, so |g| indexing missed
+        if found is not None:
+            break
+        lat = replace(lat, a_A=float(a0 / trial))
+        mt = prepare(lat, None)
+        found = _fit_to_peaks(mt, _report_unknown(mt))
+        if found is not None:
+            found = replace(found, scale=found.scale * trial)
+    lat = replace(lat, a_A=a0)
+    if found is None:
+        return replace(unknown, notes=unknown.notes + [
+            "no orientation put enough of the indexed peaks on the lattice to be fitted"])
+    note = ""
+    if abs(found.scale - 1.0) > SCALE_REFIT:  # measure again with the lattice constant the peaks show
+        lat = replace(lat, a_A=float(a0 / found.scale))
+        note = (f"; the peaks sit {100 * (found.scale - 1):+.1f} % off the lattice's |g|: counted with a = "
+                f"{lat.a_A:.4g} Å (or the pixel size is {100 * (1 / found.scale - 1):+.1f} % off)")
+        m = prepare(lat, found.rotation)
+    else:
+        m = replace(m, refl_all=expected_reflections(lat, d_min_A=_check_resolution(lat, p, d_min_A),
+                                                     orientation=found.rotation))
+    known = _report_known(m, found.rotation)
+    note = (f"orientation fitted to the detected peaks: {found.n_matched} of {found.n_peaks} indexed peaks on "
+            f"the lattice (rms {found.rms_inv_A:.4f} 1/Å, families {', '.join(found.families)}); expected counts "
+            f"follow from it{note}")
+    return replace(known, notes=known.notes + [note], orientation_fitted={
+        "rotation": found.rotation.tolist(), "n_matched": found.n_matched, "n_peaks": found.n_peaks,
+        "rms_inv_A": found.rms_inv_A, "scale": found.scale, "a_A": float(lat.a_A)})
 
 
-def _report_fitted(m: _Measurement, unknown: BraggReport, d_min_A) -> BraggReport:
-    """The known-orientation report with the orientation fitted to the unknown report's peaks."""
-    from dataclasses import replace
+#: a fitted orientation whose peaks sit more than this fraction off the lattice's |g| is measured
+#: again with the lattice constant they imply (a pixel size miscalibrated by a few % is common)
+SCALE_REFIT = 0.005
+#: lattice-constant factors tried when no orientation fits at the nominal one (|g| indexing
+#: tolerates about 2 %): a pixel size 4 % off then still indexes
+SCALE_TRIALS = (0.98, 1.02, 0.96, 1.04, 0.94, 1.06)
 
+
+def _fit_to_peaks(m: _Measurement, unknown: BraggReport):
+    """:func:`~napari_irdm.analysis._orient.fit_orientation` of the unknown report's indexed peaks."""
     from napari_irdm.analysis._orient import fit_orientation as fit
 
     fam_g = {f: 1.0 / d for f, d in m.fam_d.items()}
     dk = 1.0 / (min(m.shape) * m.p)
     peaks = sorted((s for s in unknown.spots if s.detected and s.family in fam_g), key=lambda s: -float(s.snr))
-    found = fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks],
-                [max(1.5 * dk, 0.02 * fam_g[s.family]) for s in peaks], m.lat)
-    if found is None:
-        return replace(unknown, notes=unknown.notes + [
-            f"no orientation put enough of the {len(peaks)} indexed peaks on the lattice to be fitted"])
-    mk = replace(m, refl_all=expected_reflections(m.lat, d_min_A=_check_resolution(m.lat, m.p, d_min_A),
-                                                  orientation=found.rotation))
-    known = _report_known(mk, found.rotation)
-    note = (f"orientation fitted to the detected peaks: {found.n_matched} of {found.n_peaks} indexed peaks on "
-            f"the lattice (rms {found.rms_inv_A:.4f} 1/Å, families {', '.join(found.families)}); expected counts "
-            "follow from it")
-    return replace(known, notes=known.notes + [note], orientation_fitted={
-        "rotation": found.rotation.tolist(), "n_matched": found.n_matched, "n_peaks": found.n_peaks,
-        "rms_inv_A": found.rms_inv_A})
+    return fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks],
+               [max(1.5 * dk, 0.02 * fam_g[s.family]) for s in peaks], m.lat)
 
 
 def _check_inputs(volume, pixel_size_A, tilt_angles_deg) -> tuple[np.ndarray, float, np.ndarray | None]:
