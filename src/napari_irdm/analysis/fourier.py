@@ -56,7 +56,8 @@ def spectra_iter(volumes: list[dict], reference: dict | None = None, snr_thresho
             report = bragg_report(v["data"], v["pixel_size_A"], v["tilt_angles_deg"],
                                   snr_threshold=snr_threshold, **reference)
             if report.orientation_fitted is not None:  # the other volumes are counted in this orientation
-                reference = {**reference, "orientation": np.asarray(report.orientation_fitted["rotation"])}
+                fit = report.orientation_fitted
+                reference = {**reference, "orientation": np.asarray(fit["rotation"]), "a_A": float(fit["a_A"])}
                 fitted_on = v["name"]
             elif fitted_on is not None:
                 report.notes.append(f"orientation fitted to the peaks of {fitted_on}")
