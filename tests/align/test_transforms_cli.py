@@ -250,3 +250,26 @@ def test_mdoc_axis_angle_is_undone_and_kept_in_the_xf(tmp_path, capsys):
     ali = read_tilt_series(tmp_path / "ali.mrc").data[:, 12:-12, 12:-12]
     again = apply_transforms(raw, xf)[:, 12:-12, 12:-12]
     assert np.corrcoef(ali.ravel(), again.ravel())[0, 1] > 0.99
+
+
+def test_xf_of_a_rotated_tilt_axis_x_file_maps_the_files_images(tmp_path):
+    """--tilt-axis x with --rotation: the .xf (file frame, read rotation included) applied to the file's
+    images gives the written aligned series (transposed back to the file frame)."""
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import read_tilt_series, write_tilt_series
+
+    from ._spoil import spoiled_series
+
+    angles = np.arange(-70.0, 70.1, 3.0)
+    _vol, _ideal, raw, _truth = spoiled_series(angles, kind="beads", seed=4, dose=200.0, phi=40.0, centre=1.0)
+    filed = np.ascontiguousarray(raw.transpose(0, 2, 1))  # the axis along x, 40° clockwise from +x
+    src = tmp_path / "x.mrc"
+    write_tilt_series(src, TiltSeries(data=filed, tilt_angles_deg=angles))
+    out = tmp_path / "ali.mrc"
+    assert main(["align", str(src), "--tilt-axis", "x", "--rotation", "-40", "-o", str(out), "--levels", "2,1",
+                 "--quiet"]) == 0
+    ali = read_tilt_series(out).data
+    xf = read_xf(tmp_path / "ali.xf", tilt_angles_deg=angles)
+    again = apply_transforms(filed, xf)
+    inner = (slice(None), slice(12, -12), slice(12, -12))
+    assert np.corrcoef(again[inner].ravel(), ali.transpose(0, 2, 1)[inner].ravel())[0, 1] > 0.99
