@@ -107,14 +107,12 @@ def mdoc_rotation(path, angles_file=None) -> float:
     """The ``Tilt axis angle`` of the series' SerialEM ``.mdoc`` (0 without one), announced on stderr."""
     import sys
 
-    from napari_irdm.io.angles import find_mdoc, read_mdoc_axis_angle
+    from napari_irdm.io.angles import mdoc_axis_angle
 
-    mdoc = find_mdoc(path, angles_file)
-    if mdoc is None:
+    found = mdoc_axis_angle(path, angles_file)
+    if found is None or found[0] == 0.0:
         return 0.0
-    angle = read_mdoc_axis_angle(mdoc)
-    if angle is None or angle == 0.0:
-        return 0.0
+    angle, mdoc = found
     if abs(angle) > 360.0:
         raise ValueError(f"{mdoc}: tilt axis angle {angle:g} is not within ±360 degrees: fix the .mdoc or pass --rotation")
     print(f"napari-irdm: tilt axis at {angle:g}° in the images ({mdoc.name}): undone on read; "

@@ -37,12 +37,11 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")  # inspect_file returns them in info["warnings"]
         info = inspect_file(args.file, quick=getattr(args, "quick", False), **kwargs)
     if info.get("content") != "volume":
-        from napari_irdm.io.angles import find_mdoc, read_mdoc_axis_angle
+        from napari_irdm.io.angles import mdoc_axis_angle
 
-        mdoc = find_mdoc(args.file, getattr(args, "angles", None))
-        angle = read_mdoc_axis_angle(mdoc) if mdoc is not None else None
-        if angle is not None:
-            info["mdoc_tilt_axis_angle_deg"] = angle
+        found = mdoc_axis_angle(args.file, getattr(args, "angles", None))
+        if found is not None:
+            info["mdoc_tilt_axis_angle_deg"] = found[0]
     if getattr(args, "json", False):
         print(json.dumps(info, indent=2))
     else:

@@ -28,6 +28,15 @@ PROFILE_MAX_PX = 384
 PROFILE_SIGMA_PX = 1.0
 
 
+def _block_sum(images: torch.Tensor, max_px: int) -> tuple[torch.Tensor, int]:
+    """Images summed in ``b × b`` blocks so that no edge exceeds ``max_px`` (the rest left out), and ``b``."""
+    n, ny, nx = images.shape
+    b = max(1, -(-max(ny, nx) // int(max_px)))
+    if b == 1:
+        return images, 1
+    return images[:, : ny // b * b, : nx // b * b].reshape(n, ny // b, b, nx // b, b).sum(dim=(2, 4)), b
+
+
 def axis_profiles(images: torch.Tensor, transforms: Transforms, *, edge_fraction: float = 0.125,
                   taper_px: float = 4.0) -> torch.Tensor:
     """Background-subtracted images projected onto the aligned ``y`` axis; central rows only, (n, rows).
@@ -48,11 +57,8 @@ def axis_profiles(images: torch.Tensor, transforms: Transforms, *, edge_fraction
     n, ny, nx = images.shape
     dev = images.device
     v = images.double()
-    v = v - v.flatten(1).median(dim=1).values[:, None, None]
-    bf = max(1, -(-max(ny, nx) // PROFILE_MAX_PX))
-    nyb, nxb = ny // bf, nx // bf
-    if bf > 1:  # sum blocks (the last rows/columns that do not fill one are left out)
-        v = v[:, : nyb * bf, : nxb * bf].reshape(n, nyb, bf, nxb, bf).sum(dim=(2, 4))
+    v, bf = _block_sum(v - v.flatten(1).median(dim=1).values[:, None, None], PROFILE_MAX_PX)
+    nyb, nxb = v.shape[1:]
     xs = torch.arange(nxb, dtype=torch.float64, device=dev) * bf + (bf - 1) / 2.0 - (nx - 1) / 2.0
     ys = torch.arange(nyb, dtype=torch.float64, device=dev) * bf + (bf - 1) / 2.0 - (ny - 1) / 2.0
     m = torch.as_tensor(transforms.matrices, dtype=torch.float64, device=dev)  # (n, 2, 3)
@@ -71,8 +77,7 @@ def axis_profiles(images: torch.Tensor, transforms: Transforms, *, edge_fraction
     length = 2 * rows + 1  # odd (no Nyquist bin), twice the support: the kernel's tails do not wrap
     kmax = min(0.5 / bf, 4.0 / (2.0 * torch.pi * PROFILE_SIGMA_PX)) if PROFILE_SIGMA_PX > 0 else 0.5 / bf
     k = torch.arange(int(kmax * length) + 1, dtype=torch.float64, device=dev) / length  # cycles per pixel
-    # spectrum: Σ_y e^{−2πik(b y + d)} Σ_x (w v)(y, x) e^{−2πik a x}, the x sums as real matmuls
-    # (one per image when the matrices differ, else one for the whole stack)
+    # spectrum: Σ_y e^{−2πik(b y + d)} Σ_x (w v)(y, x) e^{−2πik a x}, the x sums as real matmuls (one per image)
     a, bb, d = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
     wv = (w * v).float()
     ph = 2.0 * torch.pi * k[None, None, :] * (a[:, None, None] * xs[None, :, None])  # (n, nxb, K)
@@ -197,9 +202,8 @@ def scan_axis(images: torch.Tensor, tilt_angles_deg, start_deg: float, *, half_r
     -------
     angles_deg, spreads : ndarray, shape (m,)
     """
-    n, ny, nx = images.shape
-    b = max(1, -(-max(ny, nx) // int(max_px)))
-    small = images[:, : ny // b * b, : nx // b * b].reshape(n, ny // b, b, nx // b, b).sum(dim=(2, 4))
+    n = images.shape[0]
+    small, _b = _block_sum(images, max_px)
     half = min(float(half_range_deg), 90.0)
     grid = float(start_deg) + np.arange(-half, half - 1e-9 if half >= 90.0 else half + 1e-9, float(step_deg))
     angles = np.asarray(tilt_angles_deg, np.float64)

@@ -180,6 +180,7 @@ def suspect_images(per_image, tilt_angles_deg, *, ratio: float = SUSPECT_RESIDUA
             out.append(int(order[k]))
     return sorted(out)
 
+
 #: the search near the start (degrees) after a wide scan has picked the start
 LOCAL_AXIS_RANGE_DEG = 3.0
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_irdm.crystallography import Lattice, allowed_hkl
+from napari_irdm.crystallography import Lattice, allowed_hkl, family_label
 
 __all__ = ["OrientationFit", "fit_orientation"]
 
@@ -99,12 +99,14 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     n = len(peaks)
     if n < MIN_MATCHED:
         return None
-    n2 = {f: sum(int(c) ** 2 for c in f.split("/")[0]) if f.split("/")[0].isdigit() else None for f in set(fams)}
-    n2_max = max(v for v in n2.values() if v is not None)
-    hkl = allowed_hkl(lat, n2_max + 0.5).astype(np.float64)
+    # every lattice point out to the peaks' |g| (with room for the indexing tolerance), by family label
+    n2_max = float(np.max(np.linalg.norm(peaks, axis=1) * lat.a_A)) ** 2 * 1.25 + 1.0
+    hkl = allowed_hkl(lat, n2_max).astype(np.float64)
     g_cryst = hkl / lat.a_A
-    h_n2 = (hkl**2).sum(axis=1)
-    members = {f: g_cryst[np.isclose(h_n2, v)] for f, v in n2.items() if v is not None}
+    h_n2 = np.rint((hkl**2).sum(axis=1)).astype(int)
+    label = {int(v): family_label(lat, int(v)) for v in np.unique(h_n2)}
+    point_family = np.array([label[int(v)] for v in h_n2])
+    members = {f: g_cryst[point_family == f] for f in set(fams)}
     best: tuple[int, np.ndarray] | None = None
     top = min(n, int(max_pairs_from))
     for i in range(top):
@@ -113,8 +115,8 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
             cos_p = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
             if abs(cos_p) > np.cos(np.deg2rad(15.0)):
                 continue  # nearly collinear: no frame
-            fa, fb = members.get(fams[i]), members.get(fams[k])
-            if fa is None or fb is None or not len(fa) or not len(fb):
+            fa, fb = members[fams[i]], members[fams[k]]
+            if not len(fa) or not len(fb):
                 continue
             fp = _frame(a, b)
             for h1 in _representatives(fa):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -323,47 +324,46 @@ def bragg_report(
     """
     vol, p, angles = _check_inputs(volume, pixel_size_A, tilt_angles_deg)
     lat, rot, _truth = _resolve_lattice(truth, lattice, a_A, orientation)
-    m = _prepare(vol, p, angles, lat, rot, d_min_A=d_min_A, window=window, shell_vox=shell_vox,
-                 exclude_radius_vox=exclude_radius_vox, margin_vox=margin_vox, snr_threshold=snr_threshold,
-                 n_controls=n_controls, seed=seed)
+    prepare = partial(_prepare, vol, p, angles, d_min_A=d_min_A, window=window, shell_vox=shell_vox,
+                      exclude_radius_vox=exclude_radius_vox, margin_vox=margin_vox, snr_threshold=snr_threshold,
+                      n_controls=n_controls, seed=seed)
+    m = prepare(lat, rot)
     if rot is not None:
         return _report_known(m, rot)
     unknown = _report_unknown(m)
-    if not fit_orientation:
-        return unknown
+    return _report_fitted(prepare, m, unknown) if fit_orientation else unknown
 
-    def prepare(lattice, rotation):
-        return _prepare(vol, p, angles, lattice, rotation, d_min_A=d_min_A, window=window, shell_vox=shell_vox,
-                        exclude_radius_vox=exclude_radius_vox, margin_vox=margin_vox, snr_threshold=snr_threshold,
-                        n_controls=n_controls, seed=seed)
 
+def _report_fitted(prepare, m: _Measurement, unknown: BraggReport) -> BraggReport:
+    """The known-orientation report in the orientation (and lattice scale) fitted to the unknown report's peaks.
+
+    ``prepare(lattice, rotation)`` is :func:`_prepare` with the report's settings (a ``partial``).
+    """
+    nominal = m.lat
     found = _fit_to_peaks(m, unknown)
-    a0 = lat.a_A
     for trial in SCALE_TRIALS:  # no fit: perhaps the pixel size is a few % off, so |g| indexing missed
         if found is not None:
             break
-        lat = replace(lat, a_A=float(a0 / trial))
-        mt = prepare(lat, None)
+        mt = prepare(replace(nominal, a_A=float(nominal.a_A / trial)), None)
         found = _fit_to_peaks(mt, _report_unknown(mt))
         if found is not None:
             found = replace(found, scale=found.scale * trial)
-    lat = replace(lat, a_A=a0)
     if found is None:
         return replace(unknown, notes=unknown.notes + [
             "no orientation put enough of the indexed peaks on the lattice to be fitted"])
-    note = ""
+    lat, scaled = nominal, ""
     if abs(found.scale - 1.0) > SCALE_REFIT:  # measure again with the lattice constant the peaks show
-        lat = replace(lat, a_A=float(a0 / found.scale))
-        note = (f"; the peaks sit {100 * (found.scale - 1):+.1f} % off the lattice's |g|: counted with a = "
-                f"{lat.a_A:.4g} Å (or the pixel size is {100 * (1 / found.scale - 1):+.1f} % off)")
+        lat = replace(nominal, a_A=float(nominal.a_A / found.scale))
+        scaled = (f"; the peaks sit {100 * (found.scale - 1):+.1f} % off the lattice's |g|: counted with a = "
+                  f"{lat.a_A:.4g} Å (or the pixel size is {100 * (1 / found.scale - 1):+.1f} % off)")
         m = prepare(lat, found.rotation)
     else:
-        m = replace(m, refl_all=expected_reflections(lat, d_min_A=_check_resolution(lat, p, d_min_A),
-                                                     orientation=found.rotation))
+        d_min = _check_resolution(lat, m.p, prepare.keywords["d_min_A"])
+        m = replace(m, refl_all=expected_reflections(lat, d_min_A=d_min, orientation=found.rotation))
     known = _report_known(m, found.rotation)
     note = (f"orientation fitted to the detected peaks: {found.n_matched} of {found.n_peaks} indexed peaks on "
             f"the lattice (rms {found.rms_inv_A:.4f} 1/Å, families {', '.join(found.families)}); expected counts "
-            f"follow from it{note}")
+            f"follow from it{scaled}")
     return replace(known, notes=known.notes + [note], orientation_fitted={
         "rotation": found.rotation.tolist(), "n_matched": found.n_matched, "n_peaks": found.n_peaks,
         "rms_inv_A": found.rms_inv_A, "scale": found.scale, "a_A": float(lat.a_A)})
@@ -382,10 +382,18 @@ def _fit_to_peaks(m: _Measurement, unknown: BraggReport):
     from napari_irdm.analysis._orient import fit_orientation as fit
 
     fam_g = {f: 1.0 / d for f, d in m.fam_d.items()}
-    dk = 1.0 / (min(m.shape) * m.p)
     peaks = sorted((s for s in unknown.spots if s.detected and s.family in fam_g), key=lambda s: -float(s.snr))
-    return fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks],
-               [max(1.5 * dk, 0.02 * fam_g[s.family]) for s in peaks], m.lat)
+    tol, _dk = _index_tolerance(m, np.array([fam_g[s.family] for s in peaks]))
+    return fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks], tol, m.lat)
+
+
+def _index_tolerance(m: _Measurement, g_inv_A) -> tuple[np.ndarray, float]:
+    """Indexing tolerance (1/Å) at each ``|g|``, max(1.5 frequency steps, 2 % of ``|g|``), and the step.
+
+    A peak this close to a family's ``|g|`` (or to a rotated lattice point) is indexed to it.
+    """
+    dk = 1.0 / (min(m.shape) * m.p)
+    return np.maximum(1.5 * dk, 0.02 * np.asarray(g_inv_A, np.float64)), dk
 
 
 def _check_inputs(volume, pixel_size_A, tilt_angles_deg) -> tuple[np.ndarray, float, np.ndarray | None]:
@@ -564,8 +572,7 @@ def _report_unknown(m: _Measurement) -> BraggReport:
     centre = shape_a // 2
     fam_names = list(m.fam_d)
     fam_g = np.array([1.0 / m.fam_d[f] for f in fam_names])
-    dk = 1.0 / (shape_a.min() * m.p)  # coarsest frequency step
-    tol = np.maximum(1.5 * dk, 0.02 * fam_g)
+    tol, dk = _index_tolerance(m, fam_g)
     cand = _peak_candidates(m, fam_g, tol, dk)
     snr, found = m.measure(cand, cand)
     spots = []

@@ -20,6 +20,7 @@ __all__ = [
     "ANGLE_SUFFIXES",
     "find_mdoc",
     "find_sidecar_angles",
+    "mdoc_axis_angle",
     "read_angles",
     "read_mdoc",
     "read_mdoc_axis_angle",
@@ -130,16 +131,27 @@ def read_mdoc_axis_angle(path: str | os.PathLike) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _mdoc_candidates(path: Path) -> list[Path]:
+    """Where SerialEM's ``.mdoc`` of ``path`` sits: ``<name>.mdoc``, then ``<stem>.mdoc``."""
+    stem = path.with_suffix("")
+    return [path.with_name(path.name + ".mdoc"), stem.with_name(stem.name + ".mdoc")]
+
+
 def find_mdoc(path: str | os.PathLike, angles_file: str | os.PathLike | None = None) -> Path | None:
     """The SerialEM ``.mdoc`` of a series: ``angles_file`` when it is one, else ``<name>.mdoc`` / ``<stem>.mdoc``."""
     if angles_file is not None:
         a = Path(angles_file)
         return a if a.suffix.lower() == ".mdoc" and a.is_file() else None
-    path = Path(path)
-    for cand in (path.with_name(path.name + ".mdoc"), path.with_suffix("").with_name(path.stem + ".mdoc")):
-        if cand.is_file():
-            return cand
-    return None
+    return next((c for c in _mdoc_candidates(Path(path)) if c.is_file()), None)
+
+
+def mdoc_axis_angle(path: str | os.PathLike, angles_file: str | os.PathLike | None = None) -> tuple[float, Path] | None:
+    """``(Tilt axis angle, the .mdoc)`` of a series (:func:`find_mdoc`, :func:`read_mdoc_axis_angle`), or ``None``."""
+    mdoc = find_mdoc(path, angles_file)
+    if mdoc is None:
+        return None
+    angle = read_mdoc_axis_angle(mdoc)
+    return None if angle is None else (angle, mdoc)
 
 
 def write_angles(path: str | os.PathLike, angles) -> Path:
@@ -180,7 +192,7 @@ def find_sidecar_angles(path: str | os.PathLike) -> tuple[np.ndarray, str] | Non
     if path.suffix.lower() == ".ali":
         order = [".tlt", ".rawtlt"]
     candidates = [stem.with_name(stem.name + s) for s in order]
-    candidates += [path.with_name(path.name + ".mdoc"), stem.with_name(stem.name + ".mdoc")]
+    candidates += _mdoc_candidates(path)
     for cand in candidates:
         if cand.is_file():
             return read_angles(cand), f"{cand.suffix.lstrip('.').lower()}: {cand}"

@@ -120,16 +120,14 @@ class AlignWidget(WidgetBase):
                 metadata={**series_layer_data(result.series)[1]["metadata"], "xf": xf.tolist(),
                           "align_report": report, "source_layer": source}))
             new.visible = False  # the raw layer stays in view with its fitted tilt axis
-            if "axis_elsewhere_deg" in report:
-                from napari.utils.notifications import show_warning
+            from napari.utils.notifications import show_warning
 
+            if "axis_elsewhere_deg" in report:
                 self.axis_warning = (f"the tilt axis fits much better {report['axis_elsewhere_deg']:+.0f}° from the "
                                      f"start (common-line spread {report['axis_elsewhere_ratio']:.0%} of the best "
                                      "near it): if the images are rotated, set 'axis search ±°' to 90 and align again")
                 show_warning(self.axis_warning)
             if report.get("suspect_images"):
-                from napari.utils.notifications import show_warning
-
                 bad = ", ".join(str(int(frame.kept[i])) for i in report["suspect_images"])
                 self.image_warning = (f"image(s) {bad} of {source} re-project far worse than their neighbours "
                                       "after alignment (a jump, blank or damaged frame?): check them, or list them "
