@@ -49,7 +49,7 @@ def test_extinctions():
     assert list(dict.fromkeys(r.family for r in sc)) == ["100", "110", "111", "200", "210", "211"]
     assert family_label("fcc", 27) == "511/333" and family_label("fcc", 2) == ""
     with pytest.raises(ValueError, match="unknown lattice"):
-        expected_reflections("hcp", 3.0, d_min_A=1.0)
+        expected_reflections("bct", 3.0, d_min_A=1.0)
 
 
 def test_rotated_g_vectors():

@@ -104,8 +104,8 @@ def test_bad_input(gold):
         bragg_report(rec, 0.5, ts.tilt_angles_deg, lattice="Au", d_min_A=0.72)
     with pytest.raises(ValueError, match="too coarse"):
         bragg_report(rec, 1.5, ts.tilt_angles_deg, lattice="Au")
-    with pytest.raises(ValueError, match="unknown lattice 'diamond'"):
-        bragg_report(rec, PIX, ts.tilt_angles_deg, lattice="diamond", a_A=3.5)
+    with pytest.raises(ValueError, match="unknown lattice 'unobtainium'"):
+        bragg_report(rec, PIX, ts.tilt_angles_deg, lattice="unobtainium", a_A=3.5)
 
 
 def test_cli_spectrum(gold, tmp_path, capsys):

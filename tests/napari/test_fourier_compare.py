@@ -157,3 +157,35 @@ def test_compare_lays_out_grid_with_spectra(plugin_widget, make_napari_viewer, t
     assert tuple(viewer.dims.order) == (0, 1, 2)
     w.ungrid()
     assert not grid.enabled
+
+
+def test_fourier_inspector_fits_an_hcp_crystal_from_its_preset(plugin_widget, make_napari_viewer, tmp_path,
+                                                               wait_worker):
+    """File ▸ Open a simulated hcp Co particle (random orientation), Plugins ▸ Fourier inspector with the
+    Co preset and the orientation unknown: the orientation is fitted and hcp families are counted;
+    the CIF choice swaps the lattice-constant field for a file field and refuses to run without a file."""
+    from napari_irdm.cli import main
+
+    out = tmp_path / "co"
+    assert main(["simulate", "Co", "-o", str(out), "--size-nm", "2", "--pixel-size", "0.3", "--box", "72",
+                 "--orientation", "random", "--seed", "4", "--tilt-range", "-60", "60", "--tilt-step", "3",
+                 "--shape", "sphere"]) == 0
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(out / "truth_volume.mrc"), plugin="napari-irdm")
+    w = plugin_widget(viewer, "Fourier inspector")
+    w.layers.value = [layer]
+    w.preset.value = "Co (hcp, 2.507 / 4.070 Å)"
+    assert w.a_A.value == pytest.approx(2.507)
+    w.crystal_orientation.value = "unknown"
+    assert wait_worker(w.run(), 120_000) == "done"
+    rep = w.results[0]["report"]
+    assert rep.orientation_fitted is not None and rep.orientation_fitted["n_matched"] >= 10
+    fams = [r[1] for r in w.table.data.to_list()]
+    assert {"100", "002", "101"} <= set(fams)
+    for region in ("measured", "wedge"):  # the truth has its reflections in both regions
+        e, d = rep.counts(region)
+        assert e > 10 and d >= 0.8 * e, (region, e, d)
+    w.preset.value = "from a CIF file"
+    assert not w.cif.native.isHidden() and w.a_A.native.isHidden()
+    with pytest.raises(ValueError, match="no CIF file chosen"):
+        w._reference_kwargs()

@@ -16,8 +16,10 @@ def test_presets_and_errors():
     assert {k: ELEMENTS[k][1] for k in ("Pd", "Ag", "Cu")} == {"Pd": 3.891, "Ag": 4.086, "Cu": 3.615}
     assert get_lattice("bcc", 3.0).structure == "bcc"
     assert get_lattice("Au", 4.2).a_A == pytest.approx(4.2)
-    with pytest.raises(ValueError, match="unknown lattice 'hcp'"):
-        get_lattice("hcp")
+    with pytest.raises(ValueError, match="unknown lattice 'bct'"):
+        get_lattice("bct")
+    with pytest.raises(ValueError, match="needs both lattice constants"):
+        get_lattice("hcp", 2.5)
     with pytest.raises(ValueError, match="lattice constant"):
         get_lattice("fcc")
 

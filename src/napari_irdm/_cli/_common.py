@@ -93,8 +93,8 @@ def check_numbers(args: argparse.Namespace, *, positive: Iterable[str] = (), non
                 ok = math.isfinite(v) and (v > 0 if kind == "a positive number" else v >= 0 if
                                            kind == "a number >= 0" else True)
                 if not ok:
-                    opt = "--a" if name == "a_A" else "--" + name.replace("_", "-")
-                    words = "lattice constant" if name == "a_A" else name.replace("_", " ")
+                    opt = {"a_A": "--a", "c_A": "--c"}.get(name, "--" + name.replace("_", "-"))
+                    words = "lattice constant" if name in ("a_A", "c_A") else name.replace("_", " ")
                     raise ValueError(f"{opt}: the {words} must be {kind}, got {v:g}")
 
 
@@ -216,6 +216,7 @@ CLI_NAMES = {
     "model": "--model",
     # simulate / spectrum (crystallography, simulate, analysis)
     "a_A": "--a",
+    "c_A": "--c",
     "d_min_A": "--d-min",
     "sigma_A": "--sigma",
     "dose_e_per_A2": "--dose",

@@ -20,7 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "atoms.csv and crystal.json (lattice, orientation) into DIR.",
     )
     parser.add_argument("sample", metavar="SAMPLE",
-                        help="element: gold/Au (default preset), platinum/Pt, palladium/Pd, silver/Ag, copper/Cu, ...")
+                        help="element (gold/Au, Pt, Pd, Ag, Cu, Fe, W, Co (hcp), Ru, Si, ...), compound (CeO2, TiO2, "
+                        "ZnO, CdSe, SrTiO3, MgO, ...) or a CIF file")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
     parser.add_argument("--shape", default="truncated_octahedron", choices=SHAPES, help="particle shape")
     parser.add_argument("--size-nm", type=float, default=3.0, metavar="NM", help="particle size in nm (default 3)")
@@ -39,7 +40,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--orientation", default="zone:[100]",
                         help="'zone:[hkl]' (axis along the tilt axis y), 'random', or Euler angles 'phi,theta,psi' "
                         "(ZYZ, deg); default zone:[100]")
-    parser.add_argument("--a", dest="a_A", type=float, default=None, metavar="A", help="override the lattice constant (Å)")
+    parser.add_argument("--a", dest="a_A", type=float, default=None, metavar="A",
+                        help="override the lattice constant a (Å; the cell scales with it, c/a kept)")
+    parser.add_argument("--c", dest="c_A", type=float, default=None, metavar="A",
+                        help="override the lattice constant c (Å) of a hexagonal or tetragonal cell")
     parser.add_argument("--jitter", type=float, default=0.0, metavar="DEG", help="tilt-angle error std (deg)")
     parser.add_argument("--shift", type=float, default=0.0, metavar="PX", help="in-plane shift std (pixels)")
     parser.add_argument("--vacancies", type=float, default=0.0, metavar="F", help="fraction of atoms removed")
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.simulate.store import FILES, save_simulation
     from napari_irdm.simulate.tiltseries import simulate_iter
 
-    check_numbers(args, positive=("size_nm", "tilt_step", "pixel_size", "sigma", "dose", "a_A"),
+    check_numbers(args, positive=("size_nm", "tilt_step", "pixel_size", "sigma", "dose", "a_A", "c_A"),
                   nonnegative=("jitter", "shift", "vacancies"), finite=("tilt_range",))
     if not 0.01 <= args.sigma <= 3.0:
         raise ValueError(f"--sigma {args.sigma:g} Å is not an atom's Gaussian width: give 0.01 to 3 Å "
@@ -85,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         angles = angles_from_range(args.tilt_range[0], args.tilt_range[1], args.tilt_step)
         angles = check_angles(angles, what="the simulation",
                               source=f"--tilt-range {args.tilt_range[0]:g} {args.tilt_range[1]:g}")
-    crystal = make_nanocrystal(args.sample, shape=args.shape, size_nm=args.size_nm, a_A=args.a_A,
+    from napari_irdm.crystallography import get_lattice
+
+    crystal = make_nanocrystal(args.sample, shape=args.shape, size_nm=args.size_nm,
+                               lattice=get_lattice(args.sample, args.a_A, args.c_A),
                                orientation=args.orientation, seed=args.seed, vacancy_fraction=args.vacancies,
                                twin=args.twin)
     ts, truth = drive(
@@ -96,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     paths = save_simulation(args.output, ts, truth)
     assert ts.tilt_angles_deg is not None  # a simulated series always carries its angles
     lat = crystal.lattice
-    print(f"{crystal.n_atoms} {lat.element or lat.structure} atoms ({lat.structure}, a = {lat.a_A:g} Å), "
+    cell = f"a = {lat.a_A:g} Å" if lat.is_cubic else "a, b, c = {:g}, {:g}, {:g} Å".format(*lat.cell[:3])
+    print(f"{crystal.n_atoms} {lat.label} atoms ({lat.structure}, {cell}), "
           f"{crystal.shape} {crystal.size_nm:g} nm; {ts.n_tilts} tilts {ts.tilt_angles_deg.min():g}°.."
           f"{ts.tilt_angles_deg.max():g}°, images {ts.shape[1]}x{ts.shape[2]} at {ts.pixel_size_A:g} Å")
     for role, path in paths.items():

@@ -22,9 +22,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--truth", metavar="DIR", default=None,
                      help="simulation folder (napari-irdm simulate): lattice and orientation from it")
     src.add_argument("--lattice", default=None, metavar="NAME",
-                     help="fcc / bcc / sc (with --a) or an element (Au, Pt, ...); without --orientation the orientation is "
-                     "fitted to the detected peaks (else spots are indexed by |g| alone)")
-    parser.add_argument("--a", dest="a_A", type=float, default=None, metavar="A", help="lattice constant in Å")
+                     help="an element (Au, Pt, Co, Si, ...), a compound (CeO2, TiO2, ZnO, SrTiO3, ...), a CIF file, or "
+                     "fcc / bcc / sc / diamond (with --a) / hcp (with --a and --c); without --orientation the "
+                     "orientation is fitted to the detected peaks (else spots are indexed by |g| alone)")
+    parser.add_argument("--a", dest="a_A", type=float, default=None, metavar="A",
+                        help="lattice constant a in Å (for a preset or CIF: rescales the cell, c/a kept)")
+    parser.add_argument("--c", dest="c_A", type=float, default=None, metavar="A",
+                        help="lattice constant c in Å of a hexagonal or tetragonal cell")
     parser.add_argument("--orientation", default=None,
                         help="known orientation with --lattice: 'zone:[hkl]' or Euler angles 'phi,theta,psi'")
     parser.add_argument("--tilt-range", nargs=2, type=float, default=None, metavar=("START", "STOP"),
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_irdm.analysis.bragg import bragg_report
     from napari_irdm.io import read_angles, read_volume
 
-    check_numbers(args, positive=("a_A", "pixel_size", "snr", "d_min"), finite=("tilt_range",))
+    check_numbers(args, positive=("a_A", "c_A", "pixel_size", "snr", "d_min"), finite=("tilt_range",))
     from napari_irdm._cli._common import input_files
 
     inputs = input_files(args.volume, angles=args.angles)  # with the volume's angle sidecars
@@ -66,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--controls must be between 0 and 100, got {args.controls}")
     if args.truth is None and args.lattice is None:
         raise ValueError("no lattice given: pass --truth DIR (a simulation) or --lattice fcc --a 4.078")
+    lattice = None
+    if args.lattice is not None:
+        from napari_irdm.crystallography import get_lattice
+
+        lattice = get_lattice(args.lattice, args.a_A, args.c_A)
+    elif args.c_A is not None:
+        raise ValueError("--c is the c lattice constant of --lattice: give --lattice too")
     truth = None
     if args.truth is not None:
         from napari_irdm.simulate.store import load_truth
@@ -93,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         angles = truth.volume.tilt_angles_deg
     else:
         raise ValueError(f"no tilt angles for {args.volume}: pass --tilt-range START STOP or --angles FILE")
-    report = bragg_report(vol.data, pixel, angles, truth=truth, lattice=args.lattice, a_A=args.a_A,
+    report = bragg_report(vol.data, pixel, angles, truth=truth, lattice=lattice,
                           orientation=args.orientation, snr_threshold=args.snr, d_min_A=args.d_min,
                           n_controls=args.controls)
     print(report.table())

@@ -1,7 +1,7 @@
-"""Crystal orientation from detected Bragg peaks (indexing a cubic lattice without the truth).
+"""Crystal orientation from detected Bragg peaks (indexing a lattice without the truth).
 
 Every pair of strong, non-collinear peaks ``(p₁, p₂)`` whose families are known from ``|g|``
-proposes orientations: ``p₁`` is one member ``±h₀`` of its family (the cubic rotation group
+proposes orientations: ``p₁`` is one member ``±h₀`` of each symmetry class of its family (the structure's rotation group
 moves any member onto one of these two, so nothing is lost), ``p₂`` any member ``h`` of its
 family whose angle to ``h₀`` matches the angle between the peaks; the rotation maps the frame of
 ``(h₀, h)`` onto that of ``(p₁, p₂)``. Each proposal is scored by how many peaks lie within the
@@ -16,14 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_irdm.crystallography import Lattice, allowed_hkl, family_label
+from napari_irdm.crystallography import Lattice, _classes, allowed_hkl, reflection_families
 
 __all__ = ["OrientationFit", "fit_orientation"]
 
 #: a fit is believed when it explains at least this many peaks ...
 MIN_MATCHED = 6
-#: ... and at least this fraction of the peaks it was fitted to
-MIN_MATCHED_FRACTION = 0.6
+#: ... and at least this fraction of the peaks it was fitted to ...
+MIN_MATCHED_FRACTION = 0.75
+#: ... and this fraction of the peaks (at least 3) more than the same search matches on the peaks turned
+#: in random directions (the best of NULL_TRIALS tries): chance matches of a dense reciprocal lattice
+NULL_MARGIN = 0.2
+NULL_TRIALS = 2
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,11 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
-def _representatives(members: np.ndarray) -> list[np.ndarray]:
+def _representatives(members: np.ndarray, classes: np.ndarray) -> list[np.ndarray]:
     """``±`` one member of every symmetry class among ``members`` (same ``|g|``, e.g. 511 and 333)."""
-    seen: dict[tuple, np.ndarray] = {}
-    for h in members:
-        seen.setdefault(tuple(np.round(np.sort(np.abs(h)), 9)), h)
+    seen: dict[int, np.ndarray] = {}
+    for h, c in zip(members, classes):
+        seen.setdefault(int(c), h)
     return [s * h for h in seen.values() for s in (1.0, -1.0)]
 
 
@@ -70,6 +74,33 @@ def _matches(rot: np.ndarray, g_cryst: np.ndarray, peaks: np.ndarray, tol: np.nd
     j = np.argmin(dist, axis=1)
     ok = dist[np.arange(len(peaks)), j] <= tol
     return j, ok
+
+
+def _search(peaks, fams, tol, members, g_cryst, top) -> tuple[int, np.ndarray] | None:
+    """The best-scoring orientation proposed by pairs of the ``top`` strongest peaks: ``(score, R)``."""
+    best: tuple[int, np.ndarray] | None = None
+    for i in range(top):
+        for k in range(i + 1, top):
+            a, b = peaks[i], peaks[k]
+            cos_p = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+            if abs(cos_p) > np.cos(np.deg2rad(15.0)):
+                continue  # nearly collinear: no frame
+            (fa, ca), (fb, _cb) = members[fams[i]], members[fams[k]]
+            if not len(fa) or not len(fb):
+                continue
+            fp = _frame(a, b)
+            for h1 in _representatives(fa, ca):
+                cos_h = fb @ h1 / (np.linalg.norm(fb, axis=1) * np.linalg.norm(h1))
+                for h2 in fb[np.abs(np.degrees(np.arccos(np.clip(cos_h, -1, 1)))
+                                    - np.degrees(np.arccos(np.clip(cos_p, -1, 1)))) <= 4.0]:
+                    if abs(float(h2 @ h1) / (np.linalg.norm(h2) * np.linalg.norm(h1))) > 0.999:
+                        continue
+                    rot = fp @ _frame(h1, h2).T
+                    _j, ok = _matches(rot, g_cryst, peaks, tol)
+                    score = int(ok.sum())
+                    if best is None or score > best[0]:
+                        best = (score, rot)
+    return best
 
 
 def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_from: int = 8) -> OrientationFit | None:
@@ -91,7 +122,8 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     -------
     OrientationFit or None
         ``None`` when no orientation explains :data:`MIN_MATCHED` peaks and
-        :data:`MIN_MATCHED_FRACTION` of them.
+        :data:`MIN_MATCHED_FRACTION` of them, or when it explains hardly more than chance does
+        (:data:`NULL_MARGIN`).
     """
     peaks = np.asarray(peaks_xyz, np.float64).reshape(-1, 3)
     tol = np.asarray(tolerances, np.float64).reshape(-1)
@@ -100,36 +132,23 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     if n < MIN_MATCHED:
         return None
     # every lattice point out to the peaks' |g| (with room for the indexing tolerance), by family label
-    n2_max = float(np.max(np.linalg.norm(peaks, axis=1) * lat.a_A)) ** 2 * 1.25 + 1.0
-    hkl = allowed_hkl(lat, n2_max).astype(np.float64)
-    g_cryst = hkl / lat.a_A
-    h_n2 = np.rint((hkl**2).sum(axis=1)).astype(int)
-    label = {int(v): family_label(lat, int(v)) for v in np.unique(h_n2)}
-    point_family = np.array([label[int(v)] for v in h_n2])
-    members = {f: g_cryst[point_family == f] for f in set(fams)}
-    best: tuple[int, np.ndarray] | None = None
+    g_max = float(np.max(np.linalg.norm(peaks, axis=1))) * 1.12 + 1.0 / lat.a_A
+    hkl_int = allowed_hkl(lat, g_max=g_max)
+    g_cryst = lat.g_vectors(hkl_int)
+    point_family = np.array(reflection_families(lat, hkl_int))
+    point_class = _classes(lat, hkl_int)
+    members = {f: (g_cryst[point_family == f], point_class[point_family == f]) for f in set(fams)}
     top = min(n, int(max_pairs_from))
-    for i in range(top):
-        for k in range(i + 1, top):
-            a, b = peaks[i], peaks[k]
-            cos_p = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-            if abs(cos_p) > np.cos(np.deg2rad(15.0)):
-                continue  # nearly collinear: no frame
-            fa, fb = members[fams[i]], members[fams[k]]
-            if not len(fa) or not len(fb):
-                continue
-            fp = _frame(a, b)
-            for h1 in _representatives(fa):
-                cos_h = fb @ h1 / (np.linalg.norm(fb, axis=1) * np.linalg.norm(h1))
-                for h2 in fb[np.abs(np.degrees(np.arccos(np.clip(cos_h, -1, 1)))
-                                    - np.degrees(np.arccos(np.clip(cos_p, -1, 1)))) <= 4.0]:
-                    if abs(float(h2 @ h1) / (np.linalg.norm(h2) * np.linalg.norm(h1))) > 0.999:
-                        continue
-                    rot = fp @ _frame(h1, h2).T
-                    _j, ok = _matches(rot, g_cryst, peaks, tol)
-                    score = int(ok.sum())
-                    if best is None or score > best[0]:
-                        best = (score, rot)
+    best = _search(peaks, fams, tol, members, g_cryst, top)
+    # chance level: the same search on the same peaks turned in random directions (|g| and families
+    # kept); a large cell with many reflections per shell matches random peaks too
+    rng = np.random.default_rng(0)
+    null = 0
+    for _ in range(NULL_TRIALS):
+        dirs = rng.normal(size=peaks.shape)
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        nb = _search(dirs * np.linalg.norm(peaks, axis=1, keepdims=True), fams, tol, members, g_cryst, top)
+        null = max(null, 0 if nb is None else nb[0])
     if best is None:
         return None
     rot = best[1]
@@ -140,7 +159,7 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
         rot = _kabsch(g_cryst[j[ok]], peaks[ok])
     j, ok = _matches(rot, g_cryst, peaks, tol)
     n_ok = int(ok.sum())
-    if n_ok < MIN_MATCHED or n_ok < MIN_MATCHED_FRACTION * n:
+    if n_ok < MIN_MATCHED or n_ok < MIN_MATCHED_FRACTION * n or n_ok < null + max(3, NULL_MARGIN * n):
         return None
     pred = g_cryst[j[ok]] @ rot.T
     res = peaks[ok] - pred

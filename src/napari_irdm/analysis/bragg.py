@@ -160,7 +160,7 @@ def _resolve_lattice(truth, lattice, a_A, orientation):
         crystal = getattr(truth, "crystal", truth)
         return crystal.lattice, np.asarray(crystal.orientation, dtype=np.float64), truth
     lat = get_lattice(lattice if lattice is not None else "fcc", a_A)
-    rot = None if orientation is None else orientation_matrix(orientation)
+    rot = None if orientation is None else orientation_matrix(orientation, lattice=lat)
     return lat, rot, None
 
 
@@ -168,7 +168,8 @@ def _check_resolution(lat: Lattice, pixel_size_A: float, d_min_A: float | None) 
     """The d_min to use; ValueError naming the reflections beyond Nyquist if asked for."""
     nyq = 0.5 / pixel_size_A
     d_nyq = 1.0 / nyq
-    first = expected_reflections(lat, d_min_A=lat.a_A / np.sqrt(27.0))[0]
+    d_first = float(lat.d_spacing(allowed_hkl(lat, g_max=np.sqrt(27.0) / min(lat.cell[:3]))).max())
+    first = next(r for r in expected_reflections(lat, d_min_A=d_first * (1 - 1e-9)))
     if first.d_A < d_nyq:
         raise ValueError(
             f"pixel size {pixel_size_A:g} Å is too coarse for any reflection of {lat.element or lat.structure} "
@@ -344,7 +345,7 @@ def _report_fitted(prepare, m: _Measurement, unknown: BraggReport) -> BraggRepor
     for trial in SCALE_TRIALS:  # no fit: perhaps the pixel size is a few % off, so |g| indexing missed
         if found is not None:
             break
-        mt = prepare(replace(nominal, a_A=float(nominal.a_A / trial)), None)
+        mt = prepare(nominal.scaled(1.0 / trial), None)
         found = _fit_to_peaks(mt, _report_unknown(mt))
         if found is not None:
             found = replace(found, scale=found.scale * trial)
@@ -353,7 +354,7 @@ def _report_fitted(prepare, m: _Measurement, unknown: BraggReport) -> BraggRepor
             "no orientation put enough of the indexed peaks on the lattice to be fitted"])
     lat, scaled = nominal, ""
     if abs(found.scale - 1.0) > SCALE_REFIT:  # measure again with the lattice constant the peaks show
-        lat = replace(nominal, a_A=float(nominal.a_A / found.scale))
+        lat = nominal.scaled(1.0 / found.scale)
         scaled = (f"; the peaks sit {100 * (found.scale - 1):+.1f} % off the lattice's |g|: counted with a = "
                   f"{lat.a_A:.4g} Å (or the pixel size is {100 * (1 / found.scale - 1):+.1f} % off)")
         m = prepare(lat, found.rotation)
@@ -512,8 +513,8 @@ def _report_known(m: _Measurement, rot: np.ndarray) -> BraggReport:
     g = np.array([r.g for r in refl])
     pos = _to_vox(g, m.shape, m.p)
     # every lattice point (both signs) that can fall in the box: excluded from background shells
-    hkl_all = allowed_hkl(lat, (lat.a_A * m.common["nyquist_inv_A"] * np.sqrt(3.0) * 1.05) ** 2)
-    lattice_vox = _to_vox(reciprocal_vectors(hkl_all, lat.a_A, rot), m.shape, m.p)
+    hkl_all = allowed_hkl(lat, g_max=m.common["nyquist_inv_A"] * np.sqrt(3.0) * 1.05)
+    lattice_vox = _to_vox(reciprocal_vectors(hkl_all, lat, rot), m.shape, m.p)
     snr, found = m.measure(pos, lattice_vox)
     regions = list(m.regions(g))
     spots = [m.spot("reflection", hkl=r.hkl, family=r.family, d_A=r.d_A, g=r.g, position=pv, found=fv, snr=s,

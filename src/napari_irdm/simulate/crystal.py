@@ -1,4 +1,4 @@
-"""Nanocrystal shapes cut out of a cubic lattice, for atomic electron-tomography simulations.
+"""Nanocrystal shapes cut out of a crystal lattice, for atomic electron-tomography simulations.
 
 Lattices, orientations and reflections are crystallography, not simulation: they live in
 :mod:`napari_irdm.crystallography` (frames described there) and are re-exported here.
@@ -75,7 +75,7 @@ class Nanocrystal:
 
     def g_vectors(self, hkl) -> np.ndarray:
         """Reciprocal-lattice vectors of ``hkl`` (shape (..., 3)) as ``(kz, ky, kx)`` in 1/Å."""
-        return reciprocal_vectors(hkl, self.lattice.a_A, self.orientation)
+        return reciprocal_vectors(hkl, self.lattice, self.orientation)
 
     def radius_A(self) -> float:
         """Largest distance of an atom from the centre (Å)."""
@@ -126,14 +126,16 @@ def make_nanocrystal(
     twin: bool = False,
     aspect: float = 2.5,
 ) -> Nanocrystal:
-    """Cut a nanocrystal out of a cubic lattice and orient it.
+    """Cut a nanocrystal out of a crystal lattice (any cell, any atoms in it) and orient it.
 
     Parameters
     ----------
     element : str
-        Element preset (``"Au"``, ``"Pt"``, ``"Pd"``, ``"Ag"``, ``"Cu"``, ... or ``"gold"``).
+        Element or compound preset (``"Au"``, ``"Pt"``, ``"Co"`` (hcp), ``"Si"``, ``"CeO2"``, ``"TiO2"``, ...,
+        ``"gold"``) or a ``.cif`` file.
     shape : {"truncated_octahedron", "cuboctahedron", "sphere", "cube", "rod"}
-        Facets are crystallographic ({100}, {111}) in the crystal frame.
+        Facets are crystallographic ({100}, {111}) in a cubic crystal frame; for other cells the
+        same planes of the Cartesian crystal frame (``a ∥ x``, rod axis ``∥ c``).
     size_nm : float
         Sphere diameter; cube edge; distance between opposite {100} facets of the
         (truncated) octahedra; rod length (diameter ``size_nm / aspect``, axis [001]).
@@ -158,10 +160,11 @@ def make_nanocrystal(
         An atom sits on the centre of the volume (the lattice origin).
     """
     lat = get_lattice(lattice if lattice is not None else element, a_A)
-    if lattice is not None and lat.element is None:
+    if lattice is not None and lat.element is None and len(set(lat.site_numbers.tolist())) == 1:
         try:
             preset = get_lattice(element)
-            lat = Lattice(lat.structure, lat.a_A, preset.element, preset.Z)
+            lat = Lattice(lat.structure, lat.a_A, preset.element, preset.Z, b_A=lat.b_A, c_A=lat.c_A,
+                          angles_deg=lat.angles_deg)
         except ValueError:
             pass
     shape = str(shape).strip().lower().replace("-", "_").replace(" ", "_")
@@ -175,32 +178,46 @@ def make_nanocrystal(
     if shape == "rod" and aspect <= 0:
         raise ValueError(f"aspect must be positive, got {aspect}")
     rng = np.random.default_rng(seed)
-    rot = orientation_matrix(orientation, seed=rng)
+    rot = orientation_matrix(orientation, seed=rng, lattice=lat)
 
     half = 5.0 * size  # Å
-    n = int(np.ceil(half / lat.a_A)) + 1
-    if (2 * n + 1) ** 3 * len(lat.basis) > 2e7:
+    amat = lat.direct_matrix
+    # cells along each axis: |fractional coordinate| ≤ half · |row of A⁻¹| covers the sphere of radius half
+    lim = [int(np.ceil(half * np.linalg.norm(row))) + 1 for row in np.linalg.inv(amat)]
+    if np.prod([2 * n + 1 for n in lim]) * len(lat.basis) > 2e7:
         raise ParameterError(f"`size_nm` = {size_nm} is too large to simulate atom by atom: use ≤ 30 nm", "size_nm")
-    cells = np.arange(-n, n + 1, dtype=np.float64)
-    grid = np.stack(np.meshgrid(cells, cells, cells, indexing="ij"), axis=-1).reshape(-1, 1, 3)
-    pts = ((grid + lat.basis[None]) * lat.a_A).reshape(-1, 3)
+    if twin and not lat.is_cubic:
+        raise ParameterError(f"a (111) twin needs a cubic lattice; {lat.label} is not cubic: leave `twin` off", "twin")
+    grid = np.stack(np.meshgrid(*[np.arange(-n, n + 1, dtype=np.float64) for n in lim], indexing="ij"),
+                    axis=-1).reshape(-1, 1, 3)
+    # the first site on the origin, so that an atom sits on the centre of the volume
+    frac = (grid + (lat.basis - lat.basis[0])[None]).reshape(-1, 3)
+    pts = frac @ amat.T
+    z_of = np.broadcast_to(lat.site_numbers[None], (len(grid), len(lat.basis))).reshape(-1)
+    occ = np.broadcast_to(lat.site_occupancy[None], (len(grid), len(lat.basis))).reshape(-1)
     if twin:
         normal = np.ones(3) / np.sqrt(3.0)
         h = pts @ normal
-        lower = pts[h <= 1e-9]
-        mirrored = lower[h[h <= 1e-9] < -1e-9]
-        mirrored = mirrored - 2.0 * (mirrored @ normal)[:, None] * normal[None]
-        pts = np.concatenate([lower, mirrored])
-    pts = pts[_inside(shape, pts, half, float(aspect))]
+        low = h <= 1e-9
+        flip = h < -1e-9
+        mirrored = pts[flip] - 2.0 * (pts[flip] @ normal)[:, None] * normal[None]
+        pts = np.concatenate([pts[low], mirrored])
+        z_of = np.concatenate([z_of[low], z_of[flip]])
+        occ = np.concatenate([occ[low], occ[flip]])
+    inside = _inside(shape, pts, half, float(aspect))
+    pts, z_of, occ = pts[inside], z_of[inside], occ[inside]
+    keep = np.ones(len(pts), dtype=bool)
+    if np.any(occ < 1.0):  # partially occupied sites (from a CIF): each atom present with its occupancy
+        keep &= rng.random(len(pts)) < occ
     if vacancy_fraction > 0 and len(pts):
-        keep = rng.random(len(pts)) >= vacancy_fraction
-        pts = pts[keep]
+        keep &= rng.random(len(pts)) >= vacancy_fraction
+    pts, z_of = pts[keep], z_of[keep]
     if len(pts) == 0:
         raise ParameterError(f"`size_nm` = {size_nm} is smaller than one unit cell: use a larger size", "size_nm")
     lab = pts @ rot.T
     return Nanocrystal(
         positions_A=np.ascontiguousarray(lab[:, ::-1]),
-        atomic_numbers=np.full(len(pts), lat.Z, dtype=np.int32),
+        atomic_numbers=np.asarray(z_of, dtype=np.int32),
         lattice=lat,
         orientation=rot,
         shape=shape,

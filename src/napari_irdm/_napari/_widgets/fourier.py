@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, PushButton, Table
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, Table
 
 from napari_irdm._napari._layers import layer_angles, layer_pixel_size
 from napari_irdm._napari._widgets._base import WidgetBase, image_layers
@@ -50,15 +50,24 @@ SECTIONS = ("kx-kz", "kx-ky")
 #: the per-family table: detected/expected spots in each missing-wedge region
 TABLE_COLUMNS = ("volume", "family", "d (Å)", "measured", "wedge")
 
-#: label -> (structure, lattice constant in Å)
+#: label -> (lattice name for :func:`~napari_irdm.crystallography.get_lattice`, lattice constant a in Å);
+#: ``None``: the structure is read from the CIF file chosen below
 LATTICE_PRESETS = OrderedDict([
-    ("Au (fcc, 4.078 Å)", ("fcc", 4.078)),
-    ("Pt (fcc, 3.924 Å)", ("fcc", 3.924)),
-    ("Ag (fcc, 4.086 Å)", ("fcc", 4.086)),
-    ("Pd (fcc, 3.891 Å)", ("fcc", 3.891)),
-    ("Cu (fcc, 3.615 Å)", ("fcc", 3.615)),
-    ("Fe (bcc, 2.866 Å)", ("bcc", 2.866)),
-    ("W (bcc, 3.165 Å)", ("bcc", 3.165)),
+    ("Au (fcc, 4.078 Å)", ("Au", 4.078)),
+    ("Pt (fcc, 3.924 Å)", ("Pt", 3.924)),
+    ("Ag (fcc, 4.086 Å)", ("Ag", 4.086)),
+    ("Pd (fcc, 3.891 Å)", ("Pd", 3.891)),
+    ("Cu (fcc, 3.615 Å)", ("Cu", 3.615)),
+    ("Fe (bcc, 2.866 Å)", ("Fe", 2.8665)),
+    ("W (bcc, 3.165 Å)", ("W", 3.165)),
+    ("Co (hcp, 2.507 / 4.070 Å)", ("Co", 2.507)),
+    ("Ru (hcp, 2.706 / 4.282 Å)", ("Ru", 2.706)),
+    ("Si (diamond, 5.431 Å)", ("Si", 5.431)),
+    ("CeO2 (fluorite, 5.411 Å)", ("CeO2", 5.411)),
+    ("TiO2 (rutile, 4.594 / 2.959 Å)", ("TiO2", 4.594)),
+    ("ZnO (wurtzite, 3.250 / 5.207 Å)", ("ZnO", 3.250)),
+    ("SrTiO3 (perovskite, 3.905 Å)", ("SrTiO3", 3.905)),
+    ("from a CIF file", None),
 ])
 PRESET = "lattice preset"
 
@@ -141,7 +150,9 @@ class FourierInspectorWidget(WidgetBase):
         self.layers = self._layer_picker("volumes", self._volume_layers, multiple=True)
         self.reference = ComboBox(label="reflections from", choices=self._reference_choices)
         self.preset = ComboBox(label="lattice", choices=list(LATTICE_PRESETS), value="Au (fcc, 4.078 Å)")
-        self.a_A = FloatSpinBox(label="lattice constant (Å)", min=1.0, max=20.0, step=0.001, value=4.078)
+        self.a_A = FloatSpinBox(label="lattice constant a (Å)", min=1.0, max=40.0, step=0.001, value=4.078,
+                                tooltip="a of the preset; other cell edges scale with it (c / a kept)")
+        self.cif = FileEdit(label="CIF file", mode="r", filter="*.cif", visible=False)
         self.crystal_orientation = LineEdit(label="orientation", value="unknown",
                                     tooltip="'unknown' (fitted to the detected peaks; rings at the family d-spacings when no fit "
                                             "explains them), 'zone:[110]' "
@@ -154,7 +165,7 @@ class FourierInspectorWidget(WidgetBase):
         self.table = Table(value={"data": [], "index": [], "columns": list(TABLE_COLUMNS)})
         self.table.min_height = 180
         self.form = Container(labels=True, widgets=[self.layers, self.reference, self.preset, self.a_A,
-                                                     self.crystal_orientation, self.snr, self.region])
+                                                     self.cif, self.crystal_orientation, self.snr, self.region])
         self.extend([self.form, self.run_button, self.panel, self.table])
         self._pickers.append(self.reference)
         self.preset.changed.connect(self._preset_changed)
@@ -174,21 +185,31 @@ class FourierInspectorWidget(WidgetBase):
         return [*truths, (PRESET, PRESET)]
 
     def _preset_changed(self, *_):
-        self.a_A.value = LATTICE_PRESETS[self.preset.value][1]
+        entry = LATTICE_PRESETS[self.preset.value]
+        self._reference_changed()
+        if entry is not None:
+            self.a_A.value = entry[1]
 
     def _reference_changed(self, *_):
         preset = self.reference.value in (None, PRESET)
+        from_cif = LATTICE_PRESETS[self.preset.value] is None
         self.preset.visible = preset
-        self.a_A.visible = preset
+        self.a_A.visible = preset and not from_cif
+        self.cif.visible = preset and from_cif
         self.crystal_orientation.visible = preset
 
     def _reference_kwargs(self) -> dict:
         ref = self.reference.value
         if ref is None or ref == PRESET:
-            structure, _ = LATTICE_PRESETS[self.preset.value]
+            entry = LATTICE_PRESETS[self.preset.value]
             text = str(self.crystal_orientation.value or "").strip()
             orientation = None if text.lower() in ("", "unknown", "none", "?") else text
-            return {"lattice": structure, "a_A": float(self.a_A.value), "orientation": orientation}
+            if entry is None:
+                path = str(self.cif.value or "").strip()
+                if not path or not path.lower().endswith(".cif"):
+                    raise ValueError("no CIF file chosen: pick the crystal's .cif file, or a lattice preset")
+                return {"lattice": path, "a_A": None, "orientation": orientation}
+            return {"lattice": entry[0], "a_A": float(self.a_A.value), "orientation": orientation}
         return {"truth": ref.metadata["ground_truth"]}
 
     # -- run ---------------------------------------------------------------------------------
