@@ -28,6 +28,8 @@ def main(out: str, first: str, second: str, preset: str = "Pt (fcc, 3.924 Å)") 
         rep = r.get("report")
         if rep is not None:
             print(r["name"], rep.counts("measured"), rep.counts("wedge"), rep.notes[-1])
+    nat = w.table.native
+    print("table:", [[nat.item(i, j).text() for j in range(nat.columnCount())] for i in range(min(4, nat.rowCount()))])
     shoot(viewer, out)
     return 0 if outcome == "done" else 1
 

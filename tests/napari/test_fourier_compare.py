@@ -182,6 +182,12 @@ def test_fourier_inspector_fits_an_hcp_crystal_from_its_preset(plugin_widget, ma
     assert rep.orientation_fitted is not None and rep.orientation_fitted["n_matched"] >= 10
     fams = [r[1] for r in w.table.data.to_list()]
     assert {"100", "002", "101"} <= set(fams)
+    shown = [w.table.native.item(i, 1).text() for i in range(w.table.native.rowCount())]
+    assert "002" in shown and "004" in shown, shown  # labels stay text: not read as the numbers 2 and 4
+    nat = w.table.native
+    i002 = shown.index("002")
+    delegate = nat.itemDelegateForColumn(1)
+    assert delegate is not None and delegate.displayText(nat.item(i002, 1).data(0), nat.locale()) == "002"
     for region in ("measured", "wedge"):  # the truth has its reflections in both regions
         e, d = rep.counts(region)
         assert e > 10 and d >= 0.8 * e, (region, e, d)

@@ -266,10 +266,15 @@ class FourierInspectorWidget(WidgetBase):
 
     def _fit_table(self) -> None:
         """Columns as wide as their contents, no row numbers: the counts fit the dock, no side scrolling."""
-        from qtpy.QtWidgets import QHeaderView
+        from qtpy.QtWidgets import QHeaderView, QStyledItemDelegate
 
         native = self.table.native
         native.verticalHeader().setVisible(False)
+        # magicgui's delegate shows number-like text as a number: family "002" would read "2"
+        if not getattr(self, "_text_delegate", None):
+            self._text_delegate = QStyledItemDelegate(native)
+            for col in (1, 2):
+                native.setItemDelegateForColumn(col, self._text_delegate)
         header = native.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
