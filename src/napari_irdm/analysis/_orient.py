@@ -23,7 +23,7 @@ __all__ = ["OrientationFit", "fit_orientation"]
 #: a fit is believed when it explains at least this many peaks ...
 MIN_MATCHED = 6
 #: ... and at least this fraction of the peaks it was fitted to ...
-MIN_MATCHED_FRACTION = 0.75
+MIN_MATCHED_FRACTION = 0.8
 #: ... and this fraction of the peaks (at least 3) more than the same search matches on the peaks turned
 #: in random directions (the best of NULL_TRIALS tries): chance matches of a dense reciprocal lattice
 NULL_MARGIN = 0.2
@@ -103,7 +103,8 @@ def _search(peaks, fams, tol, members, g_cryst, top) -> tuple[int, np.ndarray] |
     return best
 
 
-def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_from: int = 8) -> OrientationFit | None:
+def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_from: int = 8,
+                    min_fraction: float | None = None) -> OrientationFit | None:
     """The orientation that puts the most detected peaks on lattice points, or ``None``.
 
     Parameters
@@ -117,6 +118,8 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     lat : Lattice
     max_pairs_from : int
         Pairs are formed among this many strongest peaks.
+    min_fraction : float, optional
+        Fraction of the peaks a fit must explain (default :data:`MIN_MATCHED_FRACTION`).
 
     Returns
     -------
@@ -159,7 +162,8 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
         rot = _kabsch(g_cryst[j[ok]], peaks[ok])
     j, ok = _matches(rot, g_cryst, peaks, tol)
     n_ok = int(ok.sum())
-    if n_ok < MIN_MATCHED or n_ok < MIN_MATCHED_FRACTION * n or n_ok < null + max(3, NULL_MARGIN * n):
+    frac = MIN_MATCHED_FRACTION if min_fraction is None else float(min_fraction)
+    if n_ok < MIN_MATCHED or n_ok < frac * n or n_ok < null + max(3, NULL_MARGIN * n):
         return None
     pred = g_cryst[j[ok]] @ rot.T
     res = peaks[ok] - pred

@@ -346,7 +346,7 @@ def _report_fitted(prepare, m: _Measurement, unknown: BraggReport) -> BraggRepor
         if found is not None:
             break
         mt = prepare(nominal.scaled(1.0 / trial), None)
-        found = _fit_to_peaks(mt, _report_unknown(mt))
+        found = _fit_to_peaks(mt, _report_unknown(mt), SCALE_TRIAL_MIN_FRACTION)
         if found is not None:
             found = replace(found, scale=found.scale * trial)
     if found is None:
@@ -376,16 +376,20 @@ SCALE_REFIT = 0.005
 #: lattice-constant factors tried when no orientation fits at the nominal one (|g| indexing
 #: tolerates about 2 %): a pixel size 4 % off then still indexes
 SCALE_TRIALS = (0.98, 1.02, 0.96, 1.04, 0.94, 1.06)
+#: six more lattices tried are six more chances to fit a wrong one: a trial must explain this
+#: fraction of its peaks (the nominal lattice: ``_orient.MIN_MATCHED_FRACTION``)
+SCALE_TRIAL_MIN_FRACTION = 0.9
 
 
-def _fit_to_peaks(m: _Measurement, unknown: BraggReport):
+def _fit_to_peaks(m: _Measurement, unknown: BraggReport, min_fraction: float | None = None):
     """:func:`~napari_irdm.analysis._orient.fit_orientation` of the unknown report's indexed peaks."""
     from napari_irdm.analysis._orient import fit_orientation as fit
 
     fam_g = {f: 1.0 / d for f, d in m.fam_d.items()}
     peaks = sorted((s for s in unknown.spots if s.detected and s.family in fam_g), key=lambda s: -float(s.snr))
     tol, _dk = _index_tolerance(m, np.array([fam_g[s.family] for s in peaks]))
-    return fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks], tol, m.lat)
+    return fit([np.asarray(s.g_inv_A, float)[::-1] for s in peaks], [s.family for s in peaks], tol, m.lat,
+               min_fraction=min_fraction)
 
 
 def _index_tolerance(m: _Measurement, g_inv_A) -> tuple[np.ndarray, float]:
