@@ -192,6 +192,17 @@ def test_cli_simulate_and_spectrum_of_an_hcp_crystal(tmp_path, capsys):
     assert "orientation fitted to the detected peaks" in text and " 101 " in text
     cif = tmp_path / "rutile.cif"
     cif.write_text(RUTILE_CIF)
+    # a compound: every atom written with its own element; the saved lattice reads back
+    tio2 = tmp_path / "tio2"
+    assert main(["simulate", str(cif), "-o", str(tio2), "--size-nm", "1.2", "--pixel-size", "0.5",
+                 "--tilt-range", "-60", "60", "--tilt-step", "10"]) == 0
+    capsys.readouterr()
+    rows = [ln.split(",") for ln in (tio2 / "atoms.csv").read_text().splitlines()[2:]]
+    assert {(r[0], r[1]) for r in rows} == {("Ti", "22"), ("O", "8")}
+    from napari_irdm.simulate.store import load_truth
+
+    lat = load_truth(tio2).crystal.lattice
+    assert lat.structure == "cif" and lat.cell == pytest.approx((4.594, 4.594, 2.959, 90, 90, 90))
     assert main(["spectrum", str(out / "truth_volume.mrc"), "--lattice", str(cif), "--d-min", "0.8"]) == 0
     assert "orientation fitted" not in capsys.readouterr().out  # the wrong structure explains too few peaks
     for argv, msg in [(["--lattice", "hcp", "--a", "2.5"], "give --a and --c in Å"),

@@ -36,6 +36,7 @@ __all__ = [
     "Reflection",
     "allowed_hkl",
     "expected_reflections",
+    "element_symbol",
     "family_label",
     "get_lattice",
     "reflection_families",
@@ -94,6 +95,19 @@ COMPOUNDS: dict[str, tuple[str, float, float | None, tuple[int, ...], float | No
     "CdSe": ("wurtzite", 4.30, 7.01, (48, 34), 0.376),
     "GaN": ("wurtzite", 3.189, 5.185, (31, 7), 0.377),
 }
+
+_SYMBOLS = (
+    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
+    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb "
+    "Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No Lr"
+).split()
+
+
+def element_symbol(z: int) -> str:
+    """Chemical symbol of atomic number ``z`` (``"Z120"`` beyond the table)."""
+    z = int(z)
+    return _SYMBOLS[z - 1] if 1 <= z <= len(_SYMBOLS) else f"Z{z}"
+
 
 #: common names accepted for elements and compounds (CLI ``simulate gold``)
 _ALIASES = {"gold": "Au", "platinum": "Pt", "palladium": "Pd", "silver": "Ag", "copper": "Cu",

@@ -34,7 +34,7 @@ FILES = {
 
 _FRAME_NOTE = (
     "positions are (z, y, x) in Å from the volume centre voxel (n-1)/2; orientation R maps crystal "
-    "Cartesian coordinates ([100],[010],[001]) to the lab frame (x, y, z): r_lab = R @ r_crystal; "
+    "Cartesian coordinates (cubic: [100],[010],[001]; other cells: a along x, b in the xy plane) to the lab frame (x, y, z): r_lab = R @ r_crystal; "
     "y is the tilt axis, z the beam at 0 deg; projection u = x cos(theta) + z sin(theta)"
 )
 
@@ -78,9 +78,12 @@ def save_simulation(directory, tilt_series: TiltSeries, truth: GroundTruth, *, n
     write_tilt_series(paths["tilt_series"], tilt_series)
     write_volume(paths["volume"], truth.volume, provenance=(f"atoms in {FILES['atoms']}",))
     c = truth.crystal
-    el = c.lattice.element or c.lattice.structure
+    from napari_irdm.crystallography import element_symbol
+
+    one = len(set(c.atomic_numbers.tolist())) <= 1 and c.lattice.element
     lines = ["# napari-irdm simulation atoms; " + _FRAME_NOTE.replace(",", ";"), "element,Z,z_A,y_A,x_A"]
-    lines += [f"{el},{int(z)},{p[0]:.6f},{p[1]:.6f},{p[2]:.6f}" for z, p in zip(c.atomic_numbers, c.positions_A)]
+    lines += [f"{one or element_symbol(z)},{int(z)},{p[0]:.6f},{p[1]:.6f},{p[2]:.6f}"
+              for z, p in zip(c.atomic_numbers, c.positions_A)]
     _write_text_atomic(paths["atoms"], "\n".join(lines) + "\n")
     assert tilt_series.tilt_angles_deg is not None  # a simulated series always carries its angles
     meta = {
