@@ -273,3 +273,67 @@ def test_xf_of_a_rotated_tilt_axis_x_file_maps_the_files_images(tmp_path):
     again = apply_transforms(filed, xf)
     inner = (slice(None), slice(12, -12), slice(12, -12))
     assert np.corrcoef(again[inner].ravel(), ali.transpose(0, 2, 1)[inner].ravel())[0, 1] > 0.99
+
+
+def test_xf_of_a_cropped_and_binned_alignment_maps_the_files_full_images(tmp_path):
+    """--crop and --bin: the .xf is in the file's own pixels. Applied to the raw full-size images,
+    then cropped and binned the same way, it gives the written aligned series."""
+    from napari_irdm.align.preprocess import bin_images
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import read_tilt_series, write_tilt_series
+
+    from ._spoil import spoiled_series
+
+    angles = np.arange(-70.0, 70.1, 3.0)
+    _vol, _ideal, raw, _truth = spoiled_series(angles, kind="beads", seed=6, dose=200.0, phi=3.0, centre=1.0)
+    n, ny, nx = raw.shape
+    src = tmp_path / "raw.mrc"
+    write_tilt_series(src, TiltSeries(data=raw, tilt_angles_deg=angles))
+    y0, y1, x0, x1 = 6, ny - 3, 9, nx - 2  # off-centre, odd sizes: bin trims a remainder
+    out = tmp_path / "ali.mrc"
+    assert main(["align", str(src), "--crop", f"{y0}:{y1},{x0}:{x1}", "--bin", "2", "-o", str(out),
+                 "--levels", "1", "--quiet"]) == 0
+    ali = read_tilt_series(out).data
+    xf = read_xf(tmp_path / "ali.xf", tilt_angles_deg=angles)
+    assert np.abs(xf.matrices[:, :, 2]).max() > 1.0  # real shifts, in full-size pixels
+    again = bin_images(apply_transforms(raw, xf)[:, y0:y1, x0:x1], 2)
+    assert again.shape == ali.shape
+    m = int(np.ceil(np.abs(xf.matrices[:, :, 2]).max() / 2)) + 2  # content shifted in from beyond the crop
+    inner = (slice(None), slice(m, -m), slice(m, -m))
+
+    def corr(a):
+        return np.corrcoef(a[inner].ravel(), ali[inner].ravel())[0, 1]
+
+    assert corr(again) > 0.99
+    # in register: any half-pixel (binned) shift of it agrees less, and so do shifts half as large
+    # (binned pixels read as the file's)
+    from scipy.ndimage import shift as nd_shift
+
+    for dy, dx in ((0.5, 0), (-0.5, 0), (0, 0.5), (0, -0.5)):
+        assert corr(nd_shift(again, (0, dy, dx), order=1)) < corr(again)
+    half = xf.replace(matrices=xf.matrices * np.array([1.0, 1.0, 0.5])[None, None, :])
+    assert corr(bin_images(apply_transforms(raw, half)[:, y0:y1, x0:x1], 2)) < corr(again) - 0.01
+
+
+def test_apply_of_a_file_xf_with_crop_bin_and_rotation_repeats_the_alignment(tmp_path):
+    """The .xf of an alignment with --rotation, --crop and --bin re-applied to the same file with the
+    same options (--apply, e.g. to another channel) gives the same aligned series, and writes the same .xf."""
+    from napari_irdm.data import TiltSeries
+    from napari_irdm.io import read_tilt_series, write_tilt_series
+
+    from ._spoil import spoiled_series
+
+    angles = np.arange(-70.0, 70.1, 3.0)
+    _vol, _ideal, raw, _truth = spoiled_series(angles, kind="beads", seed=7, dose=200.0, phi=20.0, centre=1.0)
+    n, ny, nx = raw.shape
+    src = tmp_path / "raw.mrc"
+    write_tilt_series(src, TiltSeries(data=raw, tilt_angles_deg=angles))
+    opts = ["--rotation", "20", "--crop", f"5:{ny - 4},8:{nx - 3}", "--bin", "2", "--quiet"]
+    assert main(["align", str(src), "-o", str(tmp_path / "a.mrc"), "--levels", "1", *opts]) == 0
+    assert main(["align", str(src), "-o", str(tmp_path / "b.mrc"), "--apply", str(tmp_path / "a.xf"), *opts]) == 0
+    a, b = read_tilt_series(tmp_path / "a.mrc").data, read_tilt_series(tmp_path / "b.mrc").data
+    assert a.shape == b.shape
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999
+    xa = read_xf(tmp_path / "a.xf", tilt_angles_deg=angles).matrices
+    xb = read_xf(tmp_path / "b.xf", tilt_angles_deg=angles).matrices
+    np.testing.assert_allclose(xb, xa, atol=1e-4)

@@ -173,12 +173,15 @@ def load_and_align(args, path, *, quiet=None):
                 raise ValueError(f"{src} aligns {len(sections)} images but the series has {ts.n_tilts}: use --exclude")
         else:
             t = read_xf(src, tilt_angles_deg=ts.tilt_angles_deg)
-        if ts.tilt_axis == "x":  # the file's own frame (see file_frame) -> the transposed images
-            t = t.transposed()
         if t.n != ts.n_tilts:
             raise ValueError(f"{src} has {t.n} transforms for {ts.n_tilts} images: they must match (use --exclude)")
-        if args.bin > 1:
-            t = t.scaled(factor=1.0 / args.bin)
+        if src.suffix.lower() == ".aln":  # AreTomo's own frame: the images as read, scaled by the bin
+            t = t.transposed() if ts.tilt_axis == "x" else t
+            t = t.scaled(factor=1.0 / args.bin) if args.bin > 1 else t
+        else:  # an .xf of the file (file_frame): back to the rotated, cropped, binned images
+            t = preprocessed_frame(t, float(getattr(args, "rotation", 0.0) or 0.0), tilt_axis=ts.tilt_axis,
+                                   read_shape=_read_shape(args), crop=getattr(args, "crop", None),
+                                   bin_factor=_bin_factor(args))
         data = apply_transforms(ts.data, t, device=device)
         angles = t.tilt_angles_deg if np.all(np.isfinite(t.tilt_angles_deg)) else ts.tilt_angles_deg
         t = t.replace(tilt_angles_deg=angles, pixel_size_A=ts.pixel_size_A)
@@ -226,24 +229,83 @@ def warn_if_axis_elsewhere(report: dict, rotation: float) -> None:
           "or --axis-range 90", file=sys.stderr)
 
 
-def file_frame(result, rotation_deg: float = 0.0):
+def file_frame(result, rotation_deg: float = 0.0, *, read_shape: tuple[int, int] | None = None,
+               crop: str | None = None, bin_factor: int = 1):
     """The transforms in the input file's own pixel frame (IMOD ``.xf`` of that file).
 
     A ``--tilt-axis x`` file is aligned transposed; its ``.xf`` is converted back
     (:meth:`~napari_irdm.align.Transforms.transposed`) so that it maps the file's raw images
     to aligned images in the same (untransposed) frame, as IMOD's ``newstack -xf`` applies it.
     A rotation undone on read (``--rotation`` or the ``.mdoc``'s axis angle) is put in front:
-    the file's image ``x`` reaches the aligned frame at ``A R(−φ) x + d``. (Crop and bin are not:
-    the shifts are in the pixels of the preprocessed images.)
+    the file's image ``x`` reaches the aligned frame at ``A R(−φ) x + d``.
+
+    Crop and bin (``crop`` of the ``read_shape`` images as read, then ``bin_factor``) are undone
+    too: the ``.xf`` maps the file's full-size images to full-size aligned images in which the
+    aligned crop sits where it was cut (``X = b·x + c``, ``c`` the crop centre's offset from the
+    image centre), so ``newstack -xf`` of the raw file, cropped and binned the same way, gives the
+    aligned series. Shifts are in the file's own pixels.
     """
     from napari_irdm.align import Transforms
 
     t = result.transforms
+    b = int(bin_factor or 1)
+    c = _crop_centre(read_shape, crop, b)
+    if c is not None:
+        m = t.matrices.copy()
+        m[:, :, 2] = b * m[:, :, 2] + c[None] - np.einsum("nij,j->ni", m[:, :, :2], c)
+        t = t.replace(matrices=m, image_shape=read_shape)
     t = t.transposed() if getattr(result.series, "tilt_axis", "y") == "x" else t
     if rotation_deg:
         read = Transforms.from_parameters(np.zeros((t.n, 2)), float(rotation_deg), t.tilt_angles_deg)
         t = t.replace(matrices=read.compose(t).matrices)
     return t
+
+
+def preprocessed_frame(t, rotation_deg: float = 0.0, *, tilt_axis: str = "y", read_shape=None, crop=None,
+                       bin_factor: int = 1):
+    """The inverse of :func:`file_frame`: a file's ``.xf`` for the images as preprocessed (``--apply``)."""
+    from napari_irdm.align import Transforms
+
+    if rotation_deg:  # A R x + d with R undone on read: A = (A R) R⁻¹
+        undo = Transforms.from_parameters(np.zeros((t.n, 2)), -float(rotation_deg), t.tilt_angles_deg)
+        t = t.replace(matrices=undo.compose(t).matrices)
+    t = t.transposed() if tilt_axis == "x" else t
+    b = int(bin_factor or 1)
+    c = _crop_centre(read_shape, crop, b)
+    if c is not None:
+        m = t.matrices.copy()
+        m[:, :, 2] = (m[:, :, 2] - c[None] + np.einsum("nij,j->ni", m[:, :, :2], c)) / b
+        t = t.replace(matrices=m)
+    elif b > 1:
+        t = t.scaled(factor=1.0 / b)
+    return t
+
+
+def _crop_centre(read_shape, crop, b: int) -> np.ndarray | None:
+    """``(x, y)`` offset of the kept (cropped, bin-trimmed) region's centre from the image centre."""
+    if read_shape is None or not (crop or b > 1):
+        return None
+    from napari_irdm.align.preprocess import parse_crop
+
+    ny, nx = (int(v) for v in read_shape)
+    y0, y1, x0, x1 = parse_crop(crop, ny, nx) if crop else (0, ny, 0, nx)
+    ry, rx = (y1 - y0) % b, (x1 - x0) % b  # binning trims the remainder from both edges
+    y0, y1, x0, x1 = y0 + ry // 2, y1 - (ry - ry // 2), x0 + rx // 2, x1 - (rx - rx // 2)
+    return np.array([(x0 + x1 - nx) / 2.0, (y0 + y1 - ny) / 2.0])
+
+
+def _read_shape(args: argparse.Namespace) -> tuple[int, int] | None:
+    """``(ny, nx)`` of the images as read (after a ``--tilt-axis x`` transpose), before crop and bin."""
+    if not (getattr(args, "crop", None) or _bin_factor(args) > 1):
+        return None
+    from napari_irdm.io._raw import open_raw
+
+    try:
+        shape = open_raw(args.tilt, "tilt series").data.shape
+    except (ValueError, AttributeError):  # pragma: no cover - the series was read already
+        return None
+    ny, nx = int(shape[-2]), int(shape[-1])
+    return (nx, ny) if getattr(args, "tilt_axis", "y") == "x" else (ny, nx)
 
 
 def write_report(path: str, result, preview: dict | None = None) -> None:
@@ -261,7 +323,9 @@ def run(args: argparse.Namespace) -> int:
     out = _check_outputs(args)
     result, _ = load_and_align(args, args.tilt, quiet=True if args.quiet else None)
     write_tilt_series(out, result.series)
-    write_xf(out.with_suffix(".xf"), file_frame(result, float(getattr(args, "rotation", 0.0) or 0.0)))
+    write_xf(out.with_suffix(".xf"), file_frame(result, float(getattr(args, "rotation", 0.0) or 0.0),
+                                                 read_shape=_read_shape(args), crop=getattr(args, "crop", None),
+                                                 bin_factor=_bin_factor(args)))
     write_tlt(out.with_suffix(".tlt"), result.transforms)
     if args.report:
         write_report(args.report, result)
