@@ -88,3 +88,18 @@ def test_shapes_sizes_and_defects():
         make_nanocrystal("Au", shape="star")
     with pytest.raises(ValueError, match="size_nm"):
         make_nanocrystal("Au", size_nm=-1)
+
+
+def test_new_presets_do_not_change_the_training_slices(monkeypatch):
+    """Training pairs and held-back evaluation slices come from a frozen element list: adding a
+    preset to ELEMENTS (as hcp/diamond/compound presets were added) leaves every slice as it was."""
+    from napari_irdm.crystallography import ELEMENTS
+    from napari_irdm.simulate.slices import TRAINING_ELEMENTS, slice_source
+
+    assert set(TRAINING_ELEMENTS) <= set(ELEMENTS)
+    idx = [0, 5, 10**6 + 3]
+    before = [slice_source(i, size=48) for i in idx]
+    monkeypatch.setitem(ELEMENTS, "Aa", ("fcc", 4.2, 60))
+    monkeypatch.setitem(ELEMENTS, "Bb", ("bcc", 3.1, 40))
+    for i, b in zip(idx, before):
+        np.testing.assert_array_equal(slice_source(i, size=48), b)

@@ -37,6 +37,11 @@ def _splat_2d(yc: np.ndarray, xc: np.ndarray, w: np.ndarray, n: int, sigma_px: f
     return np.bincount(flat.ravel(), weights=vals.ravel(), minlength=n * n).reshape(n, n)
 
 
+#: the elements slices are drawn from, frozen: presets added to ELEMENTS later must not change the
+#: training pairs or the held-back evaluation slices of any index
+TRAINING_ELEMENTS = ("Au", "Pt", "Pd", "Ag", "Cu", "Ni", "Fe", "W", "Mo")
+
+
 def slice_source(index: int, size: int = 256, *, pixel_size_A: float | None = None,
                  return_info: bool = False):
     """A 2-D slice through a random nanocrystal, deterministic per ``index``.
@@ -72,7 +77,7 @@ def slice_source(index: int, size: int = 256, *, pixel_size_A: float | None = No
     if n < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
     rng = np.random.default_rng([int(index), _SALT])
-    elements = [e for e, v in ELEMENTS.items() if v[0] in ("fcc", "bcc")]
+    elements = list(TRAINING_ELEMENTS)
     weights = np.array([3.0 if ELEMENTS[e][0] == "fcc" else 1.0 for e in elements])
     element = str(rng.choice(elements, p=weights / weights.sum()))
     shape = str(rng.choice(SHAPES))
