@@ -40,6 +40,7 @@ __all__ = [
     "family_label",
     "get_lattice",
     "reflection_families",
+    "symmetry_classes",
     "orientation_matrix",
     "reciprocal_vectors",
 ]
@@ -632,8 +633,8 @@ def _class_rep(orbit: np.ndarray) -> tuple[int, ...]:
     return (nonneg or members)[0]
 
 
-def _classes(lat: Lattice, hkl: np.ndarray) -> np.ndarray:
-    """Index of the symmetry class (Laue group: rotations and ±) of every row of ``hkl``; -1 never."""
+def symmetry_classes(lat: Lattice, hkl: np.ndarray) -> np.ndarray:
+    """Index of the symmetry class (Laue group: the structure's rotations and ±) of every row of ``hkl``."""
     ops = lat.rotations()
     # reciprocal action of x → M x: h → M^{-T} h; with Friedel's ±
     inv_t = np.rint(np.linalg.inv(ops).transpose(0, 2, 1)).astype(np.int64)
@@ -674,7 +675,7 @@ def reflection_families(lat: Lattice, hkl) -> list[str]:
     g_max = float(np.linalg.norm(lat.g_vectors(hkl), axis=1).max())
     every = _hkl_within(lat, g_max)
     every = every[lat.allowed(every)]
-    cls = _classes(lat, every)
+    cls = symmetry_classes(lat, every)
     key = np.round(np.linalg.norm(lat.g_vectors(every), axis=1) ** 2 * lat.a_A**2, 6)
     reps: dict[float, set] = {}
     for c in np.unique(cls):

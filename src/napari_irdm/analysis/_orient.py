@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_irdm.crystallography import Lattice, _classes, allowed_hkl, reflection_families
+from napari_irdm.crystallography import Lattice, allowed_hkl, reflection_families, symmetry_classes
 
 __all__ = ["OrientationFit", "fit_orientation"]
 
@@ -103,6 +103,22 @@ def _search(peaks, fams, tol, members, g_cryst, top) -> tuple[int, np.ndarray] |
     return best
 
 
+def _chance_level(peaks, fams, tol, members, g_cryst, top) -> int:
+    """Best score of the same search on the peaks turned in random directions (``|g|`` and families kept).
+
+    A large cell with many reflections per shell matches random peaks too; computed only for a
+    fit that passed the other tests.
+    """
+    rng = np.random.default_rng(0)
+    null = 0
+    for _ in range(NULL_TRIALS):
+        dirs = rng.normal(size=peaks.shape)
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        nb = _search(dirs * np.linalg.norm(peaks, axis=1, keepdims=True), fams, tol, members, g_cryst, top)
+        null = max(null, 0 if nb is None else nb[0])
+    return null
+
+
 def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_from: int = 8,
                     min_fraction: float | None = None) -> OrientationFit | None:
     """The orientation that puts the most detected peaks on lattice points, or ``None``.
@@ -139,19 +155,10 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     hkl_int = allowed_hkl(lat, g_max=g_max)
     g_cryst = lat.g_vectors(hkl_int)
     point_family = np.array(reflection_families(lat, hkl_int))
-    point_class = _classes(lat, hkl_int)
+    point_class = symmetry_classes(lat, hkl_int)
     members = {f: (g_cryst[point_family == f], point_class[point_family == f]) for f in set(fams)}
     top = min(n, int(max_pairs_from))
     best = _search(peaks, fams, tol, members, g_cryst, top)
-    # chance level: the same search on the same peaks turned in random directions (|g| and families
-    # kept); a large cell with many reflections per shell matches random peaks too
-    rng = np.random.default_rng(0)
-    null = 0
-    for _ in range(NULL_TRIALS):
-        dirs = rng.normal(size=peaks.shape)
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        nb = _search(dirs * np.linalg.norm(peaks, axis=1, keepdims=True), fams, tol, members, g_cryst, top)
-        null = max(null, 0 if nb is None else nb[0])
     if best is None:
         return None
     rot = best[1]
@@ -163,7 +170,8 @@ def fit_orientation(peaks_xyz, families, tolerances, lat: Lattice, *, max_pairs_
     j, ok = _matches(rot, g_cryst, peaks, tol)
     n_ok = int(ok.sum())
     frac = MIN_MATCHED_FRACTION if min_fraction is None else float(min_fraction)
-    if n_ok < MIN_MATCHED or n_ok < frac * n or n_ok < null + max(3, NULL_MARGIN * n):
+    if n_ok < MIN_MATCHED or n_ok < frac * n or n_ok < _chance_level(peaks, fams, tol, members, g_cryst, top) + max(
+            3, NULL_MARGIN * n):
         return None
     pred = g_cryst[j[ok]] @ rot.T
     res = peaks[ok] - pred

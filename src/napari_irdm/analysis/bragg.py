@@ -169,7 +169,7 @@ def _check_resolution(lat: Lattice, pixel_size_A: float, d_min_A: float | None) 
     nyq = 0.5 / pixel_size_A
     d_nyq = 1.0 / nyq
     d_first = float(lat.d_spacing(allowed_hkl(lat, g_max=np.sqrt(27.0) / min(lat.cell[:3]))).max())
-    first = next(r for r in expected_reflections(lat, d_min_A=d_first * (1 - 1e-9)))
+    first = expected_reflections(lat, d_min_A=d_first * (1 - 1e-9))[0]
     if first.d_A < d_nyq:
         raise ValueError(
             f"pixel size {pixel_size_A:g} Å is too coarse for any reflection of {lat.element or lat.structure} "
